@@ -1,0 +1,41 @@
+//! Builders of TF2-style summary values, one file per TensorBoard plugin.
+//!
+//! Each builder returns a [`Value`] carrying the plugin metadata TensorBoard 2.21 needs
+//! (plugin name, content version 0) and the tensor in the layout that plugin reads.
+//! [`crate::SummaryWriter`] wraps them into events; they are public so that a program
+//! can put several values into one event or test its own values.
+
+pub mod histogram;
+pub mod hparams;
+pub mod image;
+pub mod pr_curve;
+pub mod scalar;
+pub mod text;
+mod tensor;
+
+pub use crate::proto::summary::Value;
+pub use tensor::{metadata, string_tensor, tensor_value};
+
+/// Plugin names, as TensorBoard's dashboards look them up.
+pub mod plugin {
+    /// Scalars dashboard.
+    pub const SCALARS: &str = "scalars";
+    /// Images dashboard.
+    pub const IMAGES: &str = "images";
+    /// Histograms and Distributions dashboards.
+    pub const HISTOGRAMS: &str = "histograms";
+    /// Text dashboard.
+    pub const TEXT: &str = "text";
+    /// HParams dashboard.
+    pub const HPARAMS: &str = "hparams";
+    /// PR Curves dashboard.
+    pub const PR_CURVES: &str = "pr_curves";
+}
+
+/// Returns an error unless `tag` can name a time series.
+pub(crate) fn check_tag(tag: &str) -> crate::Result<()> {
+    if tag.is_empty() {
+        return Err(crate::Error::InvalidTag { tag: String::new(), reason: "a tag must not be empty" });
+    }
+    Ok(())
+}

@@ -1,0 +1,2 @@
+//! wick facade
+pub use wick_tfevents as tfevents;
