@@ -37,7 +37,9 @@ impl TensorBoard {
         cmd.arg("--logdir")
             .arg(logdir)
             .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--reload_interval", "1"])
-            .arg("--samples_per_plugin=scalars=0,images=0,histograms=0,text=0,pr_curves=0,tensors=0")
+            // Keep every sample. Not `=0`: RustBoard 0.7.2 then keeps *no* scalar at all
+            // (checked by experiment), although TensorBoard documents 0 as "keep all".
+            .arg("--samples_per_plugin=scalars=1000000,images=10000,histograms=10000,text=10000,pr_curves=10000,hparams=10000,tensors=10000")
             .arg(match loader {
                 Loader::Rust => "--load_fast=true",
                 Loader::Python => "--load_fast=false",
