@@ -25,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod decode;
 mod error;
 mod event_writer;
 mod file_name;
@@ -34,6 +35,7 @@ pub mod reader;
 pub mod record;
 pub mod summary;
 mod summary_writer;
+pub mod validate;
 
 pub use error::{Error, Result};
 pub use event_writer::{wall_time_now, EventWriter, WriterOptions, FILE_VERSION};
