@@ -198,11 +198,8 @@ mod tests {
         let mut got = Vec::new();
         for visible in (0..=all.len()).step_by(5).chain([all.len()]) {
             reader.inner.visible = visible;
-            loop {
-                match reader.read_record().unwrap() {
-                    ReadOutcome::Record { data, .. } => got.push(data),
-                    ReadOutcome::End | ReadOutcome::Truncated { .. } => break,
-                }
+            while let ReadOutcome::Record { data, .. } = reader.read_record().unwrap() {
+                got.push(data);
             }
         }
         assert_eq!(got, vec![b"one".to_vec(), b"two two".to_vec(), vec![7u8; 300]]);
