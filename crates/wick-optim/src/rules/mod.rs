@@ -1,0 +1,1 @@
+//! Keras optimizer update rules, one file each.

@@ -1,0 +1,1 @@
+//! Keras learning-rate schedules, one file each.

@@ -1,0 +1,1 @@
+//! Keras-style training for Candle: losses and metrics (fit / evaluate / predict follow).
