@@ -12,6 +12,12 @@ pub trait UpdateRule: Send + 'static {
     /// The Keras class name, e.g. `"Adam"`.
     fn name(&self) -> &'static str;
 
+    /// Checks the hyper-parameters (called when the optimizer is built); the error names
+    /// the argument and its value, as Keras' `ValueError` does.
+    fn validate(&self) -> crate::Result<()> {
+        Ok(())
+    }
+
     /// Creates this rule's state ("slots") for one variable, each with a short name
     /// (`"momentum"`, `"velocity"`, ...) used as its key when state is saved. Slots are
     /// `Var`s so updates overwrite them in place (`Var::set`) instead of reallocating.

@@ -1,1 +1,15 @@
-//! Keras optimizer update rules, one file each.
+//! Keras optimizer update rules, one file each. Each rule struct holds the optimizer's
+//! own hyper-parameters with Keras' defaults (`Default`) and its default learning rate
+//! (`DEFAULT_LEARNING_RATE`).
+
+pub mod adadelta;
+pub mod adafactor;
+pub mod adagrad;
+pub mod adam;
+pub mod adamax;
+pub mod ftrl;
+pub mod lamb;
+pub mod lion;
+pub mod nadam;
+pub mod rmsprop;
+pub mod sgd;

@@ -1,0 +1,1 @@
+//! adadelta update rule (being written).

@@ -1,0 +1,1 @@
+//! adafactor update rule (being written).

@@ -1,0 +1,1 @@
+//! adagrad update rule (being written).

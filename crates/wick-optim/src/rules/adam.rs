@@ -1,0 +1,1 @@
+//! adam update rule (being written).

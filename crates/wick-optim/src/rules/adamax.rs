@@ -1,0 +1,1 @@
+//! adamax update rule (being written).

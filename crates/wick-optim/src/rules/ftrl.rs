@@ -1,0 +1,1 @@
+//! ftrl update rule (being written).

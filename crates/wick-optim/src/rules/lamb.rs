@@ -1,0 +1,1 @@
+//! lamb update rule (being written).

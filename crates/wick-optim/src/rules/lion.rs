@@ -1,0 +1,1 @@
+//! lion update rule (being written).

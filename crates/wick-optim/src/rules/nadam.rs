@@ -1,0 +1,1 @@
+//! nadam update rule (being written).

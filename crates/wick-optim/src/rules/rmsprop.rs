@@ -1,0 +1,1 @@
+//! rmsprop update rule (being written).

@@ -1,0 +1,1 @@
+//! sgd update rule (being written).
