@@ -16,3 +16,5 @@
 //! ```
 
 pub use wick_tfevents as tfevents;
+pub use wick_optim as optim;
+pub use wick_train as train;

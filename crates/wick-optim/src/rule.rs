@@ -34,6 +34,13 @@ pub trait UpdateRule: Send + 'static {
     /// of this step and `t` is `iterations + 1` (the bias-correction step).
     fn update(&self, var: &Var, grad: &Tensor, slots: &[Var], lr: f64, t: u64) -> Result<()>;
 
+    /// Keras' default `weight_decay` for this optimizer. `Some` also means the optimizer
+    /// requires a weight decay, as Keras' AdamW does (`weight_decay=None` is an error).
+    /// The default, `None`, is right for every other optimizer.
+    fn default_weight_decay(&self) -> Option<f64> {
+        None
+    }
+
     /// Scalar state shared by all variables (e.g. Nadam's `u_product`), saved with the
     /// optimizer's state.
     fn scalars(&self) -> Vec<(&'static str, f64)> {

@@ -1,1 +1,273 @@
-//! adadelta update rule (being written).
+//! Keras' `Adadelta` update rule.
+
+use candle_core::{Result, Tensor, Var};
+
+use crate::rule::UpdateRule;
+
+/// Keras `Adadelta(learning_rate=0.001, rho=0.95, epsilon=1e-7)`.
+///
+/// Note that Keras' default learning rate is 0.001, not the 1.0 of the paper and of
+/// PyTorch. Two slots, both starting at 0: `accumulated_grad` (A) and
+/// `accumulated_delta_var` (D). One step, with learning rate η:
+///
+/// ```text
+/// A ← ρA + (1 − ρ) g²
+/// Δ = − sqrt(D + ε) / sqrt(A + ε) · g
+/// D ← ρD + (1 − ρ) Δ²
+/// θ ← θ + η Δ
+/// ```
+#[derive(Debug, Clone)]
+pub struct Adadelta {
+    /// Decay rate `ρ` of both running averages (Keras `rho`, default 0.95).
+    pub rho: f64,
+    /// `ε`, added inside both square roots (Keras `epsilon`, default 1e-7).
+    pub epsilon: f64,
+}
+
+impl Adadelta {
+    /// Keras' default learning rate for `Adadelta`.
+    pub const DEFAULT_LEARNING_RATE: f64 = 0.001;
+}
+
+impl Default for Adadelta {
+    fn default() -> Self {
+        Self {
+            rho: 0.95,
+            epsilon: 1e-7,
+        }
+    }
+}
+
+impl UpdateRule for Adadelta {
+    fn name(&self) -> &'static str {
+        "Adadelta"
+    }
+
+    fn init_slots(&self, var: &Tensor) -> Result<Vec<(&'static str, Var)>> {
+        Ok(vec![
+            (
+                "accumulated_grad",
+                Var::zeros(var.shape(), var.dtype(), var.device())?,
+            ),
+            (
+                "accumulated_delta_var",
+                Var::zeros(var.shape(), var.dtype(), var.device())?,
+            ),
+        ])
+    }
+
+    fn update(&self, var: &Var, grad: &Tensor, slots: &[Var], lr: f64, _t: u64) -> Result<()> {
+        let [acc_grad, acc_delta] = slots else {
+            candle_core::bail!("Adadelta: expected 2 slots, got {}", slots.len())
+        };
+        if var.elem_count() == 0 {
+            return Ok(());
+        }
+        let (rho, eps) = (self.rho, self.epsilon);
+        let a = (acc_grad.affine(rho, 0.0)? + grad.sqr()?.affine(1.0 - rho, 0.0)?)?;
+        let delta =
+            ((acc_delta.affine(1.0, eps)?.sqrt()? * grad)? / a.affine(1.0, eps)?.sqrt()?)?.neg()?;
+        let d = (acc_delta.affine(rho, 0.0)? + delta.sqr()?.affine(1.0 - rho, 0.0)?)?;
+        let theta = (var.as_tensor() + delta.affine(lr, 0.0)?)?;
+        acc_grad.set(&a)?;
+        acc_delta.set(&d)?;
+        var.set(&theta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    const W0: [f32; 6] = [0.5, -0.3, 0.8, -1.2, 0.05, 0.0];
+    const B0: [f32; 3] = [0.1, -0.2, 0.3];
+    /// Gradients `[w (2x3), b (3)]` of the first three golden steps.
+    const GRADS: [([f32; 6], [f32; 3]); 3] = [
+        (
+            [
+                0.15235855,
+                -0.51999205,
+                0.3752256,
+                0.47028235,
+                -0.9755176,
+                -0.6510897,
+            ],
+            [0.0639202, -0.1581213, -0.008400579],
+        ),
+        (
+            [
+                -0.42652196,
+                0.439699,
+                0.38889596,
+                0.033015348,
+                0.5636206,
+                0.23375466,
+            ],
+            [-0.42964622, 0.18437539, -0.47944131],
+        ),
+        (
+            [
+                0.43922514,
+                0.0,
+                -0.09243118,
+                -0.34046477,
+                0.61127067,
+                -0.07726474,
+            ],
+            [-0.21416391, -0.17606677, 0.2661546],
+        ),
+    ];
+
+    /// `adadelta_default`: `Adadelta({})`, `after_step[0..3]`.
+    const ADADELTA_DEFAULT: [([f32; 6], [f32; 3]); 3] = [
+        (
+            [
+                0.4999986,
+                -0.2999986,
+                0.7999986,
+                -1.2000015,
+                0.050001416,
+                1.4142101e-06,
+            ],
+            [0.099998586, -0.19999859, 0.3000014],
+        ),
+        (
+            [
+                0.5000005,
+                -0.29999992,
+                0.79999715,
+                -1.2000016,
+                0.050000396,
+                7.2292346e-07,
+            ],
+            [0.10000057, -0.20000012, 0.3000034],
+        ),
+        (
+            [
+                0.49999854,
+                -0.29999992,
+                0.79999757,
+                -1.2000004,
+                0.0499993,
+                9.665116e-07,
+            ],
+            [0.10000183, -0.19999862, 0.30000204],
+        ),
+    ];
+    /// `adadelta_lr1`: `Adadelta({'learning_rate': 1.0})`, `after_step[0..3]`.
+    const ADADELTA_LR1: [([f32; 6], [f32; 3]); 3] = [
+        (
+            [
+                0.49858585,
+                -0.2985858,
+                0.79858583,
+                -1.2014142,
+                0.051414214,
+                0.0014142101,
+            ],
+            [0.098586135, -0.19858585, 0.3013946],
+        ),
+        (
+            [
+                0.5004746,
+                -0.29989642,
+                0.7971289,
+                -1.2015579,
+                0.05039438,
+                0.00072292343,
+            ],
+            [0.10056518, -0.2001203, 0.3033805],
+        ),
+        (
+            [
+                0.49854445,
+                -0.29989642,
+                0.7975581,
+                -1.2003597,
+                0.04929753,
+                0.00096651155,
+            ],
+            [0.10182763, -0.19861759, 0.3019992],
+        ),
+    ];
+
+    /// Runs `expected.len()` steps of `rule` on the golden `w` (2x3) and `b` (3), as the
+    /// generic optimizer does (`begin_step(t)`, then `update` per variable), and checks
+    /// every value with rtol 1e-4, atol 1e-5. Returns the largest absolute difference.
+    fn check_golden<R: UpdateRule>(
+        config: &str,
+        rule: &mut R,
+        lr: f64,
+        expected: &[([f32; 6], [f32; 3])],
+    ) -> Result<f32> {
+        let dev = Device::Cpu;
+        let vars = [
+            Var::from_tensor(&Tensor::from_slice(&W0, (2, 3), &dev)?)?,
+            Var::from_tensor(&Tensor::from_slice(&B0, 3, &dev)?)?,
+        ];
+        let slots = vars
+            .iter()
+            .map(|v| rule.init_slots(v.as_tensor()))
+            .collect::<Result<Vec<_>>>()?;
+        let slots: Vec<Vec<Var>> = slots
+            .into_iter()
+            .map(|s| s.into_iter().map(|(_, v)| v).collect())
+            .collect();
+        let mut max_diff = 0f32;
+        for (i, (want_w, want_b)) in expected.iter().enumerate() {
+            let t = i as u64 + 1;
+            let (gw, gb) = &GRADS[i];
+            let grads = [
+                Tensor::from_slice(gw, (2, 3), &dev)?,
+                Tensor::from_slice(gb, 3, &dev)?,
+            ];
+            rule.begin_step(t)?;
+            for ((var, grad), s) in vars.iter().zip(&grads).zip(&slots) {
+                rule.update(var, grad, s, lr, t)?;
+            }
+            let wants: [&[f32]; 2] = [want_w, want_b];
+            for (var, want) in vars.iter().zip(wants) {
+                let got = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+                for (j, (g, w)) in got.iter().zip(want).enumerate() {
+                    let d = (g - w).abs();
+                    max_diff = max_diff.max(d);
+                    assert!(
+                        d <= 1e-5 + 1e-4 * w.abs(),
+                        "step {t}, element {j}: got {g}, want {w} (diff {d})"
+                    );
+                }
+            }
+        }
+        eprintln!("{config}: max abs diff vs Keras {max_diff:e}");
+        Ok(max_diff)
+    }
+
+    #[test]
+    fn defaults_match_keras() {
+        let r = Adadelta::default();
+        assert_eq!(
+            (r.rho, r.epsilon, Adadelta::DEFAULT_LEARNING_RATE),
+            (0.95, 1e-7, 0.001)
+        );
+        assert_eq!(r.name(), "Adadelta");
+        assert!(r.validate().is_ok());
+    }
+
+    #[test]
+    fn adadelta_default_matches_keras() -> Result<()> {
+        check_golden(
+            "adadelta_default",
+            &mut Adadelta::default(),
+            0.001,
+            &ADADELTA_DEFAULT,
+        )?;
+        Ok(())
+    }
+
+    #[test]
+    fn adadelta_lr1_matches_keras() -> Result<()> {
+        check_golden("adadelta_lr1", &mut Adadelta::default(), 1.0, &ADADELTA_LR1)?;
+        Ok(())
+    }
+}

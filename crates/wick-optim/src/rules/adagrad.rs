@@ -1,1 +1,284 @@
-//! adagrad update rule (being written).
+//! Keras' `Adagrad` update rule.
+
+use candle_core::{Result, Tensor, Var};
+
+use crate::rule::UpdateRule;
+
+/// Keras `Adagrad(learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7)`.
+///
+/// One slot, `accumulator` (A), which starts at `initial_accumulator_value`. One step,
+/// with learning rate η:
+///
+/// ```text
+/// A ← A + g²
+/// θ ← θ − η g / sqrt(A + ε)        # ε is inside the square root
+/// ```
+///
+/// (PyTorch differs: its accumulator starts at 0 and its ε is outside the square root.)
+#[derive(Debug, Clone)]
+pub struct Adagrad {
+    /// Starting value of the accumulator (Keras `initial_accumulator_value`, default 0.1).
+    pub initial_accumulator_value: f64,
+    /// `ε`, added inside the square root (Keras `epsilon`, default 1e-7).
+    pub epsilon: f64,
+}
+
+impl Adagrad {
+    /// Keras' default learning rate for `Adagrad`.
+    pub const DEFAULT_LEARNING_RATE: f64 = 0.001;
+}
+
+impl Default for Adagrad {
+    fn default() -> Self {
+        Self {
+            initial_accumulator_value: 0.1,
+            epsilon: 1e-7,
+        }
+    }
+}
+
+impl UpdateRule for Adagrad {
+    fn name(&self) -> &'static str {
+        "Adagrad"
+    }
+
+    fn init_slots(&self, var: &Tensor) -> Result<Vec<(&'static str, Var)>> {
+        let acc = Var::zeros(var.shape(), var.dtype(), var.device())?;
+        if acc.elem_count() > 0 {
+            acc.set(&acc.affine(0.0, self.initial_accumulator_value)?)?;
+        }
+        Ok(vec![("accumulator", acc)])
+    }
+
+    fn update(&self, var: &Var, grad: &Tensor, slots: &[Var], lr: f64, _t: u64) -> Result<()> {
+        let [acc] = slots else {
+            candle_core::bail!("Adagrad: expected 1 slot, got {}", slots.len())
+        };
+        if var.elem_count() == 0 {
+            return Ok(());
+        }
+        let a = (acc.as_tensor() + grad.sqr()?)?;
+        let step = (grad.affine(lr, 0.0)? / a.affine(1.0, self.epsilon)?.sqrt()?)?;
+        let theta = (var.as_tensor() - step)?;
+        acc.set(&a)?;
+        var.set(&theta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+
+    const W0: [f32; 6] = [0.5, -0.3, 0.8, -1.2, 0.05, 0.0];
+    const B0: [f32; 3] = [0.1, -0.2, 0.3];
+    /// Gradients `[w (2x3), b (3)]` of the first three golden steps.
+    const GRADS: [([f32; 6], [f32; 3]); 3] = [
+        (
+            [
+                0.15235855,
+                -0.51999205,
+                0.3752256,
+                0.47028235,
+                -0.9755176,
+                -0.6510897,
+            ],
+            [0.0639202, -0.1581213, -0.008400579],
+        ),
+        (
+            [
+                -0.42652196,
+                0.439699,
+                0.38889596,
+                0.033015348,
+                0.5636206,
+                0.23375466,
+            ],
+            [-0.42964622, 0.18437539, -0.47944131],
+        ),
+        (
+            [
+                0.43922514,
+                0.0,
+                -0.09243118,
+                -0.34046477,
+                0.61127067,
+                -0.07726474,
+            ],
+            [-0.21416391, -0.17606677, 0.2661546],
+        ),
+    ];
+
+    /// `adagrad_default`: `Adagrad({})`, `after_step[0..3]`.
+    const ADAGRAD_DEFAULT: [([f32; 6], [f32; 3]); 3] = [
+        (
+            [
+                0.49956596,
+                -0.2991456,
+                0.79923534,
+                -1.2008299,
+                0.05095127,
+                0.0008995167,
+            ],
+            [0.099801876, -0.19955277, 0.30002657],
+        ),
+        (
+            [
+                0.5003381,
+                -0.29973122,
+                0.7986142,
+                -1.200888,
+                0.05046961,
+                0.00059219985,
+            ],
+            [0.10060153, -0.20001516, 0.30086124],
+        ),
+        (
+            [
+                0.49971572,
+                -0.29973122,
+                0.79876024,
+                -1.2003736,
+                0.050006602,
+                0.00069325964,
+            ],
+            [0.1009718, -0.19961123, 0.30044082],
+        ),
+    ];
+    /// `adagrad_lr0.1`: `Adagrad({'learning_rate': 0.1})`, `after_step[0..3]`.
+    const ADAGRAD_LR0_1: [([f32; 6], [f32; 3]); 3] = [
+        (
+            [
+                0.45659515,
+                -0.21455908,
+                0.72353387,
+                -1.282984,
+                0.14512675,
+                0.08995167,
+            ],
+            [0.080187365, -0.15527698, 0.30265558],
+        ),
+        (
+            [
+                0.5338091,
+                -0.27312177,
+                0.66142243,
+                -1.2887999,
+                0.096961126,
+                0.059219986,
+            ],
+            [0.16015261, -0.20151603, 0.38612387],
+        ),
+        (
+            [
+                0.471572,
+                -0.27312177,
+                0.6760265,
+                -1.237366,
+                0.05066011,
+                0.06932596,
+            ],
+            [0.1971795, -0.16112314, 0.34408173],
+        ),
+    ];
+
+    /// Runs `expected.len()` steps of `rule` on the golden `w` (2x3) and `b` (3), as the
+    /// generic optimizer does (`begin_step(t)`, then `update` per variable), and checks
+    /// every value with rtol 1e-4, atol 1e-5. Returns the largest absolute difference.
+    fn check_golden<R: UpdateRule>(
+        config: &str,
+        rule: &mut R,
+        lr: f64,
+        expected: &[([f32; 6], [f32; 3])],
+    ) -> Result<f32> {
+        let dev = Device::Cpu;
+        let vars = [
+            Var::from_tensor(&Tensor::from_slice(&W0, (2, 3), &dev)?)?,
+            Var::from_tensor(&Tensor::from_slice(&B0, 3, &dev)?)?,
+        ];
+        let slots = vars
+            .iter()
+            .map(|v| rule.init_slots(v.as_tensor()))
+            .collect::<Result<Vec<_>>>()?;
+        let slots: Vec<Vec<Var>> = slots
+            .into_iter()
+            .map(|s| s.into_iter().map(|(_, v)| v).collect())
+            .collect();
+        let mut max_diff = 0f32;
+        for (i, (want_w, want_b)) in expected.iter().enumerate() {
+            let t = i as u64 + 1;
+            let (gw, gb) = &GRADS[i];
+            let grads = [
+                Tensor::from_slice(gw, (2, 3), &dev)?,
+                Tensor::from_slice(gb, 3, &dev)?,
+            ];
+            rule.begin_step(t)?;
+            for ((var, grad), s) in vars.iter().zip(&grads).zip(&slots) {
+                rule.update(var, grad, s, lr, t)?;
+            }
+            let wants: [&[f32]; 2] = [want_w, want_b];
+            for (var, want) in vars.iter().zip(wants) {
+                let got = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+                for (j, (g, w)) in got.iter().zip(want).enumerate() {
+                    let d = (g - w).abs();
+                    max_diff = max_diff.max(d);
+                    assert!(
+                        d <= 1e-5 + 1e-4 * w.abs(),
+                        "step {t}, element {j}: got {g}, want {w} (diff {d})"
+                    );
+                }
+            }
+        }
+        eprintln!("{config}: max abs diff vs Keras {max_diff:e}");
+        Ok(max_diff)
+    }
+
+    #[test]
+    fn defaults_match_keras() {
+        let r = Adagrad::default();
+        assert_eq!(
+            (
+                r.initial_accumulator_value,
+                r.epsilon,
+                Adagrad::DEFAULT_LEARNING_RATE
+            ),
+            (0.1, 1e-7, 0.001)
+        );
+        assert_eq!(r.name(), "Adagrad");
+    }
+
+    #[test]
+    fn accumulator_starts_at_initial_value() -> Result<()> {
+        let r = Adagrad {
+            initial_accumulator_value: 0.25,
+            ..Adagrad::default()
+        };
+        let slots = r.init_slots(&Tensor::zeros((2, 2), DType::F32, &Device::Cpu)?)?;
+        assert_eq!(slots.len(), 1);
+        assert_eq!(slots[0].0, "accumulator");
+        assert_eq!(slots[0].1.flatten_all()?.to_vec1::<f32>()?, vec![0.25; 4]);
+        Ok(())
+    }
+
+    #[test]
+    fn adagrad_default_matches_keras() -> Result<()> {
+        check_golden(
+            "adagrad_default",
+            &mut Adagrad::default(),
+            0.001,
+            &ADAGRAD_DEFAULT,
+        )?;
+        Ok(())
+    }
+
+    #[test]
+    fn adagrad_lr0_1_matches_keras() -> Result<()> {
+        check_golden(
+            "adagrad_lr0.1",
+            &mut Adagrad::default(),
+            0.1,
+            &ADAGRAD_LR0_1,
+        )?;
+        Ok(())
+    }
+}

@@ -1,1 +1,224 @@
-//! adamax update rule (being written).
+//! Keras' `Adamax` update rule.
+
+use candle_core::{Result, Tensor, Var};
+
+use crate::rule::UpdateRule;
+
+/// Keras `Adamax(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)`.
+///
+/// Two slots, both starting at 0: `momentum` (m) and `norm` (u, the exponentially
+/// weighted infinity norm). One step `t` (`iterations + 1`), with learning rate η:
+///
+/// ```text
+/// m ← m + (g − m)(1 − β1)
+/// u ← max(β2 u, |g|)
+/// θ ← θ − η m / ((1 − β1^t)(u + ε))
+/// ```
+///
+/// (PyTorch differs: it computes `max(β2 u, |g| + ε)` and divides by `u` alone.)
+#[derive(Debug, Clone)]
+pub struct Adamax {
+    /// Decay rate `β1` of the first moment (Keras `beta_1`, default 0.9).
+    pub beta_1: f64,
+    /// Decay rate `β2` of the infinity norm (Keras `beta_2`, default 0.999).
+    pub beta_2: f64,
+    /// `ε`, added to the norm (Keras `epsilon`, default 1e-7).
+    pub epsilon: f64,
+}
+
+impl Adamax {
+    /// Keras' default learning rate for `Adamax`.
+    pub const DEFAULT_LEARNING_RATE: f64 = 0.001;
+}
+
+impl Default for Adamax {
+    fn default() -> Self {
+        Self {
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+        }
+    }
+}
+
+impl UpdateRule for Adamax {
+    fn name(&self) -> &'static str {
+        "Adamax"
+    }
+
+    fn init_slots(&self, var: &Tensor) -> Result<Vec<(&'static str, Var)>> {
+        Ok(vec![
+            (
+                "momentum",
+                Var::zeros(var.shape(), var.dtype(), var.device())?,
+            ),
+            ("norm", Var::zeros(var.shape(), var.dtype(), var.device())?),
+        ])
+    }
+
+    fn update(&self, var: &Var, grad: &Tensor, slots: &[Var], lr: f64, t: u64) -> Result<()> {
+        let [m, u] = slots else {
+            candle_core::bail!("Adamax: expected 2 slots, got {}", slots.len())
+        };
+        if var.elem_count() == 0 {
+            return Ok(());
+        }
+        let new_m = ((grad - m.as_tensor())?.affine(1.0 - self.beta_1, 0.0)? + m.as_tensor())?;
+        let new_u = u.affine(self.beta_2, 0.0)?.maximum(&grad.abs()?)?;
+        let bias = 1.0 - self.beta_1.powf(t as f64);
+        let step = (new_m.affine(lr, 0.0)? / new_u.affine(bias, self.epsilon * bias)?)?;
+        let theta = (var.as_tensor() - step)?;
+        m.set(&new_m)?;
+        u.set(&new_u)?;
+        var.set(&theta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    const W0: [f32; 6] = [0.5, -0.3, 0.8, -1.2, 0.05, 0.0];
+    const B0: [f32; 3] = [0.1, -0.2, 0.3];
+    /// Gradients `[w (2x3), b (3)]` of the first three golden steps.
+    const GRADS: [([f32; 6], [f32; 3]); 3] = [
+        (
+            [
+                0.15235855,
+                -0.51999205,
+                0.3752256,
+                0.47028235,
+                -0.9755176,
+                -0.6510897,
+            ],
+            [0.0639202, -0.1581213, -0.008400579],
+        ),
+        (
+            [
+                -0.42652196,
+                0.439699,
+                0.38889596,
+                0.033015348,
+                0.5636206,
+                0.23375466,
+            ],
+            [-0.42964622, 0.18437539, -0.47944131],
+        ),
+        (
+            [
+                0.43922514,
+                0.0,
+                -0.09243118,
+                -0.34046477,
+                0.61127067,
+                -0.07726474,
+            ],
+            [-0.21416391, -0.17606677, 0.2661546],
+        ),
+    ];
+
+    /// `adamax_lr0.1`: `Adamax({'learning_rate': 0.1})`, `after_step[0..3]`.
+    const ADAMAX_LR0_1: [([f32; 6], [f32; 3]); 3] = [
+        (
+            [
+                0.4000001,
+                -0.20000005,
+                0.70000005,
+                -1.3,
+                0.14999996,
+                0.09999997,
+            ],
+            [1.7136335e-07, -0.10000008, 0.3999988],
+        ),
+        (
+            [
+                0.43571112,
+                -0.19713339,
+                0.6016652,
+                -1.3511144,
+                0.16697663,
+                0.12850106,
+            ],
+            [0.04558454, -0.112008244, 0.45346034],
+        ),
+        (
+            [
+                0.42069256,
+                -0.19532272,
+                0.5483332,
+                -1.3566319,
+                0.15453106,
+                0.15089087,
+            ],
+            [0.092788875, -0.08432019, 0.46672294],
+        ),
+    ];
+
+    /// Runs `expected.len()` steps of `rule` on the golden `w` (2x3) and `b` (3), as the
+    /// generic optimizer does (`begin_step(t)`, then `update` per variable), and checks
+    /// every value with rtol 1e-4, atol 1e-5. Returns the largest absolute difference.
+    fn check_golden<R: UpdateRule>(
+        config: &str,
+        rule: &mut R,
+        lr: f64,
+        expected: &[([f32; 6], [f32; 3])],
+    ) -> Result<f32> {
+        let dev = Device::Cpu;
+        let vars = [
+            Var::from_tensor(&Tensor::from_slice(&W0, (2, 3), &dev)?)?,
+            Var::from_tensor(&Tensor::from_slice(&B0, 3, &dev)?)?,
+        ];
+        let slots = vars
+            .iter()
+            .map(|v| rule.init_slots(v.as_tensor()))
+            .collect::<Result<Vec<_>>>()?;
+        let slots: Vec<Vec<Var>> = slots
+            .into_iter()
+            .map(|s| s.into_iter().map(|(_, v)| v).collect())
+            .collect();
+        let mut max_diff = 0f32;
+        for (i, (want_w, want_b)) in expected.iter().enumerate() {
+            let t = i as u64 + 1;
+            let (gw, gb) = &GRADS[i];
+            let grads = [
+                Tensor::from_slice(gw, (2, 3), &dev)?,
+                Tensor::from_slice(gb, 3, &dev)?,
+            ];
+            rule.begin_step(t)?;
+            for ((var, grad), s) in vars.iter().zip(&grads).zip(&slots) {
+                rule.update(var, grad, s, lr, t)?;
+            }
+            let wants: [&[f32]; 2] = [want_w, want_b];
+            for (var, want) in vars.iter().zip(wants) {
+                let got = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+                for (j, (g, w)) in got.iter().zip(want).enumerate() {
+                    let d = (g - w).abs();
+                    max_diff = max_diff.max(d);
+                    assert!(
+                        d <= 1e-5 + 1e-4 * w.abs(),
+                        "step {t}, element {j}: got {g}, want {w} (diff {d})"
+                    );
+                }
+            }
+        }
+        eprintln!("{config}: max abs diff vs Keras {max_diff:e}");
+        Ok(max_diff)
+    }
+
+    #[test]
+    fn defaults_match_keras() {
+        let r = Adamax::default();
+        assert_eq!(
+            (r.beta_1, r.beta_2, r.epsilon, Adamax::DEFAULT_LEARNING_RATE),
+            (0.9, 0.999, 1e-7, 0.001)
+        );
+        assert_eq!(r.name(), "Adamax");
+    }
+
+    #[test]
+    fn adamax_lr0_1_matches_keras() -> Result<()> {
+        check_golden("adamax_lr0.1", &mut Adamax::default(), 0.1, &ADAMAX_LR0_1)?;
+        Ok(())
+    }
+}

@@ -1,1 +1,382 @@
-//! rmsprop update rule (being written).
+//! Keras' `RMSprop` update rule.
+
+use candle_core::{Result, Tensor, Var};
+
+use crate::rule::UpdateRule;
+
+/// Keras `RMSprop(learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False)`.
+///
+/// Slots, all starting at 0: `velocity` (v) always, `momentum` (b) when `momentum > 0`, and
+/// `average_gradient` (a) when `centered`, in that order. One step, with learning rate η:
+///
+/// ```text
+/// v ← ρ v + (1 − ρ) g²
+/// centered:  a ← ρ a + (1 − ρ) g;   d = v − a² + ε
+/// otherwise: d = v + ε                        # ε is inside the square root
+/// inc = η g / sqrt(d)
+/// momentum μ > 0: b ← μ b + inc;  θ ← θ − b  # the buffer includes η
+/// otherwise:      θ ← θ − inc
+/// ```
+///
+/// (PyTorch differs: `alpha` 0.99, ε 1e-8 outside the square root, buffer without η.)
+#[derive(Debug, Clone)]
+pub struct Rmsprop {
+    /// Decay rate `ρ` of the running averages (Keras `rho`, default 0.9).
+    pub rho: f64,
+    /// Momentum `μ`; 0 keeps no momentum buffer (Keras `momentum`, default 0.0).
+    pub momentum: f64,
+    /// `ε`, added inside the square root (Keras `epsilon`, default 1e-7).
+    pub epsilon: f64,
+    /// Normalizes by the estimated variance `v − a²` instead of `v` (Keras `centered`,
+    /// default false).
+    pub centered: bool,
+}
+
+impl Rmsprop {
+    /// Keras' default learning rate for `RMSprop`.
+    pub const DEFAULT_LEARNING_RATE: f64 = 0.001;
+}
+
+impl Default for Rmsprop {
+    fn default() -> Self {
+        Self {
+            rho: 0.9,
+            momentum: 0.0,
+            epsilon: 1e-7,
+            centered: false,
+        }
+    }
+}
+
+impl UpdateRule for Rmsprop {
+    fn name(&self) -> &'static str {
+        "RMSprop"
+    }
+
+    fn init_slots(&self, var: &Tensor) -> Result<Vec<(&'static str, Var)>> {
+        let zeros = || Var::zeros(var.shape(), var.dtype(), var.device());
+        let mut slots = vec![("velocity", zeros()?)];
+        if self.momentum > 0.0 {
+            slots.push(("momentum", zeros()?));
+        }
+        if self.centered {
+            slots.push(("average_gradient", zeros()?));
+        }
+        Ok(slots)
+    }
+
+    fn update(&self, var: &Var, grad: &Tensor, slots: &[Var], lr: f64, _t: u64) -> Result<()> {
+        let want = 1 + usize::from(self.momentum > 0.0) + usize::from(self.centered);
+        if slots.len() != want {
+            candle_core::bail!("RMSprop: expected {want} slots, got {}", slots.len())
+        }
+        if var.elem_count() == 0 {
+            return Ok(());
+        }
+        let rho = self.rho;
+        let velocity = &slots[0];
+        let new_v = (velocity.affine(rho, 0.0)? + grad.sqr()?.affine(1.0 - rho, 0.0)?)?;
+        let mut new_avg = None;
+        let denominator = if self.centered {
+            let avg = &slots[want - 1];
+            let a = (avg.affine(rho, 0.0)? + grad.affine(1.0 - rho, 0.0)?)?;
+            let d = (&new_v - a.sqr()?)?.affine(1.0, self.epsilon)?;
+            new_avg = Some((avg, a));
+            d
+        } else {
+            new_v.affine(1.0, self.epsilon)?
+        };
+        let increment = (grad.affine(lr, 0.0)? / denominator.sqrt()?)?;
+        velocity.set(&new_v)?;
+        if let Some((avg, a)) = new_avg {
+            avg.set(&a)?;
+        }
+        if self.momentum > 0.0 {
+            let buf = &slots[1];
+            let new_b = (buf.affine(self.momentum, 0.0)? + increment)?;
+            let theta = (var.as_tensor() - &new_b)?;
+            buf.set(&new_b)?;
+            var.set(&theta)
+        } else {
+            let theta = (var.as_tensor() - increment)?;
+            var.set(&theta)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+
+    const W0: [f32; 6] = [0.5, -0.3, 0.8, -1.2, 0.05, 0.0];
+    const B0: [f32; 3] = [0.1, -0.2, 0.3];
+    /// Gradients `[w (2x3), b (3)]` of the first three golden steps.
+    const GRADS: [([f32; 6], [f32; 3]); 3] = [
+        (
+            [
+                0.15235855,
+                -0.51999205,
+                0.3752256,
+                0.47028235,
+                -0.9755176,
+                -0.6510897,
+            ],
+            [0.0639202, -0.1581213, -0.008400579],
+        ),
+        (
+            [
+                -0.42652196,
+                0.439699,
+                0.38889596,
+                0.033015348,
+                0.5636206,
+                0.23375466,
+            ],
+            [-0.42964622, 0.18437539, -0.47944131],
+        ),
+        (
+            [
+                0.43922514,
+                0.0,
+                -0.09243118,
+                -0.34046477,
+                0.61127067,
+                -0.07726474,
+            ],
+            [-0.21416391, -0.17606677, 0.2661546],
+        ),
+    ];
+
+    /// `rmsprop_default`: `RMSprop({})`, `after_step[0..3]`.
+    const RMSPROP_DEFAULT: [([f32; 6], [f32; 3]); 3] = [
+        (
+            [
+                0.4968378,
+                -0.29683775,
+                0.79683775,
+                -1.2031623,
+                0.053162277,
+                0.0031622741,
+            ],
+            [0.09683811, -0.19683778, 0.30314013],
+        ),
+        (
+            [
+                0.49983278,
+                -0.29894185,
+                0.7945051,
+                -1.2033957,
+                0.051517423,
+                0.0020430083,
+            ],
+            [0.09996934, -0.19929074, 0.30630198],
+        ),
+        (
+            [
+                0.49756598,
+                -0.29894185,
+                0.79507977,
+                -1.201417,
+                0.049901176,
+                0.002430048,
+            ],
+            [0.10142887, -0.19734459, 0.30470505],
+        ),
+    ];
+    /// `rmsprop_momentum`: `RMSprop({'learning_rate': 0.01, 'momentum': 0.9})`, `after_step[0..3]`.
+    const RMSPROP_MOMENTUM: [([f32; 6], [f32; 3]); 3] = [
+        (
+            [
+                0.46837792,
+                -0.2683773,
+                0.76837736,
+                -1.2316227,
+                0.081622764,
+                0.031622738,
+            ],
+            [0.06838109, -0.16837786, 0.33140108],
+        ),
+        (
+            [
+                0.46986774,
+                -0.26095802,
+                0.7165907,
+                -1.2624168,
+                0.093634725,
+                0.048890546,
+            ],
+            [0.07123643, -0.16444744, 0.39128038],
+        ),
+        (
+            [
+                0.44854072,
+                -0.25428066,
+                0.6757294,
+                -1.2703439,
+                0.088283,
+                0.06830197,
+            ],
+            [0.088401474, -0.1414486, 0.42920238],
+        ),
+    ];
+    /// `rmsprop_centered`: `RMSprop({'learning_rate': 0.01, 'centered': True})`, `after_step[0..3]`.
+    const RMSPROP_CENTERED: [([f32; 6], [f32; 3]); 3] = [
+        (
+            [
+                0.46666747,
+                -0.26666674,
+                0.7666668,
+                -1.2333333,
+                0.08333331,
+                0.033333287,
+            ],
+            [0.0666712, -0.16666742, 0.333074],
+        ),
+        (
+            [
+                0.4972554,
+                -0.28770983,
+                0.7407497,
+                -1.2357988,
+                0.06681514,
+                0.021977969,
+            ],
+            [0.09920271, -0.19123542, 0.36646113],
+        ),
+        (
+            [
+                0.47449046,
+                -0.28770983,
+                0.7468822,
+                -1.2159947,
+                0.05059139,
+                0.025926132,
+            ],
+            [0.11494133, -0.17154282, 0.35040587],
+        ),
+    ];
+
+    /// Runs `expected.len()` steps of `rule` on the golden `w` (2x3) and `b` (3), as the
+    /// generic optimizer does (`begin_step(t)`, then `update` per variable), and checks
+    /// every value with rtol 1e-4, atol 1e-5. Returns the largest absolute difference.
+    fn check_golden<R: UpdateRule>(
+        config: &str,
+        rule: &mut R,
+        lr: f64,
+        expected: &[([f32; 6], [f32; 3])],
+    ) -> Result<f32> {
+        let dev = Device::Cpu;
+        let vars = [
+            Var::from_tensor(&Tensor::from_slice(&W0, (2, 3), &dev)?)?,
+            Var::from_tensor(&Tensor::from_slice(&B0, 3, &dev)?)?,
+        ];
+        let slots = vars
+            .iter()
+            .map(|v| rule.init_slots(v.as_tensor()))
+            .collect::<Result<Vec<_>>>()?;
+        let slots: Vec<Vec<Var>> = slots
+            .into_iter()
+            .map(|s| s.into_iter().map(|(_, v)| v).collect())
+            .collect();
+        let mut max_diff = 0f32;
+        for (i, (want_w, want_b)) in expected.iter().enumerate() {
+            let t = i as u64 + 1;
+            let (gw, gb) = &GRADS[i];
+            let grads = [
+                Tensor::from_slice(gw, (2, 3), &dev)?,
+                Tensor::from_slice(gb, 3, &dev)?,
+            ];
+            rule.begin_step(t)?;
+            for ((var, grad), s) in vars.iter().zip(&grads).zip(&slots) {
+                rule.update(var, grad, s, lr, t)?;
+            }
+            let wants: [&[f32]; 2] = [want_w, want_b];
+            for (var, want) in vars.iter().zip(wants) {
+                let got = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+                for (j, (g, w)) in got.iter().zip(want).enumerate() {
+                    let d = (g - w).abs();
+                    max_diff = max_diff.max(d);
+                    assert!(
+                        d <= 1e-5 + 1e-4 * w.abs(),
+                        "step {t}, element {j}: got {g}, want {w} (diff {d})"
+                    );
+                }
+            }
+        }
+        eprintln!("{config}: max abs diff vs Keras {max_diff:e}");
+        Ok(max_diff)
+    }
+
+    #[test]
+    fn defaults_match_keras() {
+        let r = Rmsprop::default();
+        assert_eq!(
+            (
+                r.rho,
+                r.momentum,
+                r.epsilon,
+                r.centered,
+                Rmsprop::DEFAULT_LEARNING_RATE
+            ),
+            (0.9, 0.0, 1e-7, false, 0.001)
+        );
+        assert_eq!(r.name(), "RMSprop");
+    }
+
+    #[test]
+    fn slots_depend_on_momentum_and_centered() -> Result<()> {
+        let x = Tensor::zeros(3, DType::F32, &Device::Cpu)?;
+        let names = |r: Rmsprop| -> Result<Vec<&'static str>> {
+            Ok(r.init_slots(&x)?.into_iter().map(|(n, _)| n).collect())
+        };
+        assert_eq!(names(Rmsprop::default())?, ["velocity"]);
+        assert_eq!(
+            names(Rmsprop {
+                momentum: 0.9,
+                centered: true,
+                ..Rmsprop::default()
+            })?,
+            ["velocity", "momentum", "average_gradient"]
+        );
+        assert_eq!(
+            names(Rmsprop {
+                centered: true,
+                ..Rmsprop::default()
+            })?,
+            ["velocity", "average_gradient"]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn rmsprop_default_matches_keras() -> Result<()> {
+        check_golden(
+            "rmsprop_default",
+            &mut Rmsprop::default(),
+            0.001,
+            &RMSPROP_DEFAULT,
+        )?;
+        Ok(())
+    }
+
+    #[test]
+    fn rmsprop_momentum_matches_keras() -> Result<()> {
+        let mut rule = Rmsprop {
+            momentum: 0.9,
+            ..Rmsprop::default()
+        };
+        check_golden("rmsprop_momentum", &mut rule, 0.01, &RMSPROP_MOMENTUM)?;
+        Ok(())
+    }
+
+    #[test]
+    fn rmsprop_centered_matches_keras() -> Result<()> {
+        let mut rule = Rmsprop {
+            centered: true,
+            ..Rmsprop::default()
+        };
+        check_golden("rmsprop_centered", &mut rule, 0.01, &RMSPROP_CENTERED)?;
+        Ok(())
+    }
+}

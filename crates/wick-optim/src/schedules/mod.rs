@@ -1,1 +1,136 @@
-//! Keras learning-rate schedules, one file each.
+//! Keras learning-rate schedules (`keras.optimizers.schedules`), one file each.
+//!
+//! Every schedule is a plain struct whose public fields are the Keras constructor arguments
+//! (less `name`), built with a validating `new` that fails with
+//! [`Error::InvalidArgument`] naming the class, the argument
+//! and the value. [`LearningRateSchedule::lr_at`](crate::schedule::LearningRateSchedule::lr_at)
+//! reproduces Keras 3 on the TensorFlow backend: the arguments are cast to float32 and every
+//! operation is done in float32 in Keras' order, so the values match Keras' float32 results
+//! (transcendental functions are computed in float64 and rounded once to float32).
+//!
+//! The step is the optimizer's raw step counter: 0 for the first update, and it counts
+//! micro-steps under gradient accumulation.
+//!
+//! | Keras class | Rust type |
+//! |---|---|
+//! | `ExponentialDecay` | [`ExponentialDecay`] |
+//! | `PiecewiseConstantDecay` | [`PiecewiseConstantDecay`] |
+//! | `PolynomialDecay` | [`PolynomialDecay`] |
+//! | `InverseTimeDecay` | [`InverseTimeDecay`] |
+//! | `CosineDecay` | [`CosineDecay`] |
+//! | `CosineDecayRestarts` | [`CosineDecayRestarts`] |
+//!
+//! ```
+//! use wick_optim::schedule::LearningRateSchedule;
+//! use wick_optim::schedules::ExponentialDecay;
+//!
+//! let schedule = ExponentialDecay::new(0.1, 10, 0.5, true)?;
+//! assert_eq!(schedule.lr_at(9), 0.1f32 as f64);
+//! assert_eq!(schedule.lr_at(10), 0.05f32 as f64);
+//! # Ok::<(), wick_optim::Error>(())
+//! ```
+
+mod cosine_decay;
+mod cosine_decay_restarts;
+mod exponential_decay;
+mod inverse_time_decay;
+mod piecewise_constant_decay;
+mod polynomial_decay;
+
+pub use cosine_decay::CosineDecay;
+pub use cosine_decay_restarts::CosineDecayRestarts;
+pub use exponential_decay::ExponentialDecay;
+pub use inverse_time_decay::InverseTimeDecay;
+pub use piecewise_constant_decay::PiecewiseConstantDecay;
+pub use polynomial_decay::PolynomialDecay;
+
+use crate::{Error, Result};
+
+/// `math.pi` as a float32 tensor (`ops.array(math.pi, dtype="float32")`).
+pub(crate) const PI_F32: f32 = std::f32::consts::PI;
+
+/// An [`Error::InvalidArgument`] for `class`.
+pub(crate) fn invalid(class: &'static str, message: String) -> Error {
+    Error::InvalidArgument { class, message }
+}
+
+/// `value` must be finite, also once cast to float32 (Keras computes in float32).
+pub(crate) fn check_finite(class: &'static str, arg: &str, value: f64) -> Result<()> {
+    if !value.is_finite() {
+        return Err(invalid(class, format!("argument `{arg}` must be a finite number, got {arg}={value}")));
+    }
+    if !(value as f32).is_finite() {
+        return Err(invalid(class, format!("argument `{arg}` must fit in float32, got {arg}={value}")));
+    }
+    Ok(())
+}
+
+/// `value` must be finite and `>= 0`.
+pub(crate) fn check_non_negative(class: &'static str, arg: &str, value: f64) -> Result<()> {
+    check_finite(class, arg, value)?;
+    if value < 0.0 {
+        return Err(invalid(class, format!("argument `{arg}` must be >= 0, got {arg}={value}")));
+    }
+    Ok(())
+}
+
+/// A step count that must be `> 0`, as Keras requires of `decay_steps`.
+pub(crate) fn check_steps(class: &'static str, arg: &str, value: u64) -> Result<()> {
+    if value == 0 {
+        return Err(invalid(class, format!("argument `{arg}` must be > 0, got {arg}={value}")));
+    }
+    Ok(())
+}
+
+/// `x ** y` in float32 (`ops.power` on float32 tensors).
+pub(crate) fn pow32(x: f32, y: f32) -> f32 {
+    (x as f64).powf(y as f64) as f32
+}
+
+/// `cos(x)` in float32.
+pub(crate) fn cos32(x: f32) -> f32 {
+    (x as f64).cos() as f32
+}
+
+/// `ln(x)` in float32.
+pub(crate) fn ln32(x: f32) -> f32 {
+    (x as f64).ln() as f32
+}
+
+/// The step counter cast to float32, as `ops.cast(step, "float32")` does.
+pub(crate) fn step32(step: u64) -> f32 {
+    step as f32
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    use crate::schedule::LearningRateSchedule;
+
+    /// The steps at which the Keras golden values below were taken.
+    pub const STEPS: [u64; 21] = [0, 1, 2, 3, 4, 5, 9, 10, 11, 15, 19, 20, 21, 25, 29, 30, 31, 45, 69, 70, 100];
+
+    /// Checks `schedule` against Keras' float32 values at [`STEPS`], within a few float32
+    /// ulps (Keras' own `cos`/`pow`/`log` kernels may differ from ours in the last bit).
+    /// Returns the largest absolute difference.
+    pub fn assert_matches_keras(schedule: &dyn LearningRateSchedule, keras: &[f64; 21]) -> f64 {
+        let mut max_diff = 0.0f64;
+        for (&step, &want) in STEPS.iter().zip(keras) {
+            let got = schedule.lr_at(step);
+            let diff = (got - want).abs();
+            assert!(diff <= 1e-9 + 1e-6 * want.abs(), "{} at step {step}: got {got}, Keras {want}", schedule.name());
+            max_diff = max_diff.max(diff);
+        }
+        max_diff
+    }
+
+    /// The message of an `InvalidArgument` error, checking its class.
+    pub fn invalid_message<T: std::fmt::Debug>(result: crate::Result<T>, class: &str) -> String {
+        match result {
+            Err(crate::Error::InvalidArgument { class: c, message }) => {
+                assert_eq!(c, class);
+                message
+            }
+            other => panic!("expected InvalidArgument from {class}, got {other:?}"),
+        }
+    }
+}
