@@ -8,6 +8,8 @@ pub mod adagrad;
 pub mod adam;
 pub mod adamax;
 pub mod ftrl;
+#[cfg(test)]
+mod golden_test;
 pub mod lamb;
 pub mod lion;
 pub mod nadam;
