@@ -1,0 +1,90 @@
+//! The `Callback` trait: every Keras hook, each a no-op by default.
+
+use crate::context::Context;
+use crate::logs::Logs;
+use crate::Result;
+use candle_core::Tensor;
+
+/// A Keras callback. A training loop calls the hooks in Keras' order (see the crate docs);
+/// each returns `Result` so a failing callback (a disk error in a checkpoint, say) stops
+/// the run with that error.
+///
+/// Begin hooks get no logs (Keras passes `{}`). End hooks get the logs mutably: a key a
+/// callback adds (e.g. `learning_rate`) is seen by every later callback.
+#[allow(unused_variables)]
+pub trait Callback {
+    /// A short name for messages (the Keras class name for built-in callbacks).
+    fn name(&self) -> &str {
+        "Callback"
+    }
+
+    /// Start of `fit`, after `Context::params` are set.
+    fn on_train_begin(&mut self, ctx: &mut Context<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// End of `fit`, with the last epoch's logs (empty when no epoch ran).
+    fn on_train_end(&mut self, logs: &mut Logs, ctx: &mut Context<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Start of epoch `epoch` (0-based).
+    fn on_epoch_begin(&mut self, epoch: usize, ctx: &mut Context<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// End of epoch `epoch`: training results plus `val_*` results when validation ran.
+    fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, ctx: &mut Context<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Before training batch `batch` (0-based within the epoch).
+    fn on_train_batch_begin(&mut self, batch: usize, ctx: &mut Context<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// After training batch `batch`, with running values over the epoch so far.
+    fn on_train_batch_end(&mut self, batch: usize, logs: &mut Logs, ctx: &mut Context<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Start of evaluation (also the validation inside `fit`).
+    fn on_test_begin(&mut self, ctx: &mut Context<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// End of evaluation, with its final (unprefixed) results.
+    fn on_test_end(&mut self, logs: &mut Logs, ctx: &mut Context<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Before evaluation batch `batch`.
+    fn on_test_batch_begin(&mut self, batch: usize, ctx: &mut Context<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// After evaluation batch `batch`, with running (unprefixed) values.
+    fn on_test_batch_end(&mut self, batch: usize, logs: &mut Logs, ctx: &mut Context<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Start of `predict`.
+    fn on_predict_begin(&mut self, ctx: &mut Context<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// End of `predict`.
+    fn on_predict_end(&mut self, ctx: &mut Context<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Before prediction batch `batch`.
+    fn on_predict_batch_begin(&mut self, batch: usize, ctx: &mut Context<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// After prediction batch `batch`, with the batch's outputs (Keras' `logs["outputs"]`).
+    fn on_predict_batch_end(&mut self, batch: usize, outputs: &Tensor, ctx: &mut Context<'_>) -> Result<()> {
+        Ok(())
+    }
+}

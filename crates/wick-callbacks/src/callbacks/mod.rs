@@ -1,0 +1,1 @@
+//! The built-in callbacks, one file each (Keras names).

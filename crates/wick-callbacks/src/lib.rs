@@ -1,0 +1,31 @@
+//! Keras callbacks for any Candle training loop.
+//!
+//! A loop (wick-train's `fit`, or a hand-written one) owns a [`CallbackList`] and calls
+//! its hooks in Keras' order, handing each a [`Context`] (run parameters, stop flag,
+//! model variables, optimizer) and [`Logs`] (running metric values):
+//!
+//! ```text
+//! on_train_begin
+//!   on_epoch_begin(e)
+//!     on_train_batch_begin(b) / on_train_batch_end(b, running logs)   per batch
+//!     on_test_begin / on_test_batch_begin / on_test_batch_end / on_test_end   validation
+//!   on_epoch_end(e, logs + val_*)
+//! on_train_end(last epoch's logs)
+//! ```
+//!
+//! The loop checks `ctx.state.stop_training` after every batch and after `on_epoch_end`.
+
+mod callback;
+mod context;
+mod error;
+mod list;
+mod logs;
+mod model_vars;
+pub mod callbacks;
+
+pub use callback::Callback;
+pub use context::{Context, Params, RunState};
+pub use error::{Error, Result};
+pub use list::CallbackList;
+pub use logs::Logs;
+pub use model_vars::{ModelVars, Snapshot};

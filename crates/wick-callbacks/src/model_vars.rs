@@ -1,0 +1,115 @@
+//! `ModelVars`: the model's variables as callbacks see them — snapshot, restore, save, load.
+
+use crate::{Error, Result};
+use candle_core::{Tensor, Var};
+use candle_nn::VarMap;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// The model's trainable variables by name, sorted by name (so iteration is stable).
+#[derive(Clone)]
+pub struct ModelVars {
+    vars: Vec<(String, Var)>,
+}
+
+/// A deep copy of every variable's value, e.g. the best weights seen so far.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    values: Vec<(String, Tensor)>,
+}
+
+impl Snapshot {
+    /// The copied values by name.
+    pub fn values(&self) -> &[(String, Tensor)] {
+        &self.values
+    }
+}
+
+impl ModelVars {
+    /// The variables of a `VarMap` (shares them: updates through either are seen by both).
+    pub fn from_varmap(varmap: &VarMap) -> Self {
+        let data = varmap.data().lock().unwrap_or_else(|p| p.into_inner());
+        Self::new(data.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+
+    /// Named variables (any order; kept sorted by name).
+    pub fn new(mut vars: Vec<(String, Var)>) -> Self {
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        ModelVars { vars }
+    }
+
+    /// The variables, sorted by name.
+    pub fn vars(&self) -> &[(String, Var)] {
+        &self.vars
+    }
+
+    /// Copies every variable's current value.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let values = self.vars.iter().map(|(n, v)| Ok((n.clone(), v.as_tensor().copy()?))).collect::<Result<Vec<_>>>()?;
+        Ok(Snapshot { values })
+    }
+
+    /// Writes `snapshot` back into the variables; names and shapes must match.
+    pub fn restore(&self, snapshot: &Snapshot) -> Result<()> {
+        let by_name: HashMap<&str, &Tensor> = snapshot.values.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        self.assign(&by_name, "snapshot")
+    }
+
+    fn assign(&self, values: &HashMap<&str, &Tensor>, source: &str) -> Result<()> {
+        for (name, var) in &self.vars {
+            let value = values.get(name.as_str()).ok_or_else(|| Error::Other(format!("{source} has no value for variable {name:?}")))?;
+            if value.dims() != var.dims() {
+                return Err(Error::Other(format!(
+                    "{source}: variable {name:?} has shape {:?}, the model's has {:?}",
+                    value.dims(),
+                    var.dims()
+                )));
+            }
+        }
+        if let Some(extra) = values.keys().find(|k| !self.vars.iter().any(|(n, _)| n == *k)) {
+            return Err(Error::Other(format!("{source} holds variable {extra:?}, which the model does not have")));
+        }
+        for (name, var) in &self.vars {
+            if let Some(value) = values.get(name.as_str()) {
+                var.set(&value.to_dtype(var.dtype())?.to_device(var.device())?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Saves every variable to a safetensors file (what `VarMap::save` writes), through a
+    /// temporary file in the same folder renamed over `path`, so a crash never leaves a
+    /// half-written file.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let tmp = tempfile::Builder::new().prefix(".wick-tmp-").suffix(".safetensors").tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
+        let tensors: HashMap<String, Tensor> = self.vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+        candle_core::safetensors::save(&tensors, tmp.path())?;
+        tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+        Ok(())
+    }
+
+    /// Loads every variable from a safetensors file; a missing, extra or mis-shaped
+    /// variable is an error naming it, and then nothing is changed.
+    pub fn load(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        if !path.is_file() {
+            return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such weights file")));
+        }
+        let device = self.vars.first().map(|(_, v)| v.device().clone()).unwrap_or(candle_core::Device::Cpu);
+        let loaded = candle_core::safetensors::load(path, &device)?;
+        let by_name: HashMap<&str, &Tensor> = loaded.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        self.assign(&by_name, &path.display().to_string())
+    }
+}
+
+impl std::fmt::Debug for ModelVars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.vars.iter().map(|(n, v)| (n, v.dims()))).finish()
+    }
+}
