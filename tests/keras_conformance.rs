@@ -2,6 +2,10 @@
 //! schedule, loss and metric case of the golden file (a copy of Keras 3.15.1's values in
 //! tests/data), and `compare.py` (stdlib Python, also copied there) finds no mismatch.
 
+#[path = "../examples/keras_conformance/callbacks.rs"]
+mod callbacks;
+#[path = "../examples/keras_conformance/fit_trace.rs"]
+mod fit_trace;
 #[path = "../examples/keras_conformance/json.rs"]
 mod json;
 #[path = "../examples/keras_conformance/losses.rs"]

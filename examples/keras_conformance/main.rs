@@ -10,6 +10,8 @@
 //! Sections: `optimizers`, `schedules`, `losses`, `metrics`. A case that cannot be
 //! computed is reported on stderr and left out (compare.py counts it as failed).
 
+mod callbacks;
+mod fit_trace;
 mod json;
 mod losses;
 mod metrics;

@@ -5,11 +5,13 @@ use serde_json::{Map, Value};
 
 /// The mirror tree for `golden`: one entry per implemented section present in it.
 pub fn run_all(golden: &Value) -> Value {
-    let sections: [(&str, fn(&Value) -> Value); 4] = [
+    let sections: [(&str, fn(&Value) -> Value); 6] = [
         ("optimizers", crate::optimizers::run),
         ("schedules", crate::schedules::run),
         ("losses", crate::losses::run),
         ("metrics", crate::metrics::run),
+        ("callbacks", crate::callbacks::run),
+        ("fit_trace", crate::fit_trace::run),
     ];
     let mut out = Map::new();
     for (name, run) in sections {
