@@ -16,5 +16,7 @@
 //! ```
 
 pub use wick_tfevents as tfevents;
+pub use wick_callbacks as callbacks;
 pub use wick_optim as optim;
 pub use wick_train as train;
+pub use wick_data as data;

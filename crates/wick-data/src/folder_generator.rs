@@ -1,0 +1,112 @@
+//! [`ImageFolderGenerator`]: batches decoded from a [`Subset`] of image files.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::batch::Batch;
+use crate::decode::{load_image, ImageOptions};
+use crate::error::{Error, Result};
+use crate::folder::Sample;
+use crate::generator::{Generator, GeneratorOptions};
+use crate::pipeline::{Pipeline, Source};
+use crate::skip::SkipReport;
+use crate::split::{Subset, SubsetKind};
+use crate::transform::ImageTransform;
+
+struct FolderSource {
+    samples: Vec<Sample>,
+    image: ImageOptions,
+}
+
+impl Source for FolderSource {
+    fn len(&self) -> usize {
+        self.samples.len()
+    }
+    fn label(&self, index: usize) -> usize {
+        self.samples[index].label
+    }
+    fn shape(&self) -> (usize, usize, usize) {
+        (self.image.color_mode.channels(), self.image.height, self.image.width)
+    }
+    fn load(&self, index: usize) -> Result<Vec<f32>> {
+        load_image(&self.samples[index].path, &self.image)
+    }
+}
+
+/// Batches of images from disk: parallel decode + resize (+ augmentation on training
+/// data), prefetched on a background thread.
+///
+/// Images are `f32 [N, C, H, W]` in `0..=255` like Keras (divide by 255 or add a
+/// rescaling layer yourself). A validation subset is never reshuffled and never
+/// augmented.
+pub struct ImageFolderGenerator {
+    pipeline: Pipeline,
+    kind: SubsetKind,
+    class_names: Vec<String>,
+    samples: Vec<Sample>,
+}
+
+impl ImageFolderGenerator {
+    /// A generator over `subset`, producing `image`-shaped batches.
+    pub fn new(subset: &Subset, image: ImageOptions, options: GeneratorOptions) -> Result<Self> {
+        image.validate()?;
+        options.label_mode.check(subset.class_names())?;
+        let shuffle = options.shuffle && subset.kind() != SubsetKind::Validation;
+        let samples = subset.samples().to_vec();
+        let source = Arc::new(FolderSource { samples: samples.clone(), image });
+        let pipeline = Pipeline::new(source, options, shuffle, None, subset.class_names().len())?;
+        Ok(Self { pipeline, kind: subset.kind(), class_names: subset.class_names().to_vec(), samples })
+    }
+
+    /// Attaches an augmentation, applied to every image after resize, before batching.
+    /// Refused for a validation subset; only before the first batch.
+    pub fn with_transform(mut self, transform: Arc<dyn ImageTransform>) -> Result<Self> {
+        if self.kind == SubsetKind::Validation {
+            return Err(Error::AugmentOutsideTraining { subset: self.kind.name() });
+        }
+        self.pipeline.set_transform(Some(transform))?;
+        Ok(self)
+    }
+
+    /// True when an augmentation is attached.
+    pub fn is_augmented(&self) -> bool {
+        self.pipeline.has_transform()
+    }
+
+    /// Which subset this generator reads.
+    pub fn kind(&self) -> SubsetKind {
+        self.kind
+    }
+
+    /// Class names in label order.
+    pub fn class_names(&self) -> &[String] {
+        &self.class_names
+    }
+
+    /// The file of `Batch::indices[i]`.
+    pub fn path(&self, index: usize) -> Option<&Path> {
+        self.samples.get(index).map(|s| s.path.as_path())
+    }
+
+    /// Samples in base order (what `Batch::indices` index).
+    pub fn samples(&self) -> &[Sample] {
+        &self.samples
+    }
+
+    /// The epoch the next batch belongs to (0-based).
+    pub fn epoch(&self) -> usize {
+        self.pipeline.epoch()
+    }
+}
+
+impl Generator for ImageFolderGenerator {
+    fn steps_per_epoch(&self) -> Option<usize> {
+        self.pipeline.steps_per_epoch()
+    }
+    fn next_batch(&mut self) -> Result<Option<Batch>> {
+        self.pipeline.next_batch()
+    }
+    fn skip_report(&self) -> Option<&SkipReport> {
+        self.pipeline.skip_report()
+    }
+}

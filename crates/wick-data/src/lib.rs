@@ -1,0 +1,73 @@
+//! # wick-data
+//!
+//! Image datasets for Candle training, with Keras' `image_dataset_from_directory`
+//! semantics, seeded train/validation generators, an augmentation hook and a synthetic
+//! shapes dataset.
+//!
+//! - [`ImageFolder`] indexes `root/<class>/**/<image>`: class names are the sorted
+//!   sub-folders (or given explicitly), files with `.bmp .gif .jpeg .jpg .png` in any case.
+//! - [`ImageFolder::split`] shuffles the file list once with a seed and gives the tail to
+//!   validation (Keras' algorithm); both subsets come from one call, so they never overlap.
+//! - [`ImageFolderGenerator`] decodes (format sniffed from the bytes, truncated JPEGs
+//!   refused), converts colour, resizes (`tf.image.resize` semantics, or crop/pad to the
+//!   aspect ratio) and batches in parallel with a bounded prefetch queue. Images are
+//!   `f32 [N, C, H, W]` in **0..=255, not rescaled** (as Keras). Labels: `u32 [N]`
+//!   (int), `f32 [N, K]` (categorical), `f32 [N, 1]` (binary) or none.
+//! - [`ImageTransform`] is the augmentation hook, training subsets only; see [`augment`].
+//! - [`Generator`] is the trait trainers pull batches from; [`InMemoryGenerator`] serves
+//!   arrays already in memory.
+//! - [`synthetic::write_shapes`] writes a deterministic shapes dataset.
+//!
+//! ```
+//! use wick_data::{synthetic, GeneratorOptions, Generator, ImageFolder, ImageFolderGenerator,
+//!     ImageOptions, LabelMode};
+//! # fn main() -> Result<(), wick_data::Error> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let opts = synthetic::ShapesOptions { per_class: 5, height: 16, width: 16, ..Default::default() };
+//! synthetic::write_shapes(dir.path(), &opts)?;
+//!
+//! let folder = ImageFolder::open(dir.path())?;
+//! assert_eq!(folder.class_names(), ["circle", "square", "star", "triangle"]);
+//! let (train, val) = folder.split(0.25, 42)?;
+//!
+//! let options = GeneratorOptions { batch_size: 4, seed: 42, label_mode: LabelMode::Categorical, ..Default::default() };
+//! let mut train = ImageFolderGenerator::new(&train, ImageOptions::new(12, 12), options.clone())?;
+//! let mut val = ImageFolderGenerator::new(&val, ImageOptions::new(12, 12), options)?;
+//! while let Some(batch) = train.next_batch()? {
+//!     assert_eq!(batch.images.dims()[1..], [3, 12, 12]);
+//!     assert_eq!(batch.labels.unwrap().dims()[1], 4);
+//! }
+//! assert_eq!(val.steps_per_epoch(), Some(2)); // 5 validation images, batches of 4
+//! # Ok(()) }
+//! ```
+
+pub mod augment;
+pub mod batch;
+pub mod decode;
+pub mod error;
+pub mod folder;
+pub mod folder_generator;
+pub mod generator;
+pub mod in_memory;
+pub mod label;
+mod pipeline;
+pub mod resize;
+pub mod rng;
+pub mod skip;
+pub mod split;
+pub mod synthetic;
+pub mod transform;
+
+pub use batch::Batch;
+pub use decode::{AspectMode, ColorMode, ImageOptions};
+pub use error::{Error, Result};
+pub use folder::{FolderOptions, ImageFolder, Sample, ALLOWED_EXTENSIONS};
+pub use folder_generator::ImageFolderGenerator;
+pub use generator::{EpochMode, Generator, GeneratorOptions, LastBatch};
+pub use in_memory::{ImageArray, InMemoryGenerator};
+pub use label::LabelMode;
+pub use resize::Interpolation;
+pub use rng::Rng;
+pub use skip::{OnBadFile, SkipReport, SkippedFile};
+pub use split::{SplitOptions, Subset, SubsetKind};
+pub use transform::ImageTransform;
