@@ -1,0 +1,50 @@
+//! Keras' `TerminateOnNaN`.
+
+use crate::{Callback, Context, Error, Logs, Result};
+
+/// Keras' `TerminateOnNaN(raise_error=False)`: after each training batch, if `logs["loss"]`
+/// is NaN or ±Inf, either fails the run (`raise_error`, Keras' `RuntimeError`) or prints
+/// `Batch {b}: Invalid loss, terminating training` and asks the loop to stop (validation
+/// and `on_epoch_end` still run for the current epoch).
+///
+/// The value checked is the running epoch mean, which stays NaN once a NaN entered it.
+#[derive(Debug, Clone, Default)]
+pub struct TerminateOnNaN {
+    /// Fail with an error instead of stopping quietly.
+    pub raise_error: bool,
+}
+
+impl TerminateOnNaN {
+    /// Keras' defaults (`raise_error=False`).
+    pub fn new() -> Self {
+        TerminateOnNaN::default()
+    }
+
+    /// Sets `raise_error`.
+    pub fn raise_error(mut self, raise_error: bool) -> Self {
+        self.raise_error = raise_error;
+        self
+    }
+}
+
+impl Callback for TerminateOnNaN {
+    fn name(&self) -> &str {
+        "TerminateOnNaN"
+    }
+
+    fn on_train_batch_end(&mut self, batch: usize, logs: &mut Logs, ctx: &mut Context<'_>) -> Result<()> {
+        let Some(loss) = logs.get("loss") else { return Ok(()) };
+        if loss.is_finite() {
+            return Ok(());
+        }
+        let loss_str = super::pyfmt::repr_f64(loss);
+        if self.raise_error {
+            return Err(Error::Other(format!(
+                "NaN or Inf loss encountered at batch {batch}. Loss value: {loss_str}. Terminating training immediately."
+            )));
+        }
+        println!("Batch {batch}: Invalid loss, terminating training");
+        ctx.stop_training();
+        Ok(())
+    }
+}

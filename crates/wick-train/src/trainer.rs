@@ -1,0 +1,612 @@
+//! [`Trainer`]: Keras' `Model.fit` / `evaluate` / `predict` around a Candle model.
+
+use candle_core::{DType, Tensor};
+use candle_nn::{ModuleT, Optimizer, VarMap};
+use wick_callbacks::callbacks::history::History;
+use wick_callbacks::callbacks::progress_bar::ProgressBar;
+use wick_callbacks::{Callback, CallbackList, Context, Logs, ModelVars, Params, RunState};
+use wick_optim::LrControl;
+
+use crate::data::{float_weights, Batch, BatchIter, Dataset};
+use crate::losses::{Loss, Reduction};
+use crate::metrics::{Mean, Metric};
+use crate::train_error::{TrainError, TrainResult};
+
+/// The model's variables, from a `VarMap` or as [`ModelVars`].
+pub trait IntoModelVars {
+    /// The variables (sharing storage with `self`: updates are seen by both).
+    fn into_model_vars(self) -> ModelVars;
+}
+
+impl IntoModelVars for ModelVars {
+    fn into_model_vars(self) -> ModelVars {
+        self
+    }
+}
+
+impl IntoModelVars for &VarMap {
+    fn into_model_vars(self) -> ModelVars {
+        ModelVars::from_varmap(self)
+    }
+}
+
+impl IntoModelVars for &ModelVars {
+    fn into_model_vars(self) -> ModelVars {
+        self.clone()
+    }
+}
+
+/// When validation runs (Keras `validation_freq`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValidationFreq {
+    /// After every `n`-th epoch: when `(epoch + 1) % n == 0` (Keras `validation_freq=n`;
+    /// the default is `Every(1)`). `n` must be positive.
+    Every(usize),
+    /// After the listed **1-based** epochs (Keras `validation_freq=[1, 5, 10]`).
+    Epochs(Vec<usize>),
+}
+
+impl Default for ValidationFreq {
+    fn default() -> Self {
+        ValidationFreq::Every(1)
+    }
+}
+
+impl ValidationFreq {
+    /// Whether validation runs after 0-based epoch `epoch`.
+    pub fn should_eval(&self, epoch: usize) -> bool {
+        match self {
+            ValidationFreq::Every(n) => *n > 0 && (epoch + 1) % n == 0,
+            ValidationFreq::Epochs(list) => list.contains(&(epoch + 1)),
+        }
+    }
+}
+
+/// Arguments of [`Trainer::fit`] (Keras' `fit` keyword arguments). Defaults are Keras':
+/// 1 epoch, `shuffle = true`, `verbose = 1`, validation after every epoch.
+///
+/// ```ignore
+/// let history = trainer.fit(&mut train, FitOptions {
+///     epochs: 10,
+///     validation_data: Some(&mut val),
+///     callbacks: vec![Box::new(EarlyStopping::new())],
+///     ..Default::default()
+/// })?;
+/// ```
+pub struct FitOptions<'a> {
+    /// Index of the epoch at which to stop (exclusive): the run covers epochs
+    /// `initial_epoch..epochs`.
+    pub epochs: usize,
+    /// Batches per epoch; `None` runs each epoch over the whole dataset. When set, a pass
+    /// over the data continues across epochs until it runs out (Keras).
+    pub steps_per_epoch: Option<usize>,
+    /// Validation data, evaluated at the end of the epochs selected by `validation_freq`
+    /// (never shuffled). Keras' `validation_split` is
+    /// [`TensorDataset::split_validation`](crate::data::TensorDataset::split_validation).
+    pub validation_data: Option<&'a mut dyn Dataset>,
+    /// Batches per validation run; `None` runs over the whole validation set.
+    pub validation_steps: Option<usize>,
+    /// Which epochs are followed by validation.
+    pub validation_freq: ValidationFreq,
+    /// First epoch (0-based) of the run, to resume an earlier one. A callback may raise it
+    /// in `on_train_begin` through `ctx.state.initial_epoch` (`BackupAndRestore`).
+    pub initial_epoch: usize,
+    /// Passed to the training dataset's [`Dataset::batches`] (a new permutation each epoch
+    /// for [`TensorDataset`](crate::data::TensorDataset)).
+    pub shuffle: bool,
+    /// 0 silent, 1 progress bar, 2 one line per epoch (Keras `verbose`).
+    pub verbose: u8,
+    /// The user's callbacks, called in this order, before `History` and the progress bar.
+    pub callbacks: Vec<Box<dyn Callback>>,
+}
+
+impl Default for FitOptions<'_> {
+    fn default() -> Self {
+        FitOptions {
+            epochs: 1,
+            steps_per_epoch: None,
+            validation_data: None,
+            validation_steps: None,
+            validation_freq: ValidationFreq::default(),
+            initial_epoch: 0,
+            shuffle: true,
+            verbose: 1,
+            callbacks: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for FitOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FitOptions")
+            .field("epochs", &self.epochs)
+            .field("steps_per_epoch", &self.steps_per_epoch)
+            .field("validation_data", &self.validation_data.is_some())
+            .field("validation_steps", &self.validation_steps)
+            .field("validation_freq", &self.validation_freq)
+            .field("initial_epoch", &self.initial_epoch)
+            .field("shuffle", &self.shuffle)
+            .field("verbose", &self.verbose)
+            .field("callbacks", &self.callbacks.iter().map(|c| c.name().to_string()).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Arguments of [`Trainer::evaluate`] and [`Trainer::predict`] (Keras' `steps`,
+/// `verbose`, `callbacks`). Default: the whole dataset, `verbose = 1`, no callbacks.
+pub struct RunOptions {
+    /// Batches to run; `None` runs over the whole dataset.
+    pub steps: Option<usize>,
+    /// 0 silent, 1 progress bar, 2 one line at the end.
+    pub verbose: u8,
+    /// Callbacks, called in this order, before the progress bar.
+    pub callbacks: Vec<Box<dyn Callback>>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { steps: None, verbose: 1, callbacks: Vec::new() }
+    }
+}
+
+impl RunOptions {
+    /// No progress bar, no callbacks.
+    pub fn silent() -> Self {
+        RunOptions { verbose: 0, ..Default::default() }
+    }
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("steps", &self.steps)
+            .field("verbose", &self.verbose)
+            .field("callbacks", &self.callbacks.iter().map(|c| c.name().to_string()).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Arguments of [`Trainer::evaluate`].
+pub type EvaluateOptions = RunOptions;
+/// Arguments of [`Trainer::predict`].
+pub type PredictOptions = RunOptions;
+
+/// Keras' `Model` after `compile`: a Candle model, its variables, an optimizer, a loss
+/// and metrics, with `fit`, `evaluate` and `predict` following Keras 3's loop and callback
+/// protocol exactly (hook order, running batch logs, validation through the same
+/// callbacks, stop flag, `History`, progress bar).
+///
+/// * `model`: any [`candle_nn::ModuleT`]; a closure `|x, train| …` becomes one with
+///   [`candle_nn::func_t`]. `train` is `true` in `fit`'s train steps and `false` in
+///   `evaluate`, validation and `predict` (dropout, batch norm).
+/// * `vars`: the variables callbacks see (checkpoints, best weights): a `&VarMap` or
+///   [`ModelVars`].
+/// * `optimizer`: built over the same variables, e.g. `wick_optim::SGD` (any
+///   `candle_nn::Optimizer` that also implements [`LrControl`]).
+/// * `loss`: a reducing [`Loss`]; its value is logged as `"loss"`.
+/// * metrics: added with [`with_metric`](Self::with_metric); each is logged under its
+///   [`Metric::name`].
+pub struct Trainer<M, O> {
+    model: M,
+    vars: ModelVars,
+    optimizer: O,
+    loss: Box<dyn Loss>,
+    metrics: Vec<Box<dyn Metric>>,
+    loss_tracker: Mean,
+}
+
+impl<M, O> std::fmt::Debug for Trainer<M, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trainer")
+            .field("vars", &self.vars)
+            .field("loss", &self.loss.name())
+            .field("metrics", &self.metrics.iter().map(|m| m.name().to_string()).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Calls hook `$name` of `$cbs` with a fresh `Context` on the trainer's variables and
+/// optimizer.
+macro_rules! hook {
+    ($self:ident, $cbs:expr, $params:expr, $state:expr, $name:ident($($arg:expr),*)) => {{
+        let optimizer: &mut dyn LrControl = &mut $self.optimizer;
+        let mut ctx = Context::new($params, &mut *$state, Some(&$self.vars), Some(optimizer));
+        $cbs.$name($($arg,)* &mut ctx)?;
+    }};
+}
+
+/// Keras' warning when `steps_per_epoch` asks for more batches than a pass holds.
+const RAN_OUT: &str = "WARNING: Your input ran out of data; interrupting training. Make sure that your \
+dataset or generator can generate at least `steps_per_epoch * epochs` batches.";
+
+/// Keras' `EpochIterator`: hands out the batches of each epoch, keeping a pass across
+/// epochs when `steps_per_epoch` is set.
+struct EpochIterator {
+    steps_per_epoch: Option<usize>,
+    /// Batches in a pass, when known (learnt when an unknown-length pass runs out).
+    num_batches: Option<usize>,
+    current: Option<std::iter::Peekable<BatchIter>>,
+    /// Batches taken from the current pass.
+    steps_seen: usize,
+    shuffle: bool,
+    what: &'static str,
+}
+
+impl EpochIterator {
+    fn new(data: &dyn Dataset, steps_per_epoch: Option<usize>, shuffle: bool, what: &'static str) -> Self {
+        EpochIterator { steps_per_epoch, num_batches: data.len_batches(), current: None, steps_seen: 0, shuffle, what }
+    }
+
+    /// Keras' `epoch_iterator.num_batches` (`params["steps"]`).
+    fn steps(&self) -> Option<usize> {
+        self.steps_per_epoch.or(self.num_batches)
+    }
+
+    /// Prepares epoch `epoch`: a new pass unless one is kept across epochs and still has
+    /// batches. An error when a new pass has no batch at all.
+    fn begin_epoch(&mut self, data: &mut dyn Dataset, epoch: usize) -> TrainResult<()> {
+        if let Some(current) = self.current.as_mut() {
+            if self.steps_per_epoch.is_some() && current.peek().is_some() {
+                return Ok(());
+            }
+        }
+        let mut pass = data.batches(epoch, self.shuffle)?.peekable();
+        if pass.peek().is_none() {
+            return Err(TrainError::Data(format!("the {} data produced no batch (epoch {epoch})", self.what)));
+        }
+        self.current = Some(pass);
+        self.steps_seen = 0;
+        Ok(())
+    }
+
+    /// Batch `step` of the epoch, or `None` when the epoch is over.
+    fn next(&mut self, step: usize) -> TrainResult<Option<Batch>> {
+        if self.steps().is_some_and(|s| step >= s) {
+            return Ok(None);
+        }
+        let Some(current) = self.current.as_mut() else { return Ok(None) };
+        match current.next() {
+            Some(batch) => {
+                self.steps_seen += 1;
+                Ok(Some(batch?))
+            }
+            None => {
+                // The pass ran out before the epoch's steps were done.
+                if self.num_batches.is_none() {
+                    self.num_batches = Some(self.steps_seen);
+                }
+                if self.steps_per_epoch.is_some() {
+                    eprintln!("{RAN_OUT}");
+                }
+                self.current = None;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Ends the epoch: the pass is dropped unless it continues into the next epoch.
+    fn end_epoch(&mut self) {
+        let exhausted = self.num_batches.is_some_and(|n| self.steps_seen >= n);
+        if self.steps_per_epoch.is_none() || exhausted {
+            self.current = None;
+        }
+    }
+}
+
+impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
+    /// Keras' `model.compile(optimizer, loss)`: a trainer with no metrics (add them with
+    /// [`with_metric`](Self::with_metric)). The loss must reduce to a scalar (any
+    /// reduction but [`Reduction::None`]).
+    pub fn new(model: M, vars: impl IntoModelVars, optimizer: O, loss: impl Loss + 'static) -> TrainResult<Self> {
+        Self::with_boxed_loss(model, vars, optimizer, Box::new(loss))
+    }
+
+    /// [`new`](Self::new) with a boxed loss.
+    pub fn with_boxed_loss(model: M, vars: impl IntoModelVars, optimizer: O, loss: Box<dyn Loss>) -> TrainResult<Self> {
+        if loss.reduction() == Reduction::None {
+            return Err(TrainError::invalid(
+                "Trainer",
+                format!("the loss {} uses reduction `none`; training needs a scalar loss (e.g. sum_over_batch_size)", loss.name()),
+            ));
+        }
+        Ok(Trainer { model, vars: vars.into_model_vars(), optimizer, loss, metrics: Vec::new(), loss_tracker: Mean::named("loss") })
+    }
+
+    /// Adds a metric (Keras `metrics=[…]`); it is logged under [`Metric::name`].
+    pub fn with_metric(mut self, metric: impl Metric + 'static) -> Self {
+        self.metrics.push(Box::new(metric));
+        self
+    }
+
+    /// Adds boxed metrics, in order.
+    pub fn with_metrics(mut self, metrics: Vec<Box<dyn Metric>>) -> Self {
+        self.metrics.extend(metrics);
+        self
+    }
+
+    /// The model.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The model's variables (as callbacks see them).
+    pub fn model_vars(&self) -> &ModelVars {
+        &self.vars
+    }
+
+    /// The optimizer.
+    pub fn optimizer(&self) -> &O {
+        &self.optimizer
+    }
+
+    /// The optimizer, mutably (e.g. to change the learning rate between runs).
+    pub fn optimizer_mut(&mut self) -> &mut O {
+        &mut self.optimizer
+    }
+
+    /// The loss.
+    pub fn loss(&self) -> &dyn Loss {
+        self.loss.as_ref()
+    }
+
+    /// The metrics, in order.
+    pub fn metrics(&self) -> &[Box<dyn Metric>] {
+        &self.metrics
+    }
+
+    /// The model, variables and optimizer back.
+    pub fn into_parts(self) -> (M, ModelVars, O) {
+        (self.model, self.vars, self.optimizer)
+    }
+
+    /// Keras' `model.reset_metrics()`: clears the loss tracker and every metric.
+    pub fn reset_metrics(&mut self) {
+        self.loss_tracker.reset_state();
+        for m in &mut self.metrics {
+            m.reset_state();
+        }
+    }
+
+    /// The current results: `"loss"` and each metric's value, sorted by key (what the
+    /// hooks receive).
+    pub fn metrics_result(&self) -> Logs {
+        let pairs = std::iter::once(("loss".to_string(), self.loss_tracker.result()))
+            .chain(self.metrics.iter().map(|m| (m.name().to_string(), m.result())));
+        Logs::sorted(pairs)
+    }
+
+    /// Forward pass, loss and metric updates of one batch; returns the loss (unscaled)
+    /// and the predictions.
+    fn forward_loss(&mut self, batch: &Batch, train: bool, context: &'static str) -> TrainResult<(Tensor, Tensor)> {
+        let y = batch
+            .y
+            .as_ref()
+            .ok_or_else(|| TrainError::invalid(context, "the batch has no targets `y` (inputs-only data can only be used with predict)"))?;
+        let sample_weight = batch.sample_weight.as_ref().map(float_weights).transpose()?;
+        let y_pred = self.model.forward_t(&batch.x, train)?;
+        let loss = self.loss.call(y, &y_pred, sample_weight.as_ref())?;
+        if loss.rank() != 0 {
+            return Err(TrainError::invalid(
+                context,
+                format!("the loss {} returned shape {:?}; it must reduce to a scalar", self.loss.name(), loss.dims()),
+            ));
+        }
+        Ok((loss, y_pred))
+    }
+
+    /// Loss tracker and metric updates after a step (Keras' `compute_metrics`).
+    fn update_metrics(&mut self, batch: &Batch, loss: &Tensor, y_pred: &Tensor) -> TrainResult<Logs> {
+        let n = batch.len()?;
+        let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        self.loss_tracker.update(value, n as f64);
+        let y_pred = y_pred.detach();
+        let sample_weight = batch.sample_weight.as_ref().map(float_weights).transpose()?;
+        if let Some(y) = batch.y.as_ref() {
+            for m in &mut self.metrics {
+                m.update_state(y, &y_pred, sample_weight.as_ref())?;
+            }
+        }
+        Ok(self.metrics_result())
+    }
+
+    /// Keras' `train_step`: forward (training mode), loss, `optimizer.scale_loss`,
+    /// backward, one optimizer step, then the loss tracker (sample-count-weighted) and the
+    /// metrics on this batch's predictions. Returns the running results.
+    pub fn train_step(&mut self, batch: &Batch) -> TrainResult<Logs> {
+        let (loss, y_pred) = self.forward_loss(batch, true, "train_step")?;
+        let scaled = LrControl::scale_loss(&self.optimizer, &loss)?;
+        self.optimizer.backward_step(&scaled)?;
+        self.update_metrics(batch, &loss, &y_pred)
+    }
+
+    /// Keras' `test_step`: forward (inference mode), loss, metrics; no update. Returns the
+    /// running results.
+    pub fn test_step(&mut self, batch: &Batch) -> TrainResult<Logs> {
+        let (loss, y_pred) = self.forward_loss(batch, false, "test_step")?;
+        self.update_metrics(batch, &loss, &y_pred)
+    }
+
+    /// Keras' `predict_step`: the model's output in inference mode.
+    pub fn predict_step(&self, batch: &Batch) -> TrainResult<Tensor> {
+        Ok(self.model.forward_t(&batch.x, false)?)
+    }
+
+    /// Keras' `model.fit`: trains on `train` for `options.epochs` epochs and returns the
+    /// run's [`History`].
+    ///
+    /// The loop (Keras 3, `steps_per_execution = 1`):
+    ///
+    /// ```text
+    /// callbacks = user callbacks + History + ProgressBar (verbose > 0)
+    /// on_train_begin                      (may raise ctx.state.initial_epoch)
+    /// for epoch in initial_epoch..epochs:
+    ///     reset metrics; on_epoch_begin(epoch)
+    ///     for each batch b: on_train_batch_begin(b); train_step; on_train_batch_end(b, running logs)
+    ///                       stop if ctx.state.stop_training
+    ///     logs = train results (+ val_* from evaluate through the same callbacks, if due)
+    ///     on_epoch_end(epoch, logs); stop if ctx.state.stop_training
+    /// optimizer.finalize_variable_values()   (EMA)
+    /// on_train_end(last epoch's logs)
+    /// ```
+    ///
+    /// A callback's error aborts the run at once and is returned
+    /// ([`TrainError::Callback`]); `on_train_end` is then not called (as in Keras).
+    /// `ctx.state.global_step` counts training batches: in `on_train_batch_end` it
+    /// includes the batch just run.
+    pub fn fit(&mut self, train: &mut dyn Dataset, options: FitOptions<'_>) -> TrainResult<History> {
+        let FitOptions {
+            epochs,
+            steps_per_epoch,
+            mut validation_data,
+            validation_steps,
+            validation_freq,
+            initial_epoch,
+            shuffle,
+            verbose,
+            callbacks,
+        } = options;
+        if steps_per_epoch == Some(0) {
+            return Err(TrainError::invalid("fit", "steps_per_epoch must be positive; received 0"));
+        }
+        if validation_steps == Some(0) {
+            return Err(TrainError::invalid("fit", "validation_steps must be positive; received 0"));
+        }
+        if validation_freq == ValidationFreq::Every(0) {
+            return Err(TrainError::invalid("fit", "validation_freq must be positive; received 0"));
+        }
+        let mut train_iter = EpochIterator::new(train, steps_per_epoch, shuffle, "training");
+        let mut val_iter = validation_data.as_deref().map(|v| EpochIterator::new(v, validation_steps, false, "validation"));
+
+        let history = History::new();
+        let mut cbs = self.callback_list(callbacks, Some(&history), verbose);
+        let params = Params { verbose, epochs, steps: train_iter.steps() };
+        let mut state = RunState { initial_epoch, ..RunState::default() };
+
+        hook!(self, cbs, &params, &mut state, on_train_begin());
+        let start = state.initial_epoch;
+        let mut last_epoch_logs: Option<Logs> = None;
+        for epoch in start..epochs {
+            train_iter.begin_epoch(train, epoch)?;
+            self.reset_metrics();
+            state.epoch = epoch;
+            hook!(self, cbs, &params, &mut state, on_epoch_begin(epoch));
+            let mut step = 0;
+            while let Some(batch) = train_iter.next(step)? {
+                hook!(self, cbs, &params, &mut state, on_train_batch_begin(step));
+                let mut logs = self.train_step(&batch)?;
+                state.global_step += 1;
+                hook!(self, cbs, &params, &mut state, on_train_batch_end(step, &mut logs));
+                step += 1;
+                if state.stop_training {
+                    break;
+                }
+            }
+            train_iter.end_epoch();
+            // The training results, captured before validation resets the metrics.
+            let mut epoch_logs = self.metrics_result();
+            if let (Some(val), Some(val_iter)) = (validation_data.as_deref_mut(), val_iter.as_mut()) {
+                if validation_freq.should_eval(epoch) {
+                    let val_logs = self.run_evaluate(val, val_iter, &mut cbs, &params, &mut state)?;
+                    epoch_logs.merge_prefixed("val_", &val_logs);
+                }
+            }
+            // Callbacks share one copy (a key one adds is seen by the later ones); the
+            // loop keeps its own for on_train_end, as Keras does.
+            let mut cb_logs = epoch_logs.clone();
+            hook!(self, cbs, &params, &mut state, on_epoch_end(epoch, &mut cb_logs));
+            last_epoch_logs = Some(epoch_logs);
+            if state.stop_training {
+                break;
+            }
+        }
+        self.optimizer.finalize_variable_values()?;
+        let mut end_logs = last_epoch_logs.unwrap_or_default();
+        hook!(self, cbs, &params, &mut state, on_train_end(&mut end_logs));
+        Ok(history)
+    }
+
+    /// The callback list of a run: the user's callbacks, then `History` (fit), then the
+    /// progress bar when `verbose > 0` and the user supplied none.
+    fn callback_list(&self, callbacks: Vec<Box<dyn Callback>>, history: Option<&History>, verbose: u8) -> CallbackList {
+        let has_progress_bar = callbacks.iter().any(|c| c.name() == "ProgbarLogger");
+        let mut cbs = CallbackList::from(callbacks);
+        if let Some(history) = history {
+            cbs.push(Box::new(history.clone()));
+        }
+        if verbose > 0 && !has_progress_bar {
+            cbs.push(Box::new(ProgressBar::new()));
+        }
+        cbs
+    }
+
+    /// Evaluation through `cbs` (standalone, or the validation inside `fit`): returns the
+    /// final results, unprefixed.
+    fn run_evaluate(
+        &mut self,
+        data: &mut dyn Dataset,
+        iter: &mut EpochIterator,
+        cbs: &mut CallbackList,
+        params: &Params,
+        state: &mut RunState,
+    ) -> TrainResult<Logs> {
+        iter.begin_epoch(data, 0)?;
+        self.reset_metrics();
+        hook!(self, cbs, params, state, on_test_begin());
+        let mut step = 0;
+        while let Some(batch) = iter.next(step)? {
+            hook!(self, cbs, params, state, on_test_batch_begin(step));
+            let mut logs = self.test_step(&batch)?;
+            hook!(self, cbs, params, state, on_test_batch_end(step, &mut logs));
+            step += 1;
+        }
+        iter.end_epoch();
+        let logs = self.metrics_result();
+        let mut cb_logs = logs.clone();
+        hook!(self, cbs, params, state, on_test_end(&mut cb_logs));
+        Ok(logs)
+    }
+
+    /// Keras' `model.evaluate(…, return_dict=True)`: the loss and metrics over `data`
+    /// (never shuffled), with `on_test_begin`, `on_test_batch_begin/end` (running logs) and
+    /// `on_test_end` (final logs) on `options.callbacks` (then the progress bar when
+    /// `verbose > 0`). Resets the metrics first.
+    pub fn evaluate(&mut self, data: &mut dyn Dataset, options: EvaluateOptions) -> TrainResult<Logs> {
+        let RunOptions { steps, verbose, callbacks } = options;
+        if steps == Some(0) {
+            return Err(TrainError::invalid("evaluate", "steps must be positive; received 0"));
+        }
+        let mut iter = EpochIterator::new(data, steps, false, "evaluation");
+        let mut cbs = self.callback_list(callbacks, None, verbose);
+        let params = Params { verbose, epochs: 1, steps: iter.steps() };
+        let mut state = RunState::default();
+        self.run_evaluate(data, &mut iter, &mut cbs, &params, &mut state)
+    }
+
+    /// Keras' `model.predict`: the model's outputs (inference mode) over `data`, never
+    /// shuffled, concatenated along axis 0; targets in `data` are ignored. Hooks:
+    /// `on_predict_begin`, `on_predict_batch_begin(b)`, `on_predict_batch_end(b, outputs)`,
+    /// `on_predict_end`.
+    pub fn predict(&mut self, data: &mut dyn Dataset, options: PredictOptions) -> TrainResult<Tensor> {
+        let RunOptions { steps, verbose, callbacks } = options;
+        if steps == Some(0) {
+            return Err(TrainError::invalid("predict", "steps must be positive; received 0"));
+        }
+        let mut iter = EpochIterator::new(data, steps, false, "prediction");
+        let mut cbs = self.callback_list(callbacks, None, verbose);
+        let params = Params { verbose, epochs: 1, steps: iter.steps() };
+        let mut state = RunState::default();
+        iter.begin_epoch(data, 0)?;
+        hook!(self, cbs, &params, &mut state, on_predict_begin());
+        let mut outputs = Vec::new();
+        let mut step = 0;
+        while let Some(batch) = iter.next(step)? {
+            hook!(self, cbs, &params, &mut state, on_predict_batch_begin(step));
+            let out = self.predict_step(&batch)?;
+            hook!(self, cbs, &params, &mut state, on_predict_batch_end(step, &out));
+            outputs.push(out);
+            step += 1;
+        }
+        hook!(self, cbs, &params, &mut state, on_predict_end());
+        Ok(Tensor::cat(&outputs, 0)?)
+    }
+}
