@@ -1,5 +1,5 @@
 //! Keras conformance: the runner (examples/keras_conformance) computes every optimizer,
-//! schedule, loss and metric case of the golden file (a copy of Keras 3.15.1's values in
+//! schedule, loss, metric, callback and fit-trace case of the golden file (a copy of Keras 3.15.1's values in
 //! tests/data), and `compare.py` (stdlib Python, also copied there) finds no mismatch.
 
 #[path = "../examples/keras_conformance/callbacks.rs"]
@@ -23,7 +23,7 @@ use std::path::Path;
 use std::process::Command;
 
 #[test]
-fn optimizers_schedules_losses_and_metrics_match_keras() {
+fn every_section_matches_keras() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let golden_path = data.join("keras_golden.json");
     let golden: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&golden_path).unwrap()).unwrap();
@@ -34,7 +34,7 @@ fn optimizers_schedules_losses_and_metrics_match_keras() {
 
     let compare = Command::new("python3").arg(data.join("compare.py")).arg(&golden_path).arg(&out_path).output().expect("python3 runs compare.py");
     let report = String::from_utf8_lossy(&compare.stdout);
-    for (section, cases) in [("optimizers", 36), ("schedules", 13), ("losses", 168), ("metrics", 10)] {
+    for (section, cases) in [("optimizers", 36), ("schedules", 13), ("losses", 168), ("metrics", 10), ("callbacks", 64), ("fit_trace", 4)] {
         let want = format!("{section}: {cases} passed, 0 failed");
         assert!(report.lines().any(|l| l == want), "expected {want:?} in compare.py's report:\n{report}");
     }

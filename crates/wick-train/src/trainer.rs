@@ -438,7 +438,7 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
     ///
     /// ```text
     /// callbacks = user callbacks + History + ProgressBar (verbose > 0)
-    /// on_train_begin                      (may raise ctx.state.initial_epoch)
+    /// on_train_begin                      (may raise ctx.state.initial_epoch / initial_step)
     /// for epoch in initial_epoch..epochs:
     ///     reset metrics; on_epoch_begin(epoch)
     ///     for each batch b: on_train_batch_begin(b); train_step; on_train_batch_end(b, running logs)
@@ -484,14 +484,23 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
 
         hook!(self, cbs, &params, &mut state, on_train_begin());
         let start = state.initial_epoch;
+        // A backup taken mid-epoch (BackupAndRestore with step-wise saving) resumes at its
+        // batch: the first `resume_step` batches of the first epoch were already trained.
+        // Shuffling depends only on (seed, epoch), so the remaining batches are the same.
+        let resume_step = std::mem::take(&mut state.initial_step);
         let mut last_epoch_logs: Option<Logs> = None;
         for epoch in start..epochs {
             train_iter.begin_epoch(train, epoch)?;
             self.reset_metrics();
             state.epoch = epoch;
             hook!(self, cbs, &params, &mut state, on_epoch_begin(epoch));
+            let skip = if epoch == start { resume_step } else { 0 };
             let mut step = 0;
             while let Some(batch) = train_iter.next(step)? {
+                if step < skip {
+                    step += 1;
+                    continue;
+                }
                 hook!(self, cbs, &params, &mut state, on_train_batch_begin(step));
                 let mut logs = self.train_step(&batch)?;
                 state.global_step += 1;

@@ -54,6 +54,8 @@ struct TagState {
     /// Whether a value carrying plugin data was checked already.
     content_checked: bool,
     last_step: Option<i64>,
+    /// The file `last_step` was read from.
+    last_file: Option<std::path::PathBuf>,
 }
 
 /// The checks of one run; tag state spans the run's files.
@@ -129,7 +131,7 @@ impl RunChecker {
             Some(What::SessionLog(log)) if log.status == SessionStatus::Start as i32 => self.restart(event.step),
             Some(What::Summary(summary)) => {
                 for value in &summary.value {
-                    self.value(value, event.step, &at);
+                    self.value(value, event.step, file, &at);
                 }
             }
             _ => {}
@@ -146,7 +148,7 @@ impl RunChecker {
         }
     }
 
-    fn value(&mut self, value: &Value, step: i64, at: &impl Fn(Severity, Option<&str>, String) -> Problem) {
+    fn value(&mut self, value: &Value, step: i64, file: &Path, at: &impl Fn(Severity, Option<&str>, String) -> Problem) {
         let tag = value.tag.as_str();
         let plugin = plugin_name(value).to_string();
         let explicit_plugin = value.metadata.as_ref().and_then(|m| m.plugin_data.as_ref()).is_some_and(|p| !p.plugin_name.is_empty());
@@ -161,8 +163,14 @@ impl RunChecker {
         let check_content = !state.content_checked && explicit_plugin;
         state.content_checked |= explicit_plugin;
         let last_step = state.last_step;
+        // A later file going back in steps is a resumed run (Keras' BackupAndRestore, a
+        // restarted script); within one file it is a mistake.
+        let same_file = state.last_file.as_deref() == Some(file);
         if !tag.starts_with(HPARAMS_TAG_PREFIX) {
             state.last_step = Some(step);
+            if !same_file {
+                state.last_file = Some(file.to_path_buf());
+            }
         }
 
         if new_tag {
@@ -237,13 +245,23 @@ impl RunChecker {
         if let Some(prev) = last_step.filter(|&prev| step <= prev && !tag.starts_with(HPARAMS_TAG_PREFIX)) {
             self.report(
                 Check::StepOrder,
-                at(
-                    Severity::Error,
-                    Some(tag),
-                    format!(
-                        "step {step} is not greater than the previous step {prev} of this tag: TensorBoard's default loader discards the earlier points with step >= {step}"
-                    ),
-                ),
+                if same_file {
+                    at(
+                        Severity::Error,
+                        Some(tag),
+                        format!(
+                            "step {step} is not greater than the previous step {prev} of this tag: TensorBoard's default loader discards the earlier points with step >= {step}"
+                        ),
+                    )
+                } else {
+                    at(
+                        Severity::Warning,
+                        Some(tag),
+                        format!(
+                            "this file restarts the tag at step {step} after step {prev} in an earlier file (a resumed run?): TensorBoard's default loader keeps the newer points and discards the earlier ones with step >= {step}"
+                        ),
+                    )
+                },
             );
         }
     }

@@ -266,3 +266,16 @@ proptest::proptest! {
         let _ = run.finish();
     }
 }
+
+#[test]
+fn a_later_file_going_back_in_steps_is_a_resumed_run_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let first: Vec<Event> = [file_version()].into_iter().chain((0..4).map(|s| summary(s, vec![scalar("epoch_loss", 1.0).unwrap()]))).collect();
+    let resumed: Vec<Event> = [file_version()].into_iter().chain((2..5).map(|s| summary(s, vec![scalar("epoch_loss", 0.5).unwrap()]))).collect();
+    std::fs::write(dir.path().join("events.out.tfevents.1.a"), bytes_of(&first)).unwrap();
+    std::fs::write(dir.path().join("events.out.tfevents.2.b"), bytes_of(&resumed)).unwrap();
+    let report = validate_path(dir.path()).unwrap();
+    assert!(report.is_ok(), "{:?}", messages(&report));
+    assert_eq!(report.warning_count(), 1, "{:?}", messages(&report));
+    assert!(messages(&report)[0].contains("restarts the tag at step 2 after step 3"), "{:?}", messages(&report));
+}
