@@ -228,6 +228,9 @@ impl Callback for BackupAndRestore {
         self.resume_step = None;
         self.seq = 0;
         let dir = self.backup_dir.clone();
+        // Fail at start, not after the first epoch, when the folder cannot be written.
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        tempfile::Builder::new().prefix(".write-test-").tempfile_in(&dir).map_err(|e| Error::io(&dir, e))?;
         let Some(manifest) = read_manifest(&dir)? else {
             // No complete backup: remove what an interrupted first save may have left.
             if dir.is_dir() {
