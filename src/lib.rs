@@ -20,3 +20,4 @@ pub use wick_callbacks as callbacks;
 pub use wick_optim as optim;
 pub use wick_train as train;
 pub use wick_data as data;
+pub use wick_nn as nn;

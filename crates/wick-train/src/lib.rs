@@ -11,6 +11,7 @@
 
 pub mod data;
 pub mod error;
+pub mod generator_dataset;
 pub mod loss_metric;
 pub mod losses;
 pub mod metrics;
@@ -20,6 +21,7 @@ pub mod trainer;
 
 pub use data::{Batch, BatchIter, Dataset, TensorDataset};
 pub use error::{Error, Result};
+pub use generator_dataset::GeneratorDataset;
 pub use loss_metric::LossMetric;
 pub use shared::Shared;
 pub use train_error::{TrainError, TrainResult};

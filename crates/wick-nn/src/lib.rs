@@ -1,0 +1,66 @@
+//! # wick-nn
+//!
+//! Drop-in replacements for candle-nn's vision layers whose CPU forward **and backward**
+//! passes are fast: [`Conv2d`], [`MaxPool2d`], [`AvgPool2d`] and [`GlobalAvgPool2d`].
+//!
+//! Candle 0.11 trains CNNs on the CPU an order of magnitude slower than Keras, mostly in
+//! the backward pass: the conv input gradient is a direct `conv_transpose2d` loop (and is
+//! computed even for the network input), the bias gradient is a slow strided reduction and
+//! the max-pool gradient is rebuilt from five elementwise ops. Here each layer is one Candle
+//! custom op ([`candle_core::CustomOp1`]/[`CustomOp2`](candle_core::CustomOp2)/
+//! [`CustomOp3`](candle_core::CustomOp3)) on CPU f32 tensors:
+//!
+//! - conv forward: im2col + gemm (the `gemm` crate Candle itself uses), bias fused;
+//! - conv backward: weight gradient by gemm against the recomputed im2col matrix, bias
+//!   gradient as a row reduction, input gradient by gemm + col2im — skipped when the input
+//!   is not tracked by the graph (the batch fed to the first layer);
+//! - max-pool backward: a scatter through the argmax recorded by the forward pass;
+//! - [`relu`]: a one-pass masked backward instead of four tensor ops.
+//!
+//! [`Conv2d::with_relu`] and [`Conv2d::with_max_pool`] fuse the activation and the pool
+//! into the same op (as Keras' `Conv2D(activation="relu")`), so the full-size
+//! pre-activation and pre-pool tensors never enter Candle's graph; in the reference CNN
+//! this about halves the backward time again (BENCHMARKS.md, "wick-nn").
+//!
+//! On CUDA, Metal or other dtypes every layer calls Candle's own ops instead.
+//!
+//! Gradients follow the textbook definitions, which differs from Candle 0.11.1 in three
+//! places: Candle's `max_pool2d` backward scales the gradient by 1/(kh·kw); its
+//! `avg_pool2d` backward is wrong when the kernel does not divide the input; its conv2d
+//! backward fails when height and width leave different remainders under the stride.
+//! wick-nn's max pool sends each gradient to the first maximum of its window.
+//!
+//! Layers are built with the same [`VarBuilder`](candle_nn::VarBuilder) paths, variable
+//! names (`weight` `[out, in/groups, kh, kw]`, `bias` `[out]`), shapes and initialisers as
+//! candle-nn, so a checkpoint loads into either.
+//!
+//! Errors are Candle's ([`candle_core::Error`]), since the layers implement
+//! [`candle_core::Module`].
+//!
+//! ```
+//! use candle_core::{DType, Device, Module, Tensor};
+//! use candle_nn::{VarBuilder, VarMap};
+//!
+//! # fn main() -> candle_core::Result<()> {
+//! let dev = Device::Cpu;
+//! let varmap = VarMap::new();
+//! let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
+//! let conv = wick_nn::conv2d(3, 8, 3, wick_nn::Conv2dConfig::default(), vb.pp("conv1"))?;
+//! let pool = wick_nn::MaxPool2d::new(2);
+//! let x = Tensor::randn(0f32, 1., (2, 3, 16, 16), &dev)?;
+//! let y = pool.forward(&conv.forward(&x)?.relu()?)?;
+//! assert_eq!(y.dims(), &[2, 8, 7, 7]);
+//! let grads = y.sum_all()?.backward()?;
+//! assert!(grads.get(conv.weight()).is_some());
+//! # Ok(()) }
+//! ```
+
+mod activation;
+mod conv;
+mod pool;
+mod sgemm;
+mod util;
+
+pub use activation::{relu, Relu};
+pub use conv::{conv2d, conv2d_fused, conv2d_no_bias, conv2d_op, Conv2d, Conv2dConfig, Epilogue};
+pub use pool::{avg_pool2d, global_avg_pool2d, max_pool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d};
