@@ -65,7 +65,7 @@ impl ValidationFreq {
 /// Arguments of [`Trainer::fit`] (Keras' `fit` keyword arguments). Defaults are Keras':
 /// 1 epoch, `shuffle = true`, `verbose = 1`, validation after every epoch.
 ///
-/// ```ignore
+/// ```text
 /// let history = trainer.fit(&mut train, FitOptions {
 ///     epochs: 10,
 ///     validation_data: Some(&mut val),
