@@ -353,7 +353,8 @@ fn fit<R: UpdateRule>(
     let val_accuracy = history.get("val_accuracy").unwrap_or_default();
     let epochs = history.epoch();
     let best_i = (0..val_loss.len()).fold(None, |best: Option<usize>, i| match best {
-        Some(b) if !(val_loss[i] < val_loss[b]) => Some(b),
+        // Keep `b` unless `i` is strictly smaller (NaN never is).
+        Some(b) if val_loss[i].partial_cmp(&val_loss[b]) != Some(std::cmp::Ordering::Less) => Some(b),
         _ => Some(i),
     });
     let best = best_i.filter(|&i| val_loss[i].is_finite() && i < val_accuracy.len()).map(|i| BestEpoch {

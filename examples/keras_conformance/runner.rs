@@ -3,9 +3,12 @@
 
 use serde_json::{Map, Value};
 
+/// Computes one section's mirror tree from the whole golden file.
+type Section = fn(&Value) -> Value;
+
 /// The mirror tree for `golden`: one entry per implemented section present in it.
 pub fn run_all(golden: &Value) -> Value {
-    let sections: [(&str, fn(&Value) -> Value); 6] = [
+    let sections: [(&str, Section); 6] = [
         ("optimizers", crate::optimizers::run),
         ("schedules", crate::schedules::run),
         ("losses", crate::losses::run),
