@@ -32,20 +32,10 @@ impl Hinge {
             reduction: Reduction::SumOverBatchSize,
         }
     }
-    /// Sets the reduction.
-    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
-        self.reduction = reduction;
-        self
-    }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
         let (t, p) = prepare("Hinge", y_true, y_pred)?;
         let t = to_pm1(&t)?;
         Ok(mean_last(&t.mul(&p)?.affine(-1.0, 1.0)?.relu()?)?.into())
-    }
-}
-impl Default for Hinge {
-    fn default() -> Self {
-        Self::new()
     }
 }
 impl_loss!(Hinge, "hinge");
@@ -65,20 +55,10 @@ impl SquaredHinge {
             reduction: Reduction::SumOverBatchSize,
         }
     }
-    /// Sets the reduction.
-    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
-        self.reduction = reduction;
-        self
-    }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
         let (t, p) = prepare("SquaredHinge", y_true, y_pred)?;
         let t = to_pm1(&t)?;
         Ok(mean_last(&t.mul(&p)?.affine(-1.0, 1.0)?.relu()?.sqr()?)?.into())
-    }
-}
-impl Default for SquaredHinge {
-    fn default() -> Self {
-        Self::new()
     }
 }
 impl_loss!(SquaredHinge, "squared_hinge");
@@ -98,11 +78,6 @@ impl CategoricalHinge {
             reduction: Reduction::SumOverBatchSize,
         }
     }
-    /// Sets the reduction.
-    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
-        self.reduction = reduction;
-        self
-    }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
         let (t, p) = prepare("CategoricalHinge", y_true, y_pred)?;
         if t.rank() == 0 {
@@ -115,11 +90,6 @@ impl CategoricalHinge {
         let pos = t.mul(&p)?.sum(last)?;
         let neg = t.affine(-1.0, 1.0)?.mul(&p)?.max(last)?;
         Ok(neg.sub(&pos)?.affine(1.0, 1.0)?.relu()?.into())
-    }
-}
-impl Default for CategoricalHinge {
-    fn default() -> Self {
-        Self::new()
     }
 }
 impl_loss!(CategoricalHinge, "categorical_hinge");

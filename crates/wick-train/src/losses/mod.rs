@@ -125,10 +125,23 @@ impl From<Tensor> for Values {
     }
 }
 
-/// Implements [`Loss`] for a struct with a `reduction` field and a
+/// Implements [`Loss`], `Default` (= `new()`) and `with_reduction` for a struct with a
+/// `reduction` field, a `new()` with Keras defaults and a
 /// `fn values(&self, &Tensor, &Tensor) -> Result<Values>` method.
 macro_rules! impl_loss {
     ($ty:ty, $name:expr) => {
+        impl $ty {
+            /// Sets the reduction.
+            pub fn with_reduction(mut self, reduction: $crate::losses::Reduction) -> Self {
+                self.reduction = reduction;
+                self
+            }
+        }
+        impl Default for $ty {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
         impl $crate::losses::Loss for $ty {
             fn name(&self) -> &'static str {
                 $name

@@ -22,20 +22,10 @@ impl Poisson {
             reduction: Reduction::SumOverBatchSize,
         }
     }
-    /// Sets the reduction.
-    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
-        self.reduction = reduction;
-        self
-    }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
         let (t, p) = prepare("Poisson", y_true, y_pred)?;
         let v = p.sub(&t.mul(&p.affine(1.0, EPSILON)?.log()?)?)?;
         Ok(mean_last(&v)?.into())
-    }
-}
-impl Default for Poisson {
-    fn default() -> Self {
-        Self::new()
     }
 }
 impl_loss!(Poisson, "poisson");
@@ -55,11 +45,6 @@ impl KLDivergence {
             reduction: Reduction::SumOverBatchSize,
         }
     }
-    /// Sets the reduction.
-    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
-        self.reduction = reduction;
-        self
-    }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
         let (t, p) = prepare("KLDivergence", y_true, y_pred)?;
         let t = t.clamp(EPSILON, 1.0)?;
@@ -69,11 +54,6 @@ impl KLDivergence {
             return Ok(v.into());
         }
         Ok(v.sum(v.rank() - 1)?.into())
-    }
-}
-impl Default for KLDivergence {
-    fn default() -> Self {
-        Self::new()
     }
 }
 impl_loss!(KLDivergence, "kl_divergence");
@@ -124,11 +104,6 @@ impl CategoricalCrossentropy {
         self.axis = axis;
         self
     }
-    /// Sets the reduction.
-    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
-        self.reduction = reduction;
-        self
-    }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
         let ctx = "CategoricalCrossentropy";
         let (t, p) = prepare(ctx, y_true, y_pred)?;
@@ -147,11 +122,6 @@ impl CategoricalCrossentropy {
             p.broadcast_div(&s)?.clamp(EPSILON, CLIP_HI)?.log()?
         };
         Ok(t.mul(&logp)?.sum(ax)?.neg()?.into())
-    }
-}
-impl Default for CategoricalCrossentropy {
-    fn default() -> Self {
-        Self::new()
     }
 }
 impl_loss!(CategoricalCrossentropy, "categorical_crossentropy");
@@ -192,11 +162,6 @@ impl SparseCategoricalCrossentropy {
     /// Sets `ignore_class`.
     pub fn with_ignore_class(mut self, ignore_class: Option<i64>) -> Self {
         self.ignore_class = ignore_class;
-        self
-    }
-    /// Sets the reduction.
-    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
-        self.reduction = reduction;
         self
     }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
@@ -268,11 +233,6 @@ impl SparseCategoricalCrossentropy {
         }
     }
 }
-impl Default for SparseCategoricalCrossentropy {
-    fn default() -> Self {
-        Self::new()
-    }
-}
 impl_loss!(
     SparseCategoricalCrossentropy,
     "sparse_categorical_crossentropy"
@@ -320,11 +280,6 @@ impl BinaryCrossentropy {
         self.axis = axis;
         self
     }
-    /// Sets the reduction.
-    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
-        self.reduction = reduction;
-        self
-    }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
         let ctx = "BinaryCrossentropy";
         let (t, p) = prepare(ctx, y_true, y_pred)?;
@@ -348,11 +303,6 @@ impl BinaryCrossentropy {
         }
         let ax = resolve_axis(ctx, self.axis, v.rank())?;
         Ok(v.mean(ax)?.into())
-    }
-}
-impl Default for BinaryCrossentropy {
-    fn default() -> Self {
-        Self::new()
     }
 }
 impl_loss!(BinaryCrossentropy, "binary_crossentropy");

@@ -19,19 +19,9 @@ impl MeanSquaredError {
             reduction: Reduction::SumOverBatchSize,
         }
     }
-    /// Sets the reduction.
-    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
-        self.reduction = reduction;
-        self
-    }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
         let (t, p) = prepare("MeanSquaredError", y_true, y_pred)?;
         Ok(mean_last(&p.sub(&t)?.sqr()?)?.into())
-    }
-}
-impl Default for MeanSquaredError {
-    fn default() -> Self {
-        Self::new()
     }
 }
 impl_loss!(MeanSquaredError, "mean_squared_error");
@@ -50,19 +40,9 @@ impl MeanAbsoluteError {
             reduction: Reduction::SumOverBatchSize,
         }
     }
-    /// Sets the reduction.
-    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
-        self.reduction = reduction;
-        self
-    }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
         let (t, p) = prepare("MeanAbsoluteError", y_true, y_pred)?;
         Ok(mean_last(&p.sub(&t)?.abs()?)?.into())
-    }
-}
-impl Default for MeanAbsoluteError {
-    fn default() -> Self {
-        Self::new()
     }
 }
 impl_loss!(MeanAbsoluteError, "mean_absolute_error");
@@ -90,11 +70,6 @@ impl Huber {
         self.delta = delta;
         self
     }
-    /// Sets the reduction.
-    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
-        self.reduction = reduction;
-        self
-    }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
         let (t, p) = prepare("Huber", y_true, y_pred)?;
         let d = self.delta;
@@ -104,11 +79,6 @@ impl Huber {
         let lin = a.affine(d, -0.5 * d * d)?;
         let small = a.le(d)?;
         Ok(mean_last(&small.where_cond(&quad, &lin)?)?.into())
-    }
-}
-impl Default for Huber {
-    fn default() -> Self {
-        Self::new()
     }
 }
 impl_loss!(Huber, "huber_loss");
@@ -134,22 +104,12 @@ impl LogCosh {
             reduction: Reduction::SumOverBatchSize,
         }
     }
-    /// Sets the reduction.
-    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
-        self.reduction = reduction;
-        self
-    }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
         let (t, p) = prepare("LogCosh", y_true, y_pred)?;
         let x = p.sub(&t)?;
         let sp = softplus(&x.affine(-2.0, 0.0)?)?;
         let v = x.add(&sp)?.affine(1.0, -std::f64::consts::LN_2)?;
         Ok(mean_last(&v)?.into())
-    }
-}
-impl Default for LogCosh {
-    fn default() -> Self {
-        Self::new()
     }
 }
 impl_loss!(LogCosh, "log_cosh");
@@ -177,11 +137,6 @@ impl CosineSimilarity {
         self.axis = axis;
         self
     }
-    /// Sets the reduction.
-    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
-        self.reduction = reduction;
-        self
-    }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
         let (t, p) = prepare("CosineSimilarity", y_true, y_pred)?;
         let ax = resolve_axis("CosineSimilarity", self.axis, t.rank())?;
@@ -190,11 +145,6 @@ impl CosineSimilarity {
             Ok(x.broadcast_div(&n)?)
         };
         Ok(normalize(&t)?.mul(&normalize(&p)?)?.sum(ax)?.neg()?.into())
-    }
-}
-impl Default for CosineSimilarity {
-    fn default() -> Self {
-        Self::new()
     }
 }
 impl_loss!(CosineSimilarity, "cosine_similarity");
