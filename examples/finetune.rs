@@ -129,6 +129,8 @@ const TASK_A: [Shape; 2] = [Shape::Circle, Shape::Square];
 const TASK_B: [Shape; 3] = [Shape::Triangle, Shape::Star, Shape::Cross];
 
 fn main() -> ExitCode {
+    // Keep freed memory for reuse: Candle allocates every op's output (wick-nn docs).
+    wick::nn::tune_cpu_allocator();
     let args = Args::parse();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -164,6 +164,8 @@ impl Args {
 }
 
 fn main() {
+    // Keep freed memory for reuse: Candle allocates every op's output (wick-nn docs).
+    wick::nn::tune_cpu_allocator();
     if let Err(e) = run(Args::parse()) {
         eprintln!("error: {e}");
         std::process::exit(1);

@@ -4,8 +4,8 @@
 //! ```text
 //! input  f32 [N, C, H, W], raw pixels 0..=255
 //! standardise per image (or × 1/255)        (scaling is the model's job; see InputScaling)
-//! conv1   Conv2d C → 32, 3×3, valid  + ReLU + MaxPool 2×2
-//! conv2   Conv2d 32 → 64, 3×3, valid + ReLU + MaxPool 2×2
+//! conv1   Conv2d C → 32, 3×3, valid  + ReLU + MaxPool 2×2   (one wick-nn op)
+//! conv2   Conv2d 32 → 64, 3×3, valid + ReLU + MaxPool 2×2   (one wick-nn op)
 //! flatten
 //! fc1     Linear → 128 + ReLU (+ dropout while training)
 //! fc2     Linear → num_classes            (logits: use a loss with from_logits)
@@ -18,7 +18,8 @@
 #![allow(dead_code)]
 
 use candle_core::{Result, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, Linear, Module, ModuleT, VarBuilder};
+use candle_nn::{Module, ModuleT, VarBuilder};
+use wick::nn::{Conv2d, Conv2dConfig, Linear, MaxPool2d};
 use serde::{Deserialize, Serialize};
 
 /// The architecture's parameters; saved as JSON beside every checkpoint.
@@ -148,11 +149,16 @@ pub fn build_cnn(vb: VarBuilder, config: &CnnConfig) -> Result<Cnn> {
     config.validate()?;
     let conv = Conv2dConfig::default();
     let k = config.kernel_size;
+    // Conv + ReLU + 2×2 max pool as one wick-nn op each: the same variables as
+    // candle-nn's Conv2d, a CPU backward on gemm (see the wick-nn crate docs).
+    let block = |c_in, c_out, vb| -> Result<Conv2d> {
+        Ok(wick::nn::conv2d(c_in, c_out, k, conv, vb)?.with_relu().with_max_pool(MaxPool2d::new(2)))
+    };
     Ok(Cnn {
-        conv1: candle_nn::conv2d(config.channels, config.conv1_filters, k, conv, vb.pp("conv1"))?,
-        conv2: candle_nn::conv2d(config.conv1_filters, config.conv2_filters, k, conv, vb.pp("conv2"))?,
-        fc1: candle_nn::linear(config.flat_features(), config.dense_units, vb.pp("fc1"))?,
-        fc2: candle_nn::linear(config.dense_units, config.num_classes, vb.pp("fc2"))?,
+        conv1: block(config.channels, config.conv1_filters, vb.pp("conv1"))?,
+        conv2: block(config.conv1_filters, config.conv2_filters, vb.pp("conv2"))?,
+        fc1: wick::nn::linear(config.flat_features(), config.dense_units, vb.pp("fc1"))?,
+        fc2: wick::nn::linear(config.dense_units, config.num_classes, vb.pp("fc2"))?,
         dropout: config.dropout,
         input: config.input,
         pooling: config.pooling,
@@ -171,8 +177,7 @@ impl ModuleT for Cnn {
                 centred.broadcast_div(&std)?.reshape(xs.shape())?
             }
         };
-        let xs = max_pool2(&self.conv1.forward(&xs)?.relu()?)?;
-        let xs = max_pool2(&self.conv2.forward(&xs)?.relu()?)?;
+        let xs = self.conv2.forward(&self.conv1.forward(&xs)?)?;
         let xs = match self.pooling {
             Pooling::Flatten => xs.flatten_from(1)?,
             Pooling::GlobalMax => xs.flatten_from(2)?.max(2)?,
@@ -181,17 +186,6 @@ impl ModuleT for Cnn {
         let xs = if train && self.dropout > 0.0 { candle_nn::ops::dropout(&xs, self.dropout)? } else { xs };
         self.fc2.forward(&xs)
     }
-}
-
-/// 2×2 max pooling, stride 2, dropping an odd last row / column (Keras' `valid`
-/// pooling). The odd row and column are cut off *before* pooling, which gives the same
-/// values: candle 0.11's max-pool backward routes gradients through a nearest-neighbour
-/// upsampling to the input size, which misplaces them when that size is odd (13 → 6
-/// maps input rows 0, 1, 2 to output row 0), and the network then barely learns.
-pub fn max_pool2(xs: &Tensor) -> Result<Tensor> {
-    let (_, _, h, w) = xs.dims4()?;
-    let xs = if h % 2 == 1 || w % 2 == 1 { xs.narrow(2, 0, h - h % 2)?.narrow(3, 0, w - w % 2)? } else { xs.clone() };
-    xs.max_pool2d(2)
 }
 
 /// Re-draws every variable from `seed` with Keras' initialisers (candle's own are not

@@ -4,22 +4,25 @@
 //! Model (as in `shared/reference/cpu_limits.md` and the Keras script
 //! `scripts/bench_cnn_keras.py`): 64x64x3 input, Conv2d 3->32 k3 + ReLU + MaxPool2,
 //! Conv2d 32->64 k3 + ReLU + MaxPool2, flatten (12544), Linear 128 + ReLU, Linear 3;
-//! batch 32, cross-entropy, Adam (AdamW with weight decay 0), lr 1e-3. Data: 8 random
+//! batch 32, cross-entropy, Adam lr 1e-3: the candle-nn model steps with
+//! `candle_nn::AdamW` (weight decay 0), what a candle-nn user has; the wick-nn models with
+//! `wick_optim::Adam` (Keras' Adam, whose CPU update is fused and in place). Data: 8 random
 //! batches generated up front and reused, so data generation is not timed.
 //!
 //! ```text
-//! cargo bench -p wick-nn --bench cnn -- [rounds] [seconds-per-variant] [ops] [wick-only | fused-only]
+//! cargo bench -p wick-nn --bench cnn -- [rounds] [seconds-per-variant] [ops] [wick-only | fused-only] [plain-malloc]
 //! ```
 //! Three variants: candle-nn layers, wick-nn layers swapped in one for one, and wick-nn
 //! with ReLU and max pool fused into each `Conv2d` (`with_relu().with_max_pool(..)`).
 //! Prints steps/s per round and variant, the medians and the ratios to candle-nn, a
 //! forward / backward / optimizer split per variant, and with `ops` the per-layer
-//! forward and backward times of both implementations.
+//! forward and backward times of both implementations. The process first calls
+//! `wick_nn::tune_cpu_allocator()`, as the examples do, unless `plain-malloc` is given.
 
 use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device, Module, Result, Tensor, Var};
-use candle_nn::{AdamW, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 
 const BATCH: usize = 32;
 const WARMUP: usize = 5;
@@ -27,9 +30,9 @@ const WARMUP: usize = 5;
 /// Which layer implementation a model uses.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
-    /// candle-nn `Conv2d`, `Tensor::relu`, `Tensor::max_pool2d`.
+    /// candle-nn `Conv2d`, `Tensor::relu`, `Tensor::max_pool2d`, `Linear`.
     Candle,
-    /// wick-nn `Conv2d`, `relu`, `MaxPool2d` as separate layers (the drop-in swap).
+    /// wick-nn `Conv2d`, `relu`, `MaxPool2d`, `Linear` as separate layers (the drop-in swap).
     Wick,
     /// wick-nn `Conv2d::with_relu().with_max_pool(..)`: one op per conv block.
     WickFused,
@@ -53,8 +56,8 @@ struct Cnn {
     kind: Kind,
     conv1: Conv,
     conv2: Conv,
-    fc1: Linear,
-    fc2: Linear,
+    fc1: Box<dyn Module>,
+    fc2: Box<dyn Module>,
 }
 
 impl Cnn {
@@ -71,12 +74,18 @@ impl Cnn {
                 ),
             })
         };
+        let dense = |i, o, vb: VarBuilder| -> Result<Box<dyn Module>> {
+            Ok(match kind {
+                Kind::Candle => Box::new(candle_nn::linear(i, o, vb)?),
+                Kind::Wick | Kind::WickFused => Box::new(wick_nn::linear(i, o, vb)?),
+            })
+        };
         Ok(Self {
             kind,
             conv1: conv(3, 32, vb.pp("conv1"))?,
             conv2: conv(32, 64, vb.pp("conv2"))?,
-            fc1: candle_nn::linear(64 * 14 * 14, 128, vb.pp("fc1"))?,
-            fc2: candle_nn::linear(128, 3, vb.pp("fc2"))?,
+            fc1: dense(64 * 14 * 14, 128, vb.pp("fc1"))?,
+            fc2: dense(128, 3, vb.pp("fc2"))?,
         })
     }
 
@@ -104,9 +113,26 @@ impl Cnn {
     }
 }
 
+/// The optimizer a variant steps with.
+enum Opt {
+    /// `candle_nn::AdamW` with weight decay 0.
+    Candle(AdamW),
+    /// `wick_optim::Adam` (Keras' defaults, lr 1e-3).
+    Wick(Box<wick_optim::Adam>),
+}
+
+impl Opt {
+    fn step(&mut self, grads: &candle_core::backprop::GradStore) -> Result<()> {
+        match self {
+            Opt::Candle(o) => o.step(grads),
+            Opt::Wick(o) => o.step(grads),
+        }
+    }
+}
+
 struct Trainer {
     model: Cnn,
-    opt: AdamW,
+    opt: Opt,
     _vm: VarMap,
 }
 
@@ -114,14 +140,20 @@ impl Trainer {
     fn new(kind: Kind, dev: &Device) -> Result<Self> {
         let vm = VarMap::new();
         let model = Cnn::new(kind, VarBuilder::from_varmap(&vm, DType::F32, dev))?;
-        let opt = AdamW::new(
-            vm.all_vars(),
-            ParamsAdamW {
-                lr: 1e-3,
-                weight_decay: 0.0,
-                ..Default::default()
-            },
-        )?;
+        let opt = if kind == Kind::Candle {
+            Opt::Candle(AdamW::new(
+                vm.all_vars(),
+                ParamsAdamW {
+                    lr: 1e-3,
+                    weight_decay: 0.0,
+                    ..Default::default()
+                },
+            )?)
+        } else {
+            let rule = wick_optim::rules::adam::Adam::default();
+            let config = wick_optim::OptimizerConfig::new(rule, 1e-3);
+            Opt::Wick(Box::new(wick_optim::Adam::new(vm.all_vars(), config).map_err(candle_core::Error::wrap)?))
+        };
         Ok(Self {
             model,
             opt,
@@ -264,6 +296,8 @@ fn main() -> Result<()> {
     // `wick-only` skips the candle-nn model (for profiling wick-nn alone).
     let fused_only = args.iter().any(|a| a == "fused-only");
     let wick_only = fused_only || args.iter().any(|a| a == "wick-only");
+    // As the examples do; `plain-malloc` keeps glibc's defaults (for the comparison).
+    let tuned = !args.iter().any(|a| a == "plain-malloc") && wick_nn::tune_cpu_allocator();
     let dev = Device::Cpu;
 
     let mut data = Vec::new();
@@ -274,7 +308,7 @@ fn main() -> Result<()> {
     }
 
     println!(
-        "CNN train step, batch {BATCH}, {} threads, {rounds} interleaved rounds of >= {secs} s per variant",
+        "CNN train step, batch {BATCH}, {} threads, {rounds} interleaved rounds of >= {secs} s per variant, malloc tuned: {tuned}",
         candle_core::utils::get_num_threads()
     );
     let mut candle = Trainer::new(Kind::Candle, &dev)?;

@@ -1,7 +1,8 @@
 //! # wick-nn
 //!
 //! Drop-in replacements for candle-nn's vision layers whose CPU forward **and backward**
-//! passes are fast: [`Conv2d`], [`MaxPool2d`], [`AvgPool2d`] and [`GlobalAvgPool2d`].
+//! passes are fast: [`Conv2d`], [`MaxPool2d`], [`AvgPool2d`], [`GlobalAvgPool2d`] and the
+//! dense [`Linear`].
 //!
 //! Candle 0.11 trains CNNs on the CPU an order of magnitude slower than Keras, mostly in
 //! the backward pass: the conv input gradient is a direct `conv_transpose2d` loop (and is
@@ -56,11 +57,15 @@
 //! ```
 
 mod activation;
+mod allocator;
 mod conv;
+mod linear;
 mod pool;
 mod sgemm;
 mod util;
 
 pub use activation::{relu, Relu};
+pub use allocator::{tune_cpu_allocator, tune_cpu_allocator_with, AllocatorTuning};
 pub use conv::{conv2d, conv2d_fused, conv2d_no_bias, conv2d_op, Conv2d, Conv2dConfig, Epilogue};
+pub use linear::{linear, linear_no_bias, Linear};
 pub use pool::{avg_pool2d, global_avg_pool2d, max_pool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d};

@@ -64,8 +64,19 @@ fn adam_update(a: &Adam, var: &Var, grad: &Tensor, slots: &[Var], lr: f64, t: u6
     let b1p = (a.beta_1 as f32).powf(t32);
     let b2p = (a.beta_2 as f32).powf(t32);
     let alpha = (lr as f32) * (1.0f32 - b2p).sqrt() / (1.0f32 - b1p);
+    if !a.amsgrad && super::adam_cpu::applies(var, &g, m, v) {
+        return super::adam_cpu::update(var, &g, m, v, a, alpha);
+    }
+    update_with_tensor_ops(a, var, &g, slots, alpha)
+}
 
-    let new_m = (m.as_tensor() + (&g - m.as_tensor())?.affine(1.0 - a.beta_1, 0.0)?)?;
+/// The update as Candle tensor ops: any device and dtype, and AMSGrad.
+pub(super) fn update_with_tensor_ops(a: &Adam, var: &Var, g: &Tensor, slots: &[Var], alpha: f32) -> Result<()> {
+    let (m, v) = match slots {
+        [m, v, ..] => (m, v),
+        _ => candle_core::bail!("Adam: expected the momentum and velocity slots"),
+    };
+    let new_m = (m.as_tensor() + (g - m.as_tensor())?.affine(1.0 - a.beta_1, 0.0)?)?;
     m.set(&new_m)?;
     let new_v = (v.as_tensor() + (g.sqr()? - v.as_tensor())?.affine(1.0 - a.beta_2, 0.0)?)?;
     v.set(&new_v)?;

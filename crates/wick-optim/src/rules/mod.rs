@@ -6,6 +6,7 @@ pub mod adadelta;
 pub mod adafactor;
 pub mod adagrad;
 pub mod adam;
+mod adam_cpu;
 pub mod adamax;
 pub mod ftrl;
 #[cfg(test)]
