@@ -106,7 +106,7 @@ struct Args {
     #[arg(long, default_value = "data/shapes")]
     data: PathBuf,
     /// Images per class when the dataset is generated.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 1000)]
     shapes_per_class: usize,
     /// Image size (pixels) when the dataset is generated.
     #[arg(long, default_value_t = 64)]
