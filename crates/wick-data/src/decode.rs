@@ -2,6 +2,7 @@
 //! truncated JPEGs, decode, convert the colour mode, then crop/pad/resize to a planar CHW
 //! f32 buffer in `0.0..=255.0`.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use image::{DynamicImage, ImageFormat};
@@ -99,29 +100,25 @@ pub fn sniff(path: &Path, bytes: &[u8]) -> Result<ImageFormat> {
     }
 }
 
-/// True when a JPEG stream has an end-of-image marker (`FF D9`) after its last
-/// start-of-scan marker (`FF DA`). Neither pair can occur inside entropy-coded data
-/// (there `FF` is followed by `00` or a restart marker), so a file cut anywhere in or
-/// after its last scan fails this test, while trailing bytes after EOI are tolerated.
-pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    let last_sos = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
-    match last_sos {
-        Some(sos) => bytes[sos..].windows(2).any(|w| w == [0xFF, 0xD9]),
-        None => false,
-    }
-}
+pub use crate::jpeg::jpeg_is_complete;
 
 /// Decodes bytes to an image, refusing truncated JPEGs and catching decoder panics.
+///
+/// JPEGs go straight to zune-jpeg (see `jpeg.rs`), which gives the same pixels as
+/// `image`'s JPEG path; the other formats go through `image`.
 pub fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
     let format = sniff(path, bytes)?;
     if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
         return Err(Error::TruncatedJpeg { path: path.to_path_buf() });
     }
     // `image` documents that some decoders may panic on malicious input: contain it.
-    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| image::load_from_memory_with_format(bytes, format)));
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match format {
+        ImageFormat::Jpeg => crate::jpeg::decode_jpeg(bytes),
+        _ => image::load_from_memory_with_format(bytes, format).map_err(|e| e.to_string()),
+    }));
     match decoded {
         Ok(Ok(image)) => Ok(image),
-        Ok(Err(e)) => Err(Error::Decode { path: path.to_path_buf(), message: e.to_string() }),
+        Ok(Err(message)) => Err(Error::Decode { path: path.to_path_buf(), message }),
         Err(_) => Err(Error::Decode { path: path.to_path_buf(), message: "the decoder panicked".into() }),
     }
 }
@@ -129,27 +126,80 @@ pub fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
 /// Reads, decodes and converts one file to a CHW f32 buffer of `options.image_len()`
 /// values in `0.0..=255.0`.
 pub fn load_image(path: &Path, options: &ImageOptions) -> Result<Vec<f32>> {
+    let mut out = vec![0f32; options.image_len()];
+    load_image_into(path, options, &mut out)?;
+    Ok(out)
+}
+
+/// [`load_image`] into a caller's buffer (e.g. the image's slot in a batch), which must
+/// hold exactly `options.image_len()` values.
+pub fn load_image_into(path: &Path, options: &ImageOptions, out: &mut [f32]) -> Result<()> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
     let image = decode_bytes(path, &bytes)?;
-    Ok(image_to_chw(&image, options))
+    image_to_chw_into(&image, options, out)
 }
 
 /// Converts a decoded image to the requested colour mode, then crops/pads/resizes it to
 /// a CHW f32 buffer.
 pub fn image_to_chw(image: &DynamicImage, options: &ImageOptions) -> Vec<f32> {
+    let mut out = vec![0f32; options.image_len()];
+    // The buffer is sized from `options` and the pixels from `image`: this cannot fail.
+    let _ = image_to_chw_into(image, options, &mut out);
+    out
+}
+
+/// [`image_to_chw`] into a caller's buffer of `options.image_len()` values. The pixels are
+/// read in place when the image already has the requested colour type (no copy).
+pub fn image_to_chw_into(image: &DynamicImage, options: &ImageOptions, out: &mut [f32]) -> Result<()> {
     let channels = options.color_mode.channels();
     let (w, h) = (image.width() as usize, image.height() as usize);
-    let hwc: Vec<u8> = match options.color_mode {
-        ColorMode::Grayscale => image.to_luma8().into_raw(),
-        ColorMode::Rgb => image.to_rgb8().into_raw(),
-        ColorMode::Rgba => image.to_rgba8().into_raw(),
+    let hwc: Cow<'_, [u8]> = match (options.color_mode, image) {
+        (ColorMode::Grayscale, DynamicImage::ImageLuma8(b)) => Cow::Borrowed(b.as_raw()),
+        (ColorMode::Rgb, DynamicImage::ImageRgb8(b)) => Cow::Borrowed(b.as_raw()),
+        (ColorMode::Rgba, DynamicImage::ImageRgba8(b)) => Cow::Borrowed(b.as_raw()),
+        (ColorMode::Grayscale, _) => Cow::Owned(image.to_luma8().into_raw()),
+        (ColorMode::Rgb, _) => Cow::Owned(image.to_rgb8().into_raw()),
+        (ColorMode::Rgba, _) => Cow::Owned(image.to_rgba8().into_raw()),
     };
-    hwc_u8_to_target(&hwc, channels, h, w, options)
+    hwc_u8_to_target_into(&hwc, channels, h, w, options, out)
 }
 
 /// Crops/pads/resizes an interleaved u8 image (`h x w x channels`) to the target CHW f32.
+///
+/// # Panics
+/// When `hwc.len() != h * w * channels` (see [`hwc_u8_to_target_into`] for a `Result`).
 pub fn hwc_u8_to_target(hwc: &[u8], channels: usize, h: usize, w: usize, options: &ImageOptions) -> Vec<f32> {
+    let mut out = vec![0f32; channels * options.height * options.width];
+    if let Err(e) = hwc_u8_to_target_into(hwc, channels, h, w, options, &mut out) {
+        panic!("hwc_u8_to_target: {e}");
+    }
+    out
+}
+
+/// [`hwc_u8_to_target`] into `out` (`channels * options.height * options.width` values).
+/// When no crop, pad or resize is needed (the common case of images already at the
+/// target size), the pixels go straight from `hwc` to `out` in one pass.
+///
+/// Errors ([`Error::Shape`]) when `hwc` or `out` does not have the stated size.
+pub fn hwc_u8_to_target_into(
+    hwc: &[u8],
+    channels: usize,
+    h: usize,
+    w: usize,
+    options: &ImageOptions,
+    out: &mut [f32],
+) -> Result<()> {
     let (th, tw) = (options.height, options.width);
+    if hwc.len() != h * w * channels || out.len() != channels * th * tw {
+        return Err(Error::Shape {
+            what: "image conversion",
+            message: format!(
+                "{} source values for {h}x{w}x{channels} and {} output values for {channels}x{th}x{tw}",
+                hwc.len(),
+                out.len()
+            ),
+        });
+    }
     // Source window (y0, x0, ch, cw) and destination placement (oy, ox, rh, rw).
     let (mut y0, mut x0, mut ch, mut cw) = (0, 0, h, w);
     let (mut oy, mut ox, mut rh, mut rw) = (0, 0, th, tw);
@@ -171,21 +221,21 @@ pub fn hwc_u8_to_target(hwc: &[u8], channels: usize, h: usize, w: usize, options
             ox = (tw - rw) / 2;
         }
     }
-    // Planar f32 copy of the source window.
-    let mut planes = vec![0f32; channels * ch * cw];
-    for y in 0..ch {
-        let row = &hwc[((y0 + y) * w + x0) * channels..((y0 + y) * w + x0 + cw) * channels];
-        for (x, px) in row.chunks_exact(channels).enumerate() {
-            for (c, &v) in px.iter().enumerate() {
-                planes[c * ch * cw + y * cw + x] = v as f32;
-            }
-        }
+    let window = Window { y0, x0, height: ch, width: cw };
+    if (ch, cw) == (th, tw) && (rh, rw) == (th, tw) {
+        // Identity: straight into the output.
+        deinterleave(hwc, channels, w, window, out);
+        return Ok(());
     }
+    // Planar f32 copy of the source window, then resize.
+    let mut planes = vec![0f32; channels * ch * cw];
+    deinterleave(hwc, channels, w, window, &mut planes);
     let resized = resize_chw(&planes, channels, ch, cw, rh, rw, options.interpolation);
     if (rh, rw) == (th, tw) {
-        return resized;
+        out.copy_from_slice(&resized);
+        return Ok(());
     }
-    let mut out = vec![0f32; channels * th * tw];
+    out.fill(0.0);
     for c in 0..channels {
         for y in 0..rh {
             let src = &resized[c * rh * rw + y * rw..c * rh * rw + (y + 1) * rw];
@@ -193,7 +243,66 @@ pub fn hwc_u8_to_target(hwc: &[u8], channels: usize, h: usize, w: usize, options
             out[start..start + rw].copy_from_slice(src);
         }
     }
-    out
+    Ok(())
+}
+
+/// A rectangle of the source image: top-left corner and size.
+#[derive(Clone, Copy)]
+struct Window {
+    y0: usize,
+    x0: usize,
+    height: usize,
+    width: usize,
+}
+
+/// Interleaved u8 (`width_full` pixels a row, `channels` values a pixel) → planar f32 of
+/// the window (`channels x height x width`).
+fn deinterleave(hwc: &[u8], channels: usize, width_full: usize, win: Window, planes: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        unsafe { deinterleave_avx2(hwc, channels, width_full, win, planes) };
+        return;
+    }
+    deinterleave_body(hwc, channels, width_full, win, planes);
+}
+
+/// [`deinterleave_body`] compiled for AVX2 (the same conversions, wider vectors).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn deinterleave_avx2(hwc: &[u8], channels: usize, width_full: usize, win: Window, planes: &mut [f32]) {
+    deinterleave_body(hwc, channels, width_full, win, planes);
+}
+
+#[inline(always)]
+fn deinterleave_body(hwc: &[u8], channels: usize, width_full: usize, win: Window, planes: &mut [f32]) {
+    let plane = win.height * win.width;
+    let row = |y: usize| {
+        let start = ((win.y0 + y) * width_full + win.x0) * channels;
+        &hwc[start..start + win.width * channels]
+    };
+    match channels {
+        // One pass per pixel row for RGB, writing the three planes together.
+        3 => {
+            let (r, rest) = planes.split_at_mut(plane);
+            let (g, b) = rest.split_at_mut(plane);
+            let rows = r.chunks_exact_mut(win.width).zip(g.chunks_exact_mut(win.width)).zip(b.chunks_exact_mut(win.width));
+            for (y, ((r, g), b)) in rows.enumerate() {
+                for (((px, r), g), b) in row(y).chunks_exact(3).zip(r).zip(g).zip(b) {
+                    *r = f32::from(px[0]);
+                    *g = f32::from(px[1]);
+                    *b = f32::from(px[2]);
+                }
+            }
+        }
+        _ => {
+            for (c, dst) in planes.chunks_exact_mut(plane).enumerate() {
+                for (y, drow) in dst.chunks_exact_mut(win.width).enumerate() {
+                    drow.iter_mut().zip(row(y).chunks_exact(channels)).for_each(|(d, px)| *d = f32::from(px[c]));
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -223,6 +332,63 @@ mod tests {
         assert_eq!(&out[0..4], &[0.0; 4]);
         assert_eq!(&out[4..12], &[255.0; 8]);
         assert_eq!(&out[12..16], &[0.0; 4]);
+    }
+
+    #[test]
+    fn deinterleave_matches_a_per_value_copy() {
+        let (h, w) = (5, 11);
+        let win = Window { y0: 1, x0: 2, height: 3, width: 9 };
+        for channels in [1, 2, 3, 4] {
+            let hwc: Vec<u8> = (0..h * w * channels).map(|i| (i * 37 % 251) as u8).collect();
+            let plane = win.height * win.width;
+            let mut want = vec![0f32; channels * plane];
+            for c in 0..channels {
+                for y in 0..win.height {
+                    for x in 0..win.width {
+                        want[c * plane + y * win.width + x] = f32::from(hwc[((win.y0 + y) * w + win.x0 + x) * channels + c]);
+                    }
+                }
+            }
+            let mut got = vec![-1f32; want.len()];
+            deinterleave(&hwc, channels, w, win, &mut got);
+            assert_eq!(got, want, "{channels} channels");
+            let mut got = vec![-1f32; want.len()];
+            deinterleave_body(&hwc, channels, w, win, &mut got);
+            assert_eq!(got, want, "{channels} channels, portable build");
+        }
+    }
+
+    #[test]
+    fn colour_modes_read_in_place_or_convert_like_image() {
+        let rgb = image::RgbImage::from_fn(6, 4, |x, y| image::Rgb([(x * 40) as u8, (y * 60) as u8, 200]));
+        let images = [
+            DynamicImage::ImageRgb8(rgb.clone()),
+            DynamicImage::ImageLuma8(DynamicImage::ImageRgb8(rgb.clone()).to_luma8()),
+            DynamicImage::ImageRgba8(DynamicImage::ImageRgb8(rgb.clone()).to_rgba8()),
+            DynamicImage::ImageLumaA8(DynamicImage::ImageRgb8(rgb).to_luma_alpha8()),
+        ];
+        for image in &images {
+            for (mode, hwc) in [
+                (ColorMode::Grayscale, image.to_luma8().into_raw()),
+                (ColorMode::Rgb, image.to_rgb8().into_raw()),
+                (ColorMode::Rgba, image.to_rgba8().into_raw()),
+            ] {
+                for (th, tw) in [(4, 6), (3, 5)] {
+                    let o = ImageOptions { color_mode: mode, ..ImageOptions::new(th, tw) };
+                    let want = hwc_u8_to_target(&hwc, mode.channels(), 4, 6, &o);
+                    assert_eq!(image_to_chw(image, &o), want, "{:?} as {mode:?} to {th}x{tw}", image.color());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_buffer_sizes_are_shape_errors() {
+        let o = ImageOptions::new(2, 2);
+        let mut out = vec![0f32; 12];
+        assert!(matches!(hwc_u8_to_target_into(&[0; 11], 3, 2, 2, &o, &mut out), Err(Error::Shape { .. })));
+        assert!(matches!(hwc_u8_to_target_into(&[0; 12], 3, 2, 2, &o, &mut out[..11]), Err(Error::Shape { .. })));
+        assert!(hwc_u8_to_target_into(&[0; 12], 3, 2, 2, &o, &mut out).is_ok());
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::batch::Batch;
-use crate::decode::{load_image, ImageOptions};
+use crate::decode::{load_image_into, ImageOptions};
 use crate::error::{Error, Result};
 use crate::folder::Sample;
 use crate::generator::{Generator, GeneratorOptions};
@@ -28,8 +28,8 @@ impl Source for FolderSource {
     fn shape(&self) -> (usize, usize, usize) {
         (self.image.color_mode.channels(), self.image.height, self.image.width)
     }
-    fn load(&self, index: usize) -> Result<Vec<f32>> {
-        load_image(&self.samples[index].path, &self.image)
+    fn load_into(&self, index: usize, out: &mut [f32]) -> Result<()> {
+        load_image_into(&self.samples[index].path, &self.image, out)
     }
 }
 

@@ -81,10 +81,11 @@ impl Source for ImageArray {
     fn shape(&self) -> (usize, usize, usize) {
         self.shape
     }
-    fn load(&self, index: usize) -> Result<Vec<f32>> {
+    fn load_into(&self, index: usize, out: &mut [f32]) -> Result<()> {
         let (c, h, w) = self.shape;
         let per = c * h * w;
-        Ok(self.images[index * per..(index + 1) * per].to_vec())
+        out.copy_from_slice(&self.images[index * per..(index + 1) * per]);
+        Ok(())
     }
 }
 

@@ -28,14 +28,36 @@ pub(crate) trait Source: Send + Sync + 'static {
     fn label(&self, index: usize) -> usize;
     /// `(channels, height, width)` of every sample.
     fn shape(&self) -> (usize, usize, usize);
-    /// The CHW f32 data of sample `index`.
-    fn load(&self, index: usize) -> Result<Vec<f32>>;
+    /// Writes the CHW f32 data of sample `index` into `out` (`c * h * w` values; on error
+    /// its content is unspecified).
+    fn load_into(&self, index: usize, out: &mut [f32]) -> Result<()>;
 }
 
+/// A batch being filled: `data` holds room for a whole batch, and the first
+/// `labels.len()` image slots are the good samples so far, in order.
 struct RawBatch {
     data: Vec<f32>,
+    image_len: usize,
     labels: Vec<usize>,
     indices: Vec<usize>,
+}
+
+impl RawBatch {
+    /// Room for `capacity` images of `image_len` values each.
+    fn new(capacity: usize, image_len: usize) -> Self {
+        Self {
+            data: vec![0.0; capacity * image_len],
+            image_len,
+            labels: Vec::with_capacity(capacity),
+            indices: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Drops the unused slots of a short batch.
+    fn finish(mut self) -> Self {
+        self.data.truncate(self.labels.len() * self.image_len);
+        self
+    }
 }
 
 enum Msg {
@@ -94,6 +116,10 @@ impl Pipeline {
     ) -> Result<Self> {
         let len = source.len();
         options.validate(len)?;
+        let (c, h, w) = source.shape();
+        if c * h * w == 0 {
+            return Err(Error::Shape { what: "samples", message: format!("{c}x{h}x{w} images have no values") });
+        }
         let pool = match options.num_threads {
             Some(n) => Some(rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| Error::InvalidOption {
                 name: "num_threads",
@@ -216,40 +242,54 @@ impl Plan {
         order
     }
 
-    fn load_one(&self, pass: u64, pos: usize, index: usize) -> Result<Vec<f32>> {
-        let mut data = self.source.load(index)?;
+    /// Loads (and transforms) the sample at `pos` of pass `pass` into its batch slot.
+    fn load_one(&self, pass: u64, pos: usize, index: usize, slot: &mut [f32]) -> Result<()> {
+        self.source.load_into(index, slot)?;
         if let Some(t) = &self.transform {
             let (c, h, w) = self.source.shape();
             let mut rng = image_rng(self.options.seed, pass, pos as u64);
-            t.transform(&mut data, c, h, w, &mut rng);
+            t.transform(slot, c, h, w, &mut rng);
         }
-        Ok(data)
+        Ok(())
     }
 
-    /// Loads `(position, index)` items of pass `pass` in parallel, results in order.
-    fn load_many(&self, pass: u64, items: &[(usize, usize)]) -> Vec<Result<Vec<f32>>> {
-        let work = || items.par_iter().map(|&(pos, index)| self.load_one(pass, pos, index)).collect();
+    /// Loads `(position, index)` items of pass `pass` in parallel, item `k` into the `k`-th
+    /// `image_len` chunk of `slots`; results in order.
+    fn load_many(&self, pass: u64, items: &[(usize, usize)], slots: &mut [f32], image_len: usize) -> Vec<Result<()>> {
+        let mut work = move || {
+            items
+                .par_iter()
+                .zip(slots.par_chunks_mut(image_len))
+                .map(|(&(pos, index), slot)| self.load_one(pass, pos, index, slot))
+                .collect()
+        };
         match &self.pool {
             Some(pool) => pool.install(work),
             None => work(),
         }
     }
 
-    /// Fills up to `need` samples from the current pass (never crossing it). Returns the
-    /// number of positions consumed.
+    /// Fills up to `need` samples from the current pass (never crossing it), decoding each
+    /// straight into its slot of `batch`. Returns the number of positions consumed.
     fn fill(&self, cursor: &mut Cursor, need: usize, batch: &mut RawBatch, report: &mut SkipReport) -> Result<usize> {
+        let len = batch.image_len;
         let mut consumed = 0;
         while batch.labels.len() < need && cursor.pos < cursor.order.len() {
-            let want = need - batch.labels.len();
-            let end = (cursor.pos + want).min(cursor.order.len());
+            let have = batch.labels.len();
+            let end = (cursor.pos + need - have).min(cursor.order.len());
             let items: Vec<(usize, usize)> = (cursor.pos..end).map(|p| (p, cursor.order[p])).collect();
-            let results = self.load_many(cursor.pass, &items);
+            let slots = &mut batch.data[have * len..(have + items.len()) * len];
+            let results = self.load_many(cursor.pass, &items, slots, len);
             consumed += items.len();
             cursor.pos = end;
-            for (&(_, index), result) in items.iter().zip(results) {
+            for (k, (&(_, index), result)) in items.iter().zip(results).enumerate() {
                 match result {
-                    Ok(data) => {
-                        batch.data.extend_from_slice(&data);
+                    Ok(()) => {
+                        // Close the gap left by skipped files before this one.
+                        let (from, to) = (have + k, batch.labels.len());
+                        if from != to {
+                            batch.data.copy_within(from * len..(from + 1) * len, to * len);
+                        }
                         batch.labels.push(self.source.label(index));
                         batch.indices.push(index);
                     }
@@ -263,10 +303,6 @@ impl Plan {
         }
         Ok(consumed)
     }
-}
-
-fn new_batch(capacity: usize, image_len: usize) -> RawBatch {
-    RawBatch { data: Vec::with_capacity(capacity * image_len), labels: Vec::with_capacity(capacity), indices: Vec::with_capacity(capacity) }
 }
 
 fn run(plan: Plan, tx: SyncSender<Msg>) {
@@ -292,13 +328,13 @@ fn produce(plan: &Plan, tx: &SyncSender<Msg>) -> Result<()> {
             let mut cursor = Cursor { pass: epoch as u64, order: plan.order(epoch as u64), pos: 0 };
             let mut produced = 0;
             while o.steps_per_epoch.is_none_or(|s| produced < s) && cursor.pos < cursor.order.len() {
-                let mut batch = new_batch(b, image_len);
+                let mut batch = RawBatch::new(b, image_len);
                 plan.fill(&mut cursor, b, &mut batch, &mut report)?;
                 if batch.labels.is_empty() || (batch.labels.len() < b && o.last_batch == LastBatch::Drop) {
                     continue;
                 }
                 produced += 1;
-                if tx.send(Msg::Batch(batch)).is_err() {
+                if tx.send(Msg::Batch(batch.finish())).is_err() {
                     return Ok(());
                 }
             }
@@ -316,7 +352,7 @@ fn produce(plan: &Plan, tx: &SyncSender<Msg>) -> Result<()> {
             let mut produced = 0usize;
             let mut ok_in_pass = 0usize;
             loop {
-                let mut batch = new_batch(b, image_len);
+                let mut batch = RawBatch::new(b, image_len);
                 while batch.labels.len() < b {
                     if cursor.pos == cursor.order.len() {
                         if ok_in_pass == 0 {
@@ -335,7 +371,7 @@ fn produce(plan: &Plan, tx: &SyncSender<Msg>) -> Result<()> {
                     plan.fill(&mut cursor, b, &mut batch, &mut report)?;
                     ok_in_pass += batch.labels.len() - before;
                 }
-                if tx.send(Msg::Batch(batch)).is_err() {
+                if tx.send(Msg::Batch(batch.finish())).is_err() {
                     return Ok(());
                 }
                 produced += 1;

@@ -197,3 +197,34 @@ fn every_file_bad_is_an_error_even_when_skipping() {
     let (_, result) = run(dir.path(), OnBadFile::Skip);
     assert!(result.is_err());
 }
+
+#[test]
+fn skipped_files_leave_no_gap_in_the_batch_pixels() {
+    // Each good file has its own red value; bad files sit between them, so the batch
+    // buffer has to close gaps. Every image must still be the one its index names.
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..7u8 {
+        solid_png(&dir.path().join(format!("a/{i}.png")), 10 * i);
+    }
+    std::fs::write(dir.path().join("a/1b.png"), b"").unwrap();
+    std::fs::write(dir.path().join("a/4b.png"), b"junk").unwrap();
+    std::fs::write(dir.path().join("a/4c.png"), b"junk").unwrap();
+    let folder = ImageFolder::open(dir.path()).unwrap();
+    for (batch_size, shuffle) in [(4, false), (3, true), (8, false)] {
+        let o = GeneratorOptions { on_bad_file: OnBadFile::Skip, shuffle, ..opts(batch_size, 3) };
+        let mut g = ImageFolderGenerator::new(&folder.all(None), image8(), o).unwrap();
+        let mut seen = 0;
+        while let Some(batch) = g.next_batch().unwrap() {
+            let images = batch.images.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let per = image8().image_len();
+            for (k, &index) in batch.indices.iter().enumerate() {
+                let want = wick_data::decode::load_image(g.path(index).unwrap(), &image8()).unwrap();
+                let got = &images[k * per..(k + 1) * per];
+                assert_eq!(got, want, "batch size {batch_size}, slot {k}, file {:?}", g.path(index));
+            }
+            seen += batch.len();
+        }
+        assert_eq!(seen, 7);
+        assert_eq!(g.skip_report().unwrap().len(), 3);
+    }
+}

@@ -87,6 +87,10 @@
 mod pixel;
 mod projective;
 mod warp;
+#[cfg(target_arch = "x86_64")]
+mod warp_avx2;
+#[cfg(test)]
+mod warp_reference;
 
 #[cfg(test)]
 mod tests;
@@ -618,19 +622,20 @@ impl Augmentation {
 
         // 2. One resample for all the geometry.
         if !m.is_identity() || field.is_some() {
-            let src = image.to_vec();
             let displacement = field.as_ref().map(|(dx, dy)| warp::Displacement { dx, dy });
-            warp::warp_into(
-                &src,
-                image,
-                channels,
-                height,
-                width,
-                &m,
-                displacement,
-                self.fill,
-                self.interpolation,
-            );
+            warp::with_copy(image, |src, image| {
+                warp::warp_into(
+                    src,
+                    image,
+                    channels,
+                    height,
+                    width,
+                    &m,
+                    displacement,
+                    self.fill,
+                    self.interpolation,
+                )
+            });
         }
 
         // 3. Photometric steps on the warped values.
@@ -706,18 +711,9 @@ pub fn warp(
     if image.is_empty() || m.is_identity() {
         return Ok(());
     }
-    let src = image.to_vec();
-    warp::warp_into(
-        &src,
-        image,
-        channels,
-        height,
-        width,
-        m,
-        None,
-        fill,
-        interpolation,
-    );
+    warp::with_copy(image, |src, image| {
+        warp::warp_into(src, image, channels, height, width, m, None, fill, interpolation)
+    });
     Ok(())
 }
 
