@@ -66,7 +66,8 @@ impl<R: UpdateRule> KerasOptimizer<R> {
     }
 
     /// Saves the optimizer's state to a safetensors file at `path` (written to a temporary
-    /// file in the same folder, then renamed over `path`).
+    /// file in the same folder, then renamed over `path`). Missing parent folders are
+    /// created, as Keras' `ModelCheckpoint` does.
     pub fn save_state(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let io = |e: std::io::Error| state_err(path, format!("cannot write: {e}"));
@@ -94,6 +95,7 @@ impl<R: UpdateRule> KerasOptimizer<R> {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
+        std::fs::create_dir_all(dir).map_err(io)?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
         tmp.write_all(&bytes).map_err(io)?;
         tmp.as_file().sync_all().map_err(io)?;

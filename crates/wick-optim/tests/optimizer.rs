@@ -101,6 +101,16 @@ fn default_names_and_state_keys() {
 }
 
 #[test]
+fn save_state_creates_missing_folders() {
+    let opt = KerasOptimizer::new(vec![var(&[1.0])], OptimizerConfig::new(Adam::default(), 0.1)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("checkpoints/run1/optimizer.safetensors");
+    opt.save_state(&path).unwrap();
+    let mut fresh = KerasOptimizer::new(vec![var(&[1.0])], OptimizerConfig::new(Adam::default(), 0.1)).unwrap();
+    fresh.load_state(&path).unwrap();
+}
+
+#[test]
 fn validation_follows_keras() {
     let make = |o: OptimizerOptions| build(vec![var(&[1.0])], sgd(0.1).with_options(o));
     let two_clips = OptimizerOptions {

@@ -300,18 +300,7 @@ pub(crate) fn warp_into(
     fill: FillMode,
     interpolation: Interpolation,
 ) {
-warp_with(
-        src,
-        dst,
-        channels,
-        height,
-        width,
-        m,
-        displacement,
-        fill,
-        interpolation,
-        true,
-    );
+    warp_with(src, dst, channels, height, width, m, displacement, fill, interpolation, true);
 }
 
 /// [`warp_into`]; the AVX2 row loops run only when `simd` is set, the CPU has AVX2 and the
