@@ -105,8 +105,7 @@ impl<R: UpdateRule> KerasOptimizer<R> {
             if let Some(wd) = self.options.weight_decay {
                 for ((var, g), decay) in self.vars.iter().zip(&grads).zip(&self.decays) {
                     if g.is_some() && *decay {
-                        let d = var.as_tensor().affine(wd, 0.0)?.affine(lr, 0.0)?;
-                        var.set(&(var.as_tensor() - d)?)?;
+                        crate::decay::apply_weight_decay(var, wd, lr)?;
                     }
                 }
             }

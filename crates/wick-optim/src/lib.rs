@@ -18,6 +18,8 @@
 //! ```
 
 mod apply;
+mod cpu_f32;
+mod decay;
 mod error;
 mod lr_control;
 mod optimizer;

@@ -14,21 +14,15 @@
 //! paths agree bit for bit, `-0.0` included. Used only for contiguous f32 CPU tensors
 //! without AMSGrad; everything else takes the generic path.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, InplaceOp2, InplaceOp3, Layout, Result, Tensor, Var};
 use rayon::prelude::*;
 
 use super::adam::Adam;
-
-/// Elements per parallel chunk: below this one thread is faster than waking others.
-const CHUNK: usize = 1 << 15;
+use crate::cpu_f32::{is_cpu_f32_contiguous, slice, slice_mut, CHUNK};
 
 /// Whether the fused path applies to these tensors.
 pub(crate) fn applies(var: &Var, grad: &Tensor, m: &Var, v: &Var) -> bool {
-    let all = [var.as_tensor(), grad, m.as_tensor(), v.as_tensor()];
-    all.iter().all(|t| {
-        t.device().is_cpu() && t.dtype() == candle_core::DType::F32 && t.is_contiguous()
-    })
+    [var.as_tensor(), grad, m.as_tensor(), v.as_tensor()].into_iter().all(is_cpu_f32_contiguous)
 }
 
 /// Runs the three passes (see the module docs).
@@ -43,30 +37,6 @@ pub(crate) fn update(
     m.inplace_op2(grad, &Moment { c: (1.0 - adam.beta_1) as f32, square: false })?;
     v.inplace_op2(grad, &Moment { c: (1.0 - adam.beta_2) as f32, square: true })?;
     var.inplace_op3(m.as_tensor(), v.as_tensor(), &Step { alpha, epsilon: adam.epsilon as f32 })
-}
-
-/// The contiguous f32 slice a layout selects.
-fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let (start, end) = match l.contiguous_offsets() {
-        Some(o) => o,
-        None => candle_core::bail!("fused Adam: {what} is not contiguous"),
-    };
-    match s {
-        CpuStorage::F32(data) => Ok(&data[start..end]),
-        other => candle_core::bail!("fused Adam: {what} is {:?}, expected f32", other.dtype()),
-    }
-}
-
-/// The mutable contiguous f32 slice a layout selects.
-fn slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout, what: &str) -> Result<&'a mut [f32]> {
-    let (start, end) = match l.contiguous_offsets() {
-        Some(o) => o,
-        None => candle_core::bail!("fused Adam: {what} is not contiguous"),
-    };
-    match s {
-        CpuStorage::F32(data) => Ok(&mut data[start..end]),
-        other => candle_core::bail!("fused Adam: {what} is {:?}, expected f32", other.dtype()),
-    }
 }
 
 fn same_len(a: usize, b: usize, what: &str) -> Result<()> {
@@ -88,8 +58,8 @@ impl InplaceOp2 for Moment {
     }
 
     fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<()> {
-        let slot = slice_mut(s1, l1, "slot")?;
-        let g = slice(s2, l2, "gradient")?;
+        let slot = slice_mut(s1, l1, "fused Adam: slot")?;
+        let g = slice(s2, l2, "fused Adam: gradient")?;
         same_len(slot.len(), g.len(), "gradient")?;
         let (c, square) = (self.c, self.square);
         let body = |(s, g): (&mut [f32], &[f32])| {
@@ -127,9 +97,9 @@ impl InplaceOp3 for Step {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<()> {
-        let theta = slice_mut(s1, l1, "variable")?;
-        let m = slice(s2, l2, "momentum")?;
-        let v = slice(s3, l3, "velocity")?;
+        let theta = slice_mut(s1, l1, "fused Adam: variable")?;
+        let m = slice(s2, l2, "fused Adam: momentum")?;
+        let v = slice(s3, l3, "fused Adam: velocity")?;
         same_len(theta.len(), m.len(), "momentum")?;
         same_len(theta.len(), v.len(), "velocity")?;
         let (alpha, eps) = (self.alpha, self.epsilon);
