@@ -165,15 +165,11 @@ pub fn image_to_chw_into(image: &DynamicImage, options: &ImageOptions, out: &mut
 }
 
 /// Crops/pads/resizes an interleaved u8 image (`h x w x channels`) to the target CHW f32.
-///
-/// # Panics
-/// When `hwc.len() != h * w * channels` (see [`hwc_u8_to_target_into`] for a `Result`).
-pub fn hwc_u8_to_target(hwc: &[u8], channels: usize, h: usize, w: usize, options: &ImageOptions) -> Vec<f32> {
+/// An error when `hwc.len() != h * w * channels`.
+pub fn hwc_u8_to_target(hwc: &[u8], channels: usize, h: usize, w: usize, options: &ImageOptions) -> Result<Vec<f32>> {
     let mut out = vec![0f32; channels * options.height * options.width];
-    if let Err(e) = hwc_u8_to_target_into(hwc, channels, h, w, options, &mut out) {
-        panic!("hwc_u8_to_target: {e}");
-    }
-    out
+    hwc_u8_to_target_into(hwc, channels, h, w, options, &mut out)?;
+    Ok(out)
 }
 
 /// [`hwc_u8_to_target`] into `out` (`channels * options.height * options.width` values).
@@ -318,9 +314,9 @@ mod tests {
         // 2x8 image whose left and right quarters are white: a 2x4 centre crop is black.
         let src = gray(2, 8, |_, x| if !(2..6).contains(&x) { 255 } else { 0 });
         let o = ImageOptions { color_mode: ColorMode::Grayscale, aspect: AspectMode::CropToAspectRatio, ..ImageOptions::new(2, 4) };
-        assert_eq!(hwc_u8_to_target(&src, 1, 2, 8, &o), vec![0.0; 8]);
+        assert_eq!(hwc_u8_to_target(&src, 1, 2, 8, &o).unwrap(), vec![0.0; 8]);
         let stretch = ImageOptions { aspect: AspectMode::Stretch, ..o };
-        assert!(hwc_u8_to_target(&src, 1, 2, 8, &stretch).contains(&255.0));
+        assert!(hwc_u8_to_target(&src, 1, 2, 8, &stretch).unwrap().contains(&255.0));
     }
 
     #[test]
@@ -328,7 +324,7 @@ mod tests {
         // 2x4 white image into 4x4: rows 1..3 white, rows 0 and 3 zero.
         let src = gray(2, 4, |_, _| 255);
         let o = ImageOptions { color_mode: ColorMode::Grayscale, aspect: AspectMode::PadToAspectRatio, ..ImageOptions::new(4, 4) };
-        let out = hwc_u8_to_target(&src, 1, 2, 4, &o);
+        let out = hwc_u8_to_target(&src, 1, 2, 4, &o).unwrap();
         assert_eq!(&out[0..4], &[0.0; 4]);
         assert_eq!(&out[4..12], &[255.0; 8]);
         assert_eq!(&out[12..16], &[0.0; 4]);
@@ -375,7 +371,7 @@ mod tests {
             ] {
                 for (th, tw) in [(4, 6), (3, 5)] {
                     let o = ImageOptions { color_mode: mode, ..ImageOptions::new(th, tw) };
-                    let want = hwc_u8_to_target(&hwc, mode.channels(), 4, 6, &o);
+                    let want = hwc_u8_to_target(&hwc, mode.channels(), 4, 6, &o).unwrap();
                     assert_eq!(image_to_chw(image, &o), want, "{:?} as {mode:?} to {th}x{tw}", image.color());
                 }
             }
