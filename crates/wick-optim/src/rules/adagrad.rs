@@ -57,6 +57,22 @@ impl UpdateRule for Adagrad {
         if var.elem_count() == 0 {
             return Ok(());
         }
+        if super::adagrad_cpu::applies(var, grad, acc) {
+            return super::adagrad_cpu::update(self, var, grad, acc, lr);
+        }
+        self.update_with_tensor_ops(var, grad, acc, lr)
+    }
+}
+
+impl Adagrad {
+    /// The update as Candle tensor ops: any device and dtype.
+    pub(super) fn update_with_tensor_ops(
+        &self,
+        var: &Var,
+        grad: &Tensor,
+        acc: &Var,
+        lr: f64,
+    ) -> Result<()> {
         let a = (acc.as_tensor() + grad.sqr()?)?;
         let step = (grad.affine(lr, 0.0)? / a.affine(1.0, self.epsilon)?.sqrt()?)?;
         let theta = (var.as_tensor() - step)?;

@@ -14,111 +14,24 @@
 //! paths agree bit for bit, `-0.0` included. Used only for contiguous f32 CPU tensors
 //! without AMSGrad; everything else takes the generic path.
 
-use candle_core::{CpuStorage, InplaceOp2, InplaceOp3, Layout, Result, Tensor, Var};
-use rayon::prelude::*;
+use candle_core::{Result, Tensor, Var};
 
 use super::adam::Adam;
-use crate::cpu_f32::{is_cpu_f32_contiguous, slice, slice_mut, CHUNK};
+use crate::cpu_f32::{fusable, update1, update2};
 
-/// Whether the fused path applies to these tensors.
+/// Whether the fused path applies to these tensors (see [`fusable`]).
 pub(crate) fn applies(var: &Var, grad: &Tensor, m: &Var, v: &Var) -> bool {
-    [var.as_tensor(), grad, m.as_tensor(), v.as_tensor()].into_iter().all(is_cpu_f32_contiguous)
+    fusable(grad, &[var.as_tensor(), m.as_tensor(), v.as_tensor()])
 }
 
 /// Runs the three passes (see the module docs).
-pub(crate) fn update(
-    var: &Var,
-    grad: &Tensor,
-    m: &Var,
-    v: &Var,
-    adam: &Adam,
-    alpha: f32,
-) -> Result<()> {
-    m.inplace_op2(grad, &Moment { c: (1.0 - adam.beta_1) as f32, square: false })?;
-    v.inplace_op2(grad, &Moment { c: (1.0 - adam.beta_2) as f32, square: true })?;
-    var.inplace_op3(m.as_tensor(), v.as_tensor(), &Step { alpha, epsilon: adam.epsilon as f32 })
-}
-
-fn same_len(a: usize, b: usize, what: &str) -> Result<()> {
-    if a != b {
-        candle_core::bail!("fused Adam: {what} has {b} elements, the variable {a}");
-    }
-    Ok(())
-}
-
-/// `s ← s + ((x − s)·c + 0)` with `x = g` or `g·g`: one moment's update.
-struct Moment {
-    c: f32,
-    square: bool,
-}
-
-impl InplaceOp2 for Moment {
-    fn name(&self) -> &'static str {
-        "wick-adam-moment"
-    }
-
-    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<()> {
-        let slot = slice_mut(s1, l1, "fused Adam: slot")?;
-        let g = slice(s2, l2, "fused Adam: gradient")?;
-        same_len(slot.len(), g.len(), "gradient")?;
-        let (c, square) = (self.c, self.square);
-        let body = |(s, g): (&mut [f32], &[f32])| {
-            for (s, &g) in s.iter_mut().zip(g) {
-                let x = if square { g * g } else { g };
-                *s += (x - *s) * c + 0.0;
-            }
-        };
-        if slot.len() >= 2 * CHUNK {
-            slot.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).for_each(body);
-        } else {
-            body((slot, g));
-        }
-        Ok(())
-    }
-}
-
-/// `θ ← θ − (m·α + 0) / (sqrt(v)·1 + ε)`.
-struct Step {
-    alpha: f32,
-    epsilon: f32,
-}
-
-impl InplaceOp3 for Step {
-    fn name(&self) -> &'static str {
-        "wick-adam-step"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &mut CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<()> {
-        let theta = slice_mut(s1, l1, "fused Adam: variable")?;
-        let m = slice(s2, l2, "fused Adam: momentum")?;
-        let v = slice(s3, l3, "fused Adam: velocity")?;
-        same_len(theta.len(), m.len(), "momentum")?;
-        same_len(theta.len(), v.len(), "velocity")?;
-        let (alpha, eps) = (self.alpha, self.epsilon);
-        let body = |((t, m), v): ((&mut [f32], &[f32]), &[f32])| {
-            for ((t, &m), &v) in t.iter_mut().zip(m).zip(v) {
-                *t -= (m * alpha + 0.0) / (v.sqrt() * 1.0 + eps);
-            }
-        };
-        if theta.len() >= 2 * CHUNK {
-            theta
-                .par_chunks_mut(CHUNK)
-                .zip(m.par_chunks(CHUNK))
-                .zip(v.par_chunks(CHUNK))
-                .for_each(body);
-        } else {
-            body(((theta, m), v));
-        }
-        Ok(())
-    }
+pub(crate) fn update(var: &Var, grad: &Tensor, m: &Var, v: &Var, adam: &Adam, alpha: f32) -> Result<()> {
+    let (c1, c2, eps) = ((1.0 - adam.beta_1) as f32, (1.0 - adam.beta_2) as f32, adam.epsilon as f32);
+    update1(m, grad, "wick-adam-momentum", move |m, g| m + ((g - m) * c1 + 0.0))?;
+    update1(v, grad, "wick-adam-velocity", move |v, g| v + ((g * g - v) * c2 + 0.0))?;
+    update2(var, m.as_tensor(), v.as_tensor(), "wick-adam-step", move |t, m, v| {
+        t - (m * alpha + 0.0) / (v.sqrt() * 1.0 + eps)
+    })
 }
 
 #[cfg(test)]
@@ -152,7 +65,7 @@ mod tests {
     #[test]
     fn fused_equals_tensor_ops_bit_for_bit() {
         let adam = Adam::default();
-        for n in [1usize, 7, 1000, 3 * CHUNK + 5] {
+        for n in [1usize, 7, 1000, 3 * crate::cpu_f32::CHUNK + 5] {
             let dev = Device::Cpu;
             let init = Tensor::from_vec(values(n, 1), n, &dev).unwrap();
             let (fv, gv) = (Var::from_tensor(&init).unwrap(), Var::from_tensor(&init).unwrap());

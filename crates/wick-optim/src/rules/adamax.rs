@@ -63,6 +63,24 @@ impl UpdateRule for Adamax {
         if var.elem_count() == 0 {
             return Ok(());
         }
+        if super::adamax_cpu::applies(var, grad, m, u) {
+            return super::adamax_cpu::update(self, var, grad, m, u, lr, t);
+        }
+        self.update_with_tensor_ops(var, grad, m, u, lr, t)
+    }
+}
+
+impl Adamax {
+    /// The update as Candle tensor ops: any device and dtype.
+    pub(super) fn update_with_tensor_ops(
+        &self,
+        var: &Var,
+        grad: &Tensor,
+        m: &Var,
+        u: &Var,
+        lr: f64,
+        t: u64,
+    ) -> Result<()> {
         let new_m = ((grad - m.as_tensor())?.affine(1.0 - self.beta_1, 0.0)? + m.as_tensor())?;
         let new_u = u.affine(self.beta_2, 0.0)?.maximum(&grad.abs()?)?;
         let bias = 1.0 - self.beta_1.powf(t as f64);

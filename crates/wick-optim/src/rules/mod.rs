@@ -5,14 +5,19 @@
 pub mod adadelta;
 pub mod adafactor;
 pub mod adagrad;
+mod adagrad_cpu;
 pub mod adam;
 mod adam_cpu;
 pub mod adamax;
+mod adamax_cpu;
 pub mod ftrl;
 #[cfg(test)]
 mod golden_test;
 pub mod lamb;
 pub mod lion;
 pub mod nadam;
+mod nadam_cpu;
 pub mod rmsprop;
+mod rmsprop_cpu;
 pub mod sgd;
+mod sgd_cpu;

@@ -54,6 +54,51 @@ impl Nadam {
     }
 }
 
+/// The step's scalar factors, in f64: `m̂ = m·m_factor + g·g_factor`, `v̂ = v·v_factor`.
+pub(super) struct Factors {
+    pub(super) m_factor: f64,
+    pub(super) g_factor: f64,
+    pub(super) v_factor: f64,
+}
+
+impl Nadam {
+    /// The factors of step `t` (`begin_step(t)` has run).
+    pub(super) fn factors(&self, t: u64) -> Factors {
+        let (mu_t, mu_t1) = (self.mu(t), self.mu(t + 1));
+        // `u_product` already includes μ_t (begin_step ran for this step).
+        let p_t = self.u_product;
+        let p_t1 = p_t * mu_t1;
+        Factors {
+            m_factor: mu_t1 / (1.0 - p_t1),
+            g_factor: (1.0 - mu_t) / (1.0 - p_t),
+            v_factor: 1.0 / (1.0 - self.beta_2.powf(t as f64)),
+        }
+    }
+
+    /// The update as Candle tensor ops: any device and dtype.
+    pub(super) fn update_with_tensor_ops(
+        &self,
+        var: &Var,
+        grad: &Tensor,
+        m: &Var,
+        v: &Var,
+        lr: f64,
+        t: u64,
+    ) -> Result<()> {
+        let (b1, b2) = (self.beta_1, self.beta_2);
+        let f = self.factors(t);
+        let new_m = ((grad - m.as_tensor())?.affine(1.0 - b1, 0.0)? + m.as_tensor())?;
+        let new_v = ((grad.sqr()? - v.as_tensor())?.affine(1.0 - b2, 0.0)? + v.as_tensor())?;
+        let m_hat = (new_m.affine(f.m_factor, 0.0)? + grad.affine(f.g_factor, 0.0)?)?;
+        let v_hat = new_v.affine(f.v_factor, 0.0)?;
+        let step = (m_hat.affine(lr, 0.0)? / v_hat.sqrt()?.affine(1.0, self.epsilon)?)?;
+        let theta = (var.as_tensor() - step)?;
+        m.set(&new_m)?;
+        v.set(&new_v)?;
+        var.set(&theta)
+    }
+}
+
 impl Default for Nadam {
     fn default() -> Self {
         Self::new(0.9, 0.999, 1e-7)
@@ -90,21 +135,10 @@ impl UpdateRule for Nadam {
         if var.elem_count() == 0 {
             return Ok(());
         }
-        let (b1, b2) = (self.beta_1, self.beta_2);
-        let (mu_t, mu_t1) = (self.mu(t), self.mu(t + 1));
-        // `u_product` already includes μ_t (begin_step ran for this step).
-        let p_t = self.u_product;
-        let p_t1 = p_t * mu_t1;
-        let new_m = ((grad - m.as_tensor())?.affine(1.0 - b1, 0.0)? + m.as_tensor())?;
-        let new_v = ((grad.sqr()? - v.as_tensor())?.affine(1.0 - b2, 0.0)? + v.as_tensor())?;
-        let m_hat = (new_m.affine(mu_t1 / (1.0 - p_t1), 0.0)?
-            + grad.affine((1.0 - mu_t) / (1.0 - p_t), 0.0)?)?;
-        let v_hat = new_v.affine(1.0 / (1.0 - b2.powf(t as f64)), 0.0)?;
-        let step = (m_hat.affine(lr, 0.0)? / v_hat.sqrt()?.affine(1.0, self.epsilon)?)?;
-        let theta = (var.as_tensor() - step)?;
-        m.set(&new_m)?;
-        v.set(&new_v)?;
-        var.set(&theta)
+        if super::nadam_cpu::applies(var, grad, m, v) {
+            return super::nadam_cpu::update(self, var, grad, m, v, lr, t);
+        }
+        self.update_with_tensor_ops(var, grad, m, v, lr, t)
     }
 
     fn scalars(&self) -> Vec<(&'static str, f64)> {

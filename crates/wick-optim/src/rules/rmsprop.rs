@@ -73,6 +73,24 @@ impl UpdateRule for Rmsprop {
         if var.elem_count() == 0 {
             return Ok(());
         }
+        if super::rmsprop_cpu::applies(var, grad, slots) {
+            return super::rmsprop_cpu::update(self, var, grad, slots, lr);
+        }
+        self.update_with_tensor_ops(var, grad, slots, lr)
+    }
+}
+
+impl Rmsprop {
+    /// The update as Candle tensor ops: any device and dtype. `slots` has the length
+    /// `init_slots` gives (checked by the caller), and the variable is not empty.
+    pub(super) fn update_with_tensor_ops(
+        &self,
+        var: &Var,
+        grad: &Tensor,
+        slots: &[Var],
+        lr: f64,
+    ) -> Result<()> {
+        let want = slots.len();
         let rho = self.rho;
         let velocity = &slots[0];
         let new_v = (velocity.affine(rho, 0.0)? + grad.sqr()?.affine(1.0 - rho, 0.0)?)?;

@@ -67,10 +67,32 @@ impl UpdateRule for Sgd {
     }
 
     fn update(&self, var: &Var, grad: &Tensor, slots: &[Var], lr: f64, _t: u64) -> Result<()> {
-        let theta = var.as_tensor();
         let g = grad.to_dtype(var.dtype())?;
-        match slots.first() {
-            Some(m) if self.momentum != 0.0 => {
+        if super::sgd_cpu::applies(self, var, &g, slots) {
+            return super::sgd_cpu::update(self, var, &g, slots, lr);
+        }
+        self.update_with_tensor_ops(var, &g, slots, lr)
+    }
+}
+
+impl Sgd {
+    /// The momentum slot, when the update uses one.
+    pub(super) fn momentum_slot<'a>(&self, slots: &'a [Var]) -> Option<&'a Var> {
+        slots.first().filter(|_| self.momentum != 0.0)
+    }
+
+    /// The update as Candle tensor ops: any device and dtype (`g` already has the
+    /// variable's dtype).
+    pub(super) fn update_with_tensor_ops(
+        &self,
+        var: &Var,
+        g: &Tensor,
+        slots: &[Var],
+        lr: f64,
+    ) -> Result<()> {
+        let theta = var.as_tensor();
+        match self.momentum_slot(slots) {
+            Some(m) => {
                 let mu = self.momentum;
                 let new_m = (m.as_tensor().affine(mu, 0.0)? - g.affine(lr, 0.0)?)?;
                 m.set(&new_m)?;
@@ -81,7 +103,7 @@ impl UpdateRule for Sgd {
                 };
                 var.set(&(theta + delta)?)
             }
-            _ => var.set(&(theta - g.affine(lr, 0.0)?)?),
+            None => var.set(&(theta - g.affine(lr, 0.0)?)?),
         }
     }
 }
