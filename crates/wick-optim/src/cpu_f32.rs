@@ -58,23 +58,31 @@ pub(crate) fn slice_mut<'a>(
     }
 }
 
+/// Runs `body(offset, chunk)` over `dst`: over parallel chunks of [`CHUNK`] elements when
+/// `dst` is large, else once over all of it. `offset` is the chunk's start in `dst`, so
+/// the body slices its sources the same way.
+pub(crate) fn chunked(dst: &mut [f32], body: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    if dst.len() >= 2 * CHUNK {
+        dst.par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(i, d)| body(i * CHUNK, d));
+    } else {
+        body(0, dst);
+    }
+}
+
+// In the element loops below, `let op = f;` takes a local copy of the closure: its captured
+// scalars then stay in registers (through a reference the compiler reloads them every
+// element, and does not vectorize).
+
 /// `dst[i] ← f(dst[i], a[i])` for every `i`, over parallel chunks of [`CHUNK`] when large.
 pub(crate) fn zip1(dst: &mut [f32], a: &[f32], f: impl Fn(f32, f32) -> f32 + Copy + Sync + Send) {
-    let body = |d: &mut [f32], a: &[f32]| {
-        // A local copy: the captured scalars then stay in registers (through a
-        // reference the compiler reloads them every element, and does not vectorize).
-        let op = f;
+    chunked(dst, |o, d| {
+        let (op, a) = (f, &a[o..o + d.len()]);
         for (d, &a) in d.iter_mut().zip(a) {
             *d = op(*d, a);
         }
-    };
-    if dst.len() >= 2 * CHUNK {
-        dst.par_chunks_mut(CHUNK)
-            .zip(a.par_chunks(CHUNK))
-            .for_each(|(d, a)| body(d, a));
-    } else {
-        body(dst, a);
-    }
+    });
 }
 
 /// `dst[i] ← f(dst[i], a[i], b[i])` for every `i` (see [`zip1`]).
@@ -84,22 +92,12 @@ pub(crate) fn zip2(
     b: &[f32],
     f: impl Fn(f32, f32, f32) -> f32 + Copy + Sync + Send,
 ) {
-    let body = |d: &mut [f32], a: &[f32], b: &[f32]| {
-        // A local copy: the captured scalars then stay in registers (through a
-        // reference the compiler reloads them every element, and does not vectorize).
-        let op = f;
+    chunked(dst, |o, d| {
+        let (op, a, b) = (f, &a[o..o + d.len()], &b[o..o + d.len()]);
         for ((d, &a), &b) in d.iter_mut().zip(a).zip(b) {
             *d = op(*d, a, b);
         }
-    };
-    if dst.len() >= 2 * CHUNK {
-        dst.par_chunks_mut(CHUNK)
-            .zip(a.par_chunks(CHUNK))
-            .zip(b.par_chunks(CHUNK))
-            .for_each(|((d, a), b)| body(d, a, b));
-    } else {
-        body(dst, a, b);
-    }
+    });
 }
 
 /// `dst[i] ← f(dst[i], a[i], b[i], c[i])` for every `i` (see [`zip1`]).
@@ -110,23 +108,13 @@ pub(crate) fn zip3(
     c: &[f32],
     f: impl Fn(f32, f32, f32, f32) -> f32 + Copy + Sync + Send,
 ) {
-    let body = |d: &mut [f32], a: &[f32], b: &[f32], c: &[f32]| {
-        // A local copy: the captured scalars then stay in registers (through a
-        // reference the compiler reloads them every element, and does not vectorize).
-        let op = f;
+    chunked(dst, |o, d| {
+        let n = d.len();
+        let (op, a, b, c) = (f, &a[o..o + n], &b[o..o + n], &c[o..o + n]);
         for (((d, &a), &b), &c) in d.iter_mut().zip(a).zip(b).zip(c) {
             *d = op(*d, a, b, c);
         }
-    };
-    if dst.len() >= 2 * CHUNK {
-        dst.par_chunks_mut(CHUNK)
-            .zip(a.par_chunks(CHUNK))
-            .zip(b.par_chunks(CHUNK))
-            .zip(c.par_chunks(CHUNK))
-            .for_each(|(((d, a), b), c)| body(d, a, b, c));
-    } else {
-        body(dst, a, b, c);
-    }
+    });
 }
 
 fn same_len(name: &str, dst: usize, src: &[f32], which: usize) -> Result<()> {

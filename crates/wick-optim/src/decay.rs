@@ -7,9 +7,7 @@
 //! bits.
 
 use candle_core::{CpuStorage, InplaceOp1, Layout, Result, Var};
-use rayon::prelude::*;
-
-use crate::cpu_f32::{is_cpu_f32_contiguous, slice_mut, CHUNK};
+use crate::cpu_f32::{chunked, is_cpu_f32_contiguous, slice_mut};
 
 /// `var ← var − var·wd·lr`.
 pub(crate) fn apply_weight_decay(var: &Var, wd: f64, lr: f64) -> Result<()> {
@@ -38,16 +36,11 @@ impl InplaceOp1 for Decay {
     fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
         let theta = slice_mut(storage, layout, "weight decay: variable")?;
         let (wd, lr) = (self.wd, self.lr);
-        let body = |t: &mut [f32]| {
+        chunked(theta, |_, t| {
             for t in t {
                 *t -= (*t * wd + 0.0) * lr + 0.0;
             }
-        };
-        if theta.len() >= 2 * CHUNK {
-            theta.par_chunks_mut(CHUNK).for_each(body);
-        } else {
-            body(theta);
-        }
+        });
         Ok(())
     }
 }
@@ -63,7 +56,7 @@ mod tests {
 
     #[test]
     fn in_place_equals_tensor_ops_bit_for_bit() {
-        for n in [1usize, 5, 3 * CHUNK + 7] {
+        for n in [1usize, 5, 3 * crate::cpu_f32::CHUNK + 7] {
             let values: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 0.013 + if i % 13 == 0 { -0.0 } else { 0.0 }).collect();
             let t = Tensor::from_vec(values, n, &Device::Cpu).unwrap();
             let (a, b) = (Var::from_tensor(&t).unwrap(), Var::from_tensor(&t).unwrap());
