@@ -29,7 +29,8 @@ use candle_core::backprop::GradStore;
 use candle_core::{Device, Result, Tensor, Var};
 use candle_nn::Optimizer;
 use wick_optim::rules::{
-    adadelta, adafactor, adagrad, adam, adamax, ftrl, lamb, lion, nadam, rmsprop, sgd,
+    AdadeltaRule, AdafactorRule, AdagradRule, AdamRule, AdamWRule, AdamaxRule, FtrlRule, LambRule,
+    LionRule, NadamRule, RmspropRule, SgdRule,
 };
 use wick_optim::{KerasOptimizer, OptimizerConfig, UpdateRule};
 
@@ -177,99 +178,99 @@ fn main() -> Result<()> {
         wick_case(
             "SGD",
             &data,
-            sgd::Sgd::default(),
-            sgd::Sgd::DEFAULT_LEARNING_RATE,
+            SgdRule::default(),
+            SgdRule::DEFAULT_LEARNING_RATE,
         )?,
         wick_case(
             "SGD(momentum=0.9)",
             &data,
-            sgd::Sgd {
+            SgdRule {
                 momentum: 0.9,
-                ..sgd::Sgd::default()
+                ..SgdRule::default()
             },
-            sgd::Sgd::DEFAULT_LEARNING_RATE,
+            SgdRule::DEFAULT_LEARNING_RATE,
         )?,
         wick_case(
             "Adam",
             &data,
-            adam::Adam::default(),
-            adam::Adam::DEFAULT_LEARNING_RATE,
+            AdamRule::default(),
+            AdamRule::DEFAULT_LEARNING_RATE,
         )?,
         wick_case(
             "Adam(amsgrad)",
             &data,
-            adam::Adam {
+            AdamRule {
                 amsgrad: true,
-                ..adam::Adam::default()
+                ..AdamRule::default()
             },
-            adam::Adam::DEFAULT_LEARNING_RATE,
+            AdamRule::DEFAULT_LEARNING_RATE,
         )?,
         wick_case(
             "AdamW",
             &data,
-            adam::AdamW::default(),
-            adam::AdamW::DEFAULT_LEARNING_RATE,
+            AdamWRule::default(),
+            AdamWRule::DEFAULT_LEARNING_RATE,
         )?,
         wick_case(
             "Adadelta",
             &data,
-            adadelta::Adadelta::default(),
-            adadelta::Adadelta::DEFAULT_LEARNING_RATE,
+            AdadeltaRule::default(),
+            AdadeltaRule::DEFAULT_LEARNING_RATE,
         )?,
         wick_case(
             "Adagrad",
             &data,
-            adagrad::Adagrad::default(),
-            adagrad::Adagrad::DEFAULT_LEARNING_RATE,
+            AdagradRule::default(),
+            AdagradRule::DEFAULT_LEARNING_RATE,
         )?,
         wick_case(
             "Adamax",
             &data,
-            adamax::Adamax::default(),
-            adamax::Adamax::DEFAULT_LEARNING_RATE,
+            AdamaxRule::default(),
+            AdamaxRule::DEFAULT_LEARNING_RATE,
         )?,
         wick_case(
             "Nadam",
             &data,
-            nadam::Nadam::default(),
-            nadam::Nadam::DEFAULT_LEARNING_RATE,
+            NadamRule::default(),
+            NadamRule::DEFAULT_LEARNING_RATE,
         )?,
         wick_case(
             "Ftrl",
             &data,
-            ftrl::Ftrl::default(),
-            ftrl::Ftrl::DEFAULT_LEARNING_RATE,
+            FtrlRule::default(),
+            FtrlRule::DEFAULT_LEARNING_RATE,
         )?,
         wick_case(
             "RMSprop",
             &data,
-            rmsprop::Rmsprop::default(),
-            rmsprop::Rmsprop::DEFAULT_LEARNING_RATE,
+            RmspropRule::default(),
+            RmspropRule::DEFAULT_LEARNING_RATE,
         )?,
         wick_case(
             "Lion",
             &data,
-            lion::Lion::default(),
-            lion::Lion::DEFAULT_LEARNING_RATE,
+            LionRule::default(),
+            LionRule::DEFAULT_LEARNING_RATE,
         )?,
         wick_case(
             "Lamb",
             &data,
-            lamb::Lamb::default(),
-            lamb::Lamb::DEFAULT_LEARNING_RATE,
+            LambRule::default(),
+            LambRule::DEFAULT_LEARNING_RATE,
         )?,
         wick_case(
             "Adafactor",
             &data,
-            adafactor::Adafactor::default(),
-            adafactor::Adafactor::DEFAULT_LEARNING_RATE,
+            AdafactorRule::default(),
+            AdafactorRule::DEFAULT_LEARNING_RATE,
         )?,
     ];
     // wick Adam fed through `apply_gradients(&[Tensor])` instead of a GradStore.
     {
         let (vars, _) = data.vars_and_store()?;
         let grads = data.grads.clone();
-        let config = OptimizerConfig::new(adam::Adam::default(), adam::Adam::DEFAULT_LEARNING_RATE);
+        let config = OptimizerConfig::new(AdamRule::default(), AdamRule::DEFAULT_LEARNING_RATE);
         let mut opt = wick_optim::Adam::new(vars, config)?;
         cases.push(Case {
             name: "Adam(apply_gradients)",

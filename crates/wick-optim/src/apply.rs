@@ -23,7 +23,7 @@ impl<R: UpdateRule> KerasOptimizer<R> {
     pub fn apply_gradients(&mut self, grads: &[Tensor]) -> Result<()> {
         if grads.len() != self.vars.len() {
             return Err(Error::InvalidArgument {
-                class: self.rule.name(),
+                context: self.rule.name(),
                 message: format!(
                     "apply_gradients got {} gradients for {} variables",
                     grads.len(),
@@ -39,7 +39,7 @@ impl<R: UpdateRule> KerasOptimizer<R> {
     pub fn apply_gradients_optional(&mut self, grads: &[Option<Tensor>]) -> Result<()> {
         if grads.len() != self.vars.len() {
             return Err(Error::InvalidArgument {
-                class: self.rule.name(),
+                context: self.rule.name(),
                 message: format!(
                     "apply_gradients got {} gradients for {} variables",
                     grads.len(),
@@ -51,13 +51,13 @@ impl<R: UpdateRule> KerasOptimizer<R> {
     }
 
     pub(crate) fn apply_optional(&mut self, mut grads: Vec<Option<Tensor>>) -> Result<()> {
-        let class = self.rule.name();
+        let context = self.rule.name();
         if self.vars.is_empty() {
             return Ok(());
         }
         if grads.iter().all(Option::is_none) {
             return Err(Error::InvalidArgument {
-                class,
+                context,
                 message: "no gradients provided for any variable".to_string(),
             });
         }
@@ -65,7 +65,7 @@ impl<R: UpdateRule> KerasOptimizer<R> {
             if let Some(g) = g {
                 if g.shape() != var.shape() {
                     return Err(Error::InvalidArgument {
-                        class,
+                        context,
                         message: format!(
                             "gradient of variable {name:?} has shape {:?}, the variable {:?}",
                             g.shape(),

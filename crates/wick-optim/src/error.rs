@@ -3,11 +3,11 @@
 /// Errors of optimizers, schedules and optimizer state files.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A constructor argument is out of range; names the Keras class and the argument.
-    #[error("{class}: {message}")]
+    /// An argument is out of range; names who raised it and the argument.
+    #[error("{context}: {message}")]
     InvalidArgument {
-        /// Keras class name, e.g. `"PiecewiseConstantDecay"`.
-        class: &'static str,
+        /// The Keras class or function that raised it, e.g. `"PiecewiseConstantDecay"`.
+        context: &'static str,
         /// What is wrong, naming the argument and the value.
         message: String,
     },

@@ -7,15 +7,18 @@
 //! ```
 //! use candle_core::{Device, Var};
 //! use candle_nn::Optimizer;
-//! use wick_optim::{rules::adam, OptimizerConfig};
+//! use wick_optim::{rules::AdamRule, OptimizerConfig};
 //!
 //! let w = Var::zeros(3, candle_core::DType::F32, &Device::Cpu)?;
-//! let config = OptimizerConfig::new(adam::Adam::default(), adam::Adam::DEFAULT_LEARNING_RATE);
+//! let config = OptimizerConfig::new(AdamRule::default(), AdamRule::DEFAULT_LEARNING_RATE);
 //! let mut opt = wick_optim::Adam::new(vec![w.clone()], config)?;
 //! let loss = w.sqr()?.sum_all()?;
 //! opt.backward_step(&loss)?;
 //! # Ok::<(), candle_core::Error>(())
 //! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod apply;
 mod cpu_f32;
@@ -38,26 +41,26 @@ pub use rule::UpdateRule;
 pub use schedule::{LearningRate, LearningRateSchedule};
 
 /// Keras `SGD`.
-pub type SGD = KerasOptimizer<rules::sgd::Sgd>;
+pub type SGD = KerasOptimizer<rules::SgdRule>;
 /// Keras `Adam`.
-pub type Adam = KerasOptimizer<rules::adam::Adam>;
+pub type Adam = KerasOptimizer<rules::AdamRule>;
 /// Keras `AdamW`.
-pub type AdamW = KerasOptimizer<rules::adam::AdamW>;
+pub type AdamW = KerasOptimizer<rules::AdamWRule>;
 /// Keras `Adadelta`.
-pub type Adadelta = KerasOptimizer<rules::adadelta::Adadelta>;
+pub type Adadelta = KerasOptimizer<rules::AdadeltaRule>;
 /// Keras `Adagrad`.
-pub type Adagrad = KerasOptimizer<rules::adagrad::Adagrad>;
+pub type Adagrad = KerasOptimizer<rules::AdagradRule>;
 /// Keras `Adamax`.
-pub type Adamax = KerasOptimizer<rules::adamax::Adamax>;
+pub type Adamax = KerasOptimizer<rules::AdamaxRule>;
 /// Keras `Nadam`.
-pub type Nadam = KerasOptimizer<rules::nadam::Nadam>;
+pub type Nadam = KerasOptimizer<rules::NadamRule>;
 /// Keras `Ftrl`.
-pub type Ftrl = KerasOptimizer<rules::ftrl::Ftrl>;
+pub type Ftrl = KerasOptimizer<rules::FtrlRule>;
 /// Keras `RMSprop`.
-pub type RMSprop = KerasOptimizer<rules::rmsprop::Rmsprop>;
+pub type RMSprop = KerasOptimizer<rules::RmspropRule>;
 /// Keras `Lion`.
-pub type Lion = KerasOptimizer<rules::lion::Lion>;
+pub type Lion = KerasOptimizer<rules::LionRule>;
 /// Keras `Lamb`.
-pub type Lamb = KerasOptimizer<rules::lamb::Lamb>;
+pub type Lamb = KerasOptimizer<rules::LambRule>;
 /// Keras `Adafactor`.
-pub type Adafactor = KerasOptimizer<rules::adafactor::Adafactor>;
+pub type Adafactor = KerasOptimizer<rules::AdafactorRule>;

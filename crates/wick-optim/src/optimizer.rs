@@ -70,13 +70,13 @@ impl<R: UpdateRule> KerasOptimizer<R> {
             learning_rate,
             options,
         } = config;
-        let class = rule.name();
-        options.validate(class)?;
+        let context = rule.name();
+        options.validate(context)?;
         rule.validate()?;
         if let Some(default) = rule.default_weight_decay() {
             if options.weight_decay.is_none() {
                 return Err(Error::InvalidArgument {
-                    class,
+                    context,
                     message: format!(
                         "argument `weight_decay` must be a float (Keras default {default}); \
                          received None"
@@ -87,7 +87,7 @@ impl<R: UpdateRule> KerasOptimizer<R> {
         if let LearningRate::Constant(lr) = learning_rate {
             if !lr.is_finite() {
                 return Err(Error::InvalidArgument {
-                    class,
+                    context,
                     message: format!("`learning_rate` must be finite; received {lr}"),
                 });
             }
@@ -97,13 +97,13 @@ impl<R: UpdateRule> KerasOptimizer<R> {
         for (name, var) in vars {
             if names.contains(&name) {
                 return Err(Error::InvalidArgument {
-                    class,
+                    context,
                     message: format!("two variables are named {name:?}"),
                 });
             }
             if !var.dtype().is_float() {
                 return Err(Error::InvalidArgument {
-                    class,
+                    context,
                     message: format!(
                         "variable {name:?} has dtype {:?}; only float variables can be \
                          optimized",
@@ -125,7 +125,7 @@ impl<R: UpdateRule> KerasOptimizer<R> {
             for (i, slot) in n.iter().enumerate() {
                 if n[..i].contains(slot) || [EMA, GRAD_ACCUMULATOR].contains(slot) {
                     return Err(Error::InvalidArgument {
-                        class,
+                        context,
                         message: format!("the rule's slot name {slot:?} is duplicated or reserved"),
                     });
                 }

@@ -54,10 +54,10 @@ impl Default for OptimizerOptions {
     }
 }
 
-fn check_finite(class: &'static str, arg: &str, v: Option<f64>) -> Result<()> {
+fn check_finite(context: &'static str, arg: &str, v: Option<f64>) -> Result<()> {
     match v {
         Some(x) if !x.is_finite() => Err(Error::InvalidArgument {
-            class,
+            context,
             message: format!("`{arg}` must be a finite number; received {arg}={x}"),
         }),
         _ => Ok(()),
@@ -65,13 +65,13 @@ fn check_finite(class: &'static str, arg: &str, v: Option<f64>) -> Result<()> {
 }
 
 impl OptimizerOptions {
-    /// Checks the options as Keras' optimizer constructor does; `class` is the optimizer's
-    /// Keras class name, used in the error.
-    pub fn validate(&self, class: &'static str) -> Result<()> {
+    /// Checks the options as Keras' optimizer constructor does; `context` is the
+    /// optimizer's Keras class name, used as the error's context.
+    pub fn validate(&self, context: &'static str) -> Result<()> {
         let clips = [self.clipnorm, self.clipvalue, self.global_clipnorm];
         if clips.iter().filter(|c| c.is_some()).count() > 1 {
             return Err(Error::InvalidArgument {
-                class,
+                context,
                 message: format!(
                     "only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set; \
                      received clipnorm={:?}, clipvalue={:?}, global_clipnorm={:?}",
@@ -79,21 +79,21 @@ impl OptimizerOptions {
                 ),
             });
         }
-        check_finite(class, "weight_decay", self.weight_decay)?;
-        check_finite(class, "clipnorm", self.clipnorm)?;
-        check_finite(class, "clipvalue", self.clipvalue)?;
-        check_finite(class, "global_clipnorm", self.global_clipnorm)?;
-        check_finite(class, "loss_scale_factor", self.loss_scale_factor)?;
+        check_finite(context, "weight_decay", self.weight_decay)?;
+        check_finite(context, "clipnorm", self.clipnorm)?;
+        check_finite(context, "clipvalue", self.clipvalue)?;
+        check_finite(context, "global_clipnorm", self.global_clipnorm)?;
+        check_finite(context, "loss_scale_factor", self.loss_scale_factor)?;
         if self.loss_scale_factor == Some(0.0) {
             return Err(Error::InvalidArgument {
-                class,
+                context,
                 message: "`loss_scale_factor` must not be 0".to_string(),
             });
         }
         if self.use_ema {
             if !(0.0..=1.0).contains(&self.ema_momentum) {
                 return Err(Error::InvalidArgument {
-                    class,
+                    context,
                     message: format!(
                         "`ema_momentum` must be in the range [0, 1]; received \
                          ema_momentum={}",
@@ -103,7 +103,7 @@ impl OptimizerOptions {
             }
             if self.ema_overwrite_frequency == Some(0) {
                 return Err(Error::InvalidArgument {
-                    class,
+                    context,
                     message: "`ema_overwrite_frequency` must be an integer >= 1 or None; \
                               received ema_overwrite_frequency=0"
                         .to_string(),
@@ -113,7 +113,7 @@ impl OptimizerOptions {
         if let Some(n) = self.gradient_accumulation_steps {
             if n < 2 {
                 return Err(Error::InvalidArgument {
-                    class,
+                    context,
                     message: format!(
                         "`gradient_accumulation_steps` must be an integer >= 2; received \
                          gradient_accumulation_steps={n}"
@@ -129,7 +129,7 @@ impl OptimizerOptions {
 /// hyper-parameters, the learning rate (constant or schedule) and the common options.
 #[derive(Debug, Clone)]
 pub struct OptimizerConfig<R> {
-    /// The optimizer's update rule, e.g. [`Adam`](crate::rules::adam::Adam).
+    /// The optimizer's update rule, e.g. [`AdamRule`](crate::rules::AdamRule).
     pub rule: R,
     /// The learning rate: a constant or a schedule evaluated at the raw step counter.
     pub learning_rate: LearningRate,
@@ -142,7 +142,7 @@ impl<R: UpdateRule> OptimizerConfig<R> {
     /// default ([`UpdateRule::default_weight_decay`]; `Some(0.004)` for AdamW).
     ///
     /// Each rule's default learning rate is its `DEFAULT_LEARNING_RATE` constant, e.g.
-    /// `OptimizerConfig::new(Adam::default(), Adam::DEFAULT_LEARNING_RATE)`.
+    /// `OptimizerConfig::new(AdamRule::default(), AdamRule::DEFAULT_LEARNING_RATE)`.
     pub fn new(rule: R, learning_rate: impl Into<LearningRate>) -> Self {
         let options = OptimizerOptions {
             weight_decay: rule.default_weight_decay(),

@@ -6,8 +6,7 @@ mod golden_data;
 
 use candle_core::{Device, Tensor, Var};
 use golden_data::{Golden, CONFIGS, GRADS, INIT};
-use wick_optim::rules::adam::{Adam, AdamW};
-use wick_optim::rules::sgd::Sgd;
+use wick_optim::rules::{AdamRule, AdamWRule, SgdRule};
 use wick_optim::{
     KerasOptimizer, LearningRateSchedule, LrControl, OptimizerConfig, OptimizerOptions, UpdateRule,
 };
@@ -104,34 +103,34 @@ fn opts(f: impl FnOnce(&mut OptimizerOptions)) -> OptimizerOptions {
 fn keras_golden_sgd_adam_adamw() {
     let mut seen = 0;
     for g in CONFIGS {
-        let sgd = |momentum: f64, nesterov: bool| Sgd { momentum, nesterov };
+        let sgd = |momentum: f64, nesterov: bool| SgdRule { momentum, nesterov };
         match g.name {
-            "sgd_plain" => run(g, OptimizerConfig::new(Sgd::default(), 0.1)),
+            "sgd_plain" => run(g, OptimizerConfig::new(SgdRule::default(), 0.1)),
             "sgd_momentum" => run(g, OptimizerConfig::new(sgd(0.9, false), 0.1)),
             "sgd_nesterov" => run(g, OptimizerConfig::new(sgd(0.9, true), 0.1)),
             "sgd_weight_decay" => run(
                 g,
-                OptimizerConfig::new(Sgd::default(), 0.1)
+                OptimizerConfig::new(SgdRule::default(), 0.1)
                     .with_options(opts(|o| o.weight_decay = Some(0.1))),
             ),
             "sgd_clipnorm" => run(
                 g,
-                OptimizerConfig::new(Sgd::default(), 0.1)
+                OptimizerConfig::new(SgdRule::default(), 0.1)
                     .with_options(opts(|o| o.clipnorm = Some(0.5))),
             ),
             "sgd_global_clipnorm" => run(
                 g,
-                OptimizerConfig::new(Sgd::default(), 0.1)
+                OptimizerConfig::new(SgdRule::default(), 0.1)
                     .with_options(opts(|o| o.global_clipnorm = Some(0.5))),
             ),
             "sgd_clipvalue" => run(
                 g,
-                OptimizerConfig::new(Sgd::default(), 0.1)
+                OptimizerConfig::new(SgdRule::default(), 0.1)
                     .with_options(opts(|o| o.clipvalue = Some(0.3))),
             ),
             "sgd_loss_scale_factor" => run(
                 g,
-                OptimizerConfig::new(Sgd::default(), 0.1)
+                OptimizerConfig::new(SgdRule::default(), 0.1)
                     .with_options(opts(|o| o.loss_scale_factor = Some(4.0))),
             ),
             "sgd_grad_accum_2" => run(
@@ -141,31 +140,31 @@ fn keras_golden_sgd_adam_adamw() {
             ),
             "sgd_ema" => run(
                 g,
-                OptimizerConfig::new(Sgd::default(), 0.1).with_options(opts(|o| {
+                OptimizerConfig::new(SgdRule::default(), 0.1).with_options(opts(|o| {
                     o.use_ema = true;
                     o.ema_momentum = 0.9;
                 })),
             ),
             "sgd_ema_overwrite2" => run(
                 g,
-                OptimizerConfig::new(Sgd::default(), 0.1).with_options(opts(|o| {
+                OptimizerConfig::new(SgdRule::default(), 0.1).with_options(opts(|o| {
                     o.use_ema = true;
                     o.ema_momentum = 0.9;
                     o.ema_overwrite_frequency = Some(2);
                 })),
             ),
-            "sgd_exponential_decay" => run(g, OptimizerConfig::new(Sgd::default(), ExpDecay)),
+            "sgd_exponential_decay" => run(g, OptimizerConfig::new(SgdRule::default(), ExpDecay)),
             "adam_default" => run(
                 g,
-                OptimizerConfig::new(Adam::default(), Adam::DEFAULT_LEARNING_RATE),
+                OptimizerConfig::new(AdamRule::default(), AdamRule::DEFAULT_LEARNING_RATE),
             ),
-            "adam_lr0.1" => run(g, OptimizerConfig::new(Adam::default(), 0.1)),
+            "adam_lr0.1" => run(g, OptimizerConfig::new(AdamRule::default(), 0.1)),
             "adam_amsgrad" => run(
                 g,
                 OptimizerConfig::new(
-                    Adam {
+                    AdamRule {
                         amsgrad: true,
-                        ..Adam::default()
+                        ..AdamRule::default()
                     },
                     0.1,
                 ),
@@ -173,25 +172,25 @@ fn keras_golden_sgd_adam_adamw() {
             "adam_eps1e-3" => run(
                 g,
                 OptimizerConfig::new(
-                    Adam {
+                    AdamRule {
                         epsilon: 1e-3,
-                        ..Adam::default()
+                        ..AdamRule::default()
                     },
                     0.1,
                 ),
             ),
             "adam_grad_accum_2" => run(
                 g,
-                OptimizerConfig::new(Adam::default(), 0.1)
+                OptimizerConfig::new(AdamRule::default(), 0.1)
                     .with_options(opts(|o| o.gradient_accumulation_steps = Some(2))),
             ),
             "adamw_default" => run(
                 g,
-                OptimizerConfig::new(AdamW::default(), AdamW::DEFAULT_LEARNING_RATE),
+                OptimizerConfig::new(AdamWRule::default(), AdamWRule::DEFAULT_LEARNING_RATE),
             ),
             "adamw_lr0.1_wd0.1" => run(
                 g,
-                OptimizerConfig::new(AdamW::default(), 0.1)
+                OptimizerConfig::new(AdamWRule::default(), 0.1)
                     .with_options(opts(|o| o.weight_decay = Some(0.1))),
             ),
             other => panic!("no Rust config for golden {other}"),

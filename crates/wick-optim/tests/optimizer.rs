@@ -3,8 +3,7 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::Optimizer;
-use wick_optim::rules::adam::{Adam, AdamW};
-use wick_optim::rules::sgd::Sgd;
+use wick_optim::rules::{AdamRule, AdamWRule, SgdRule};
 use wick_optim::{
     Error, KerasOptimizer, LearningRateSchedule, LrControl, OptimizerConfig, OptimizerOptions,
     UpdateRule,
@@ -18,8 +17,8 @@ fn vals(v: &Var) -> Vec<f32> {
     v.as_tensor().to_vec1().unwrap()
 }
 
-fn sgd(lr: f64) -> OptimizerConfig<Sgd> {
-    OptimizerConfig::new(Sgd::default(), lr)
+fn sgd(lr: f64) -> OptimizerConfig<SgdRule> {
+    OptimizerConfig::new(SgdRule::default(), lr)
 }
 
 /// `with_names` with default names, returning this crate's error.
@@ -38,7 +37,7 @@ fn build<R: UpdateRule>(
 
 fn invalid(e: Error) -> String {
     match e {
-        Error::InvalidArgument { class, message } => format!("{class}: {message}"),
+        Error::InvalidArgument { context, message } => format!("{context}: {message}"),
         other => panic!("expected InvalidArgument, got {other:?}"),
     }
 }
@@ -47,7 +46,7 @@ fn invalid(e: Error) -> String {
 fn candle_optimizer_step_skips_variables_without_gradient() {
     let a = var(&[1.0, 2.0]);
     let b = var(&[3.0]);
-    let mut opt = KerasOptimizer::<Sgd>::new(vec![a.clone(), b.clone()], sgd(0.5)).unwrap();
+    let mut opt = KerasOptimizer::<SgdRule>::new(vec![a.clone(), b.clone()], sgd(0.5)).unwrap();
     // loss = sum(a²): grad 2a; b has no gradient.
     let loss = a.as_tensor().sqr().unwrap().sum_all().unwrap();
     opt.backward_step(&loss).unwrap();
@@ -73,11 +72,11 @@ fn candle_optimizer_step_skips_variables_without_gradient() {
 #[test]
 fn default_names_and_state_keys() {
     let a = var(&[1.0, 2.0]);
-    let opt = KerasOptimizer::<Sgd>::new(vec![a.clone(), var(&[0.0])], sgd(0.1)).unwrap();
+    let opt = KerasOptimizer::<SgdRule>::new(vec![a.clone(), var(&[0.0])], sgd(0.1)).unwrap();
     assert_eq!(opt.var_names(), ["var0", "var1"]);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.safetensors");
-    let cfg = OptimizerConfig::new(Adam::default(), 0.1).with_options(OptimizerOptions {
+    let cfg = OptimizerConfig::new(AdamRule::default(), 0.1).with_options(OptimizerOptions {
         use_ema: true,
         gradient_accumulation_steps: Some(3),
         ..Default::default()
@@ -102,11 +101,11 @@ fn default_names_and_state_keys() {
 
 #[test]
 fn save_state_creates_missing_folders() {
-    let opt = KerasOptimizer::new(vec![var(&[1.0])], OptimizerConfig::new(Adam::default(), 0.1)).unwrap();
+    let opt = KerasOptimizer::new(vec![var(&[1.0])], OptimizerConfig::new(AdamRule::default(), 0.1)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("checkpoints/run1/optimizer.safetensors");
     opt.save_state(&path).unwrap();
-    let mut fresh = KerasOptimizer::new(vec![var(&[1.0])], OptimizerConfig::new(Adam::default(), 0.1)).unwrap();
+    let mut fresh = KerasOptimizer::new(vec![var(&[1.0])], OptimizerConfig::new(AdamRule::default(), 0.1)).unwrap();
     fresh.load_state(&path).unwrap();
 }
 
@@ -153,7 +152,7 @@ fn validation_follows_keras() {
     let e = build(
         vec![var(&[1.0])],
         OptimizerConfig::new(
-            Sgd {
+            SgdRule {
                 momentum: 2.0,
                 nesterov: false,
             },
@@ -162,13 +161,13 @@ fn validation_follows_keras() {
     );
     assert!(invalid(e.err().unwrap()).starts_with("SGD"));
     // AdamW requires weight_decay; `new` gives it Keras' 0.004.
-    let cfg = OptimizerConfig::new(AdamW::default(), 0.001);
+    let cfg = OptimizerConfig::new(AdamWRule::default(), 0.001);
     assert_eq!(cfg.options.weight_decay, Some(0.004));
     let cfg = cfg.with_options(OptimizerOptions::default());
     let e = build(vec![var(&[1.0])], cfg);
     assert!(invalid(e.err().unwrap()).starts_with("AdamW"));
     assert_eq!(
-        OptimizerConfig::new(Adam::default(), 0.001)
+        OptimizerConfig::new(AdamRule::default(), 0.001)
             .options
             .weight_decay,
         None
@@ -231,7 +230,7 @@ fn schedule_under_accumulation_sees_raw_steps() {
     };
     let mut opt = KerasOptimizer::new(
         vec![w.clone()],
-        OptimizerConfig::new(Sgd::default(), Halving).with_options(o),
+        OptimizerConfig::new(SgdRule::default(), Halving).with_options(o),
     )
     .unwrap();
     let one = Tensor::ones(1, DType::F32, &Device::Cpu).unwrap();
@@ -260,7 +259,7 @@ fn lr_control_is_object_safe() {
         Box::new(
             KerasOptimizer::new(
                 vec![var(&[1.0])],
-                OptimizerConfig::new(Adam::default(), Halving),
+                OptimizerConfig::new(AdamRule::default(), Halving),
             )
             .unwrap(),
         ),

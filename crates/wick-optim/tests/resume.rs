@@ -177,18 +177,18 @@ macro_rules! resume_tests {
 }
 
 resume_tests! {
-    resume_sgd: rules::sgd::Sgd,
-    resume_adam: rules::adam::Adam,
-    resume_adamw: rules::adam::AdamW,
-    resume_adadelta: rules::adadelta::Adadelta,
-    resume_adagrad: rules::adagrad::Adagrad,
-    resume_adamax: rules::adamax::Adamax,
-    resume_nadam: rules::nadam::Nadam,
-    resume_ftrl: rules::ftrl::Ftrl,
-    resume_rmsprop: rules::rmsprop::Rmsprop,
-    resume_lion: rules::lion::Lion,
-    resume_lamb: rules::lamb::Lamb,
-    resume_adafactor: rules::adafactor::Adafactor,
+    resume_sgd: rules::SgdRule,
+    resume_adam: rules::AdamRule,
+    resume_adamw: rules::AdamWRule,
+    resume_adadelta: rules::AdadeltaRule,
+    resume_adagrad: rules::AdagradRule,
+    resume_adamax: rules::AdamaxRule,
+    resume_nadam: rules::NadamRule,
+    resume_ftrl: rules::FtrlRule,
+    resume_rmsprop: rules::RmspropRule,
+    resume_lion: rules::LionRule,
+    resume_lamb: rules::LambRule,
+    resume_adafactor: rules::AdafactorRule,
 }
 
 #[test]
@@ -198,7 +198,7 @@ fn resume_sgd_momentum_and_amsgrad() {
     let path = dir.path().join("s.safetensors");
     let make = || {
         OptimizerConfig::new(
-            rules::sgd::Sgd {
+            rules::SgdRule {
                 momentum: 0.9,
                 nesterov: true,
             },
@@ -222,7 +222,7 @@ fn resume_sgd_momentum_and_amsgrad() {
 
     let make = || {
         OptimizerConfig::new(
-            rules::adam::Adam {
+            rules::AdamRule {
                 amsgrad: true,
                 ..Default::default()
             },
@@ -256,7 +256,7 @@ fn state_message(e: Error) -> String {
 fn state_for_other_variables_is_an_error_naming_the_variable() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("adam.safetensors");
-    let make = || OptimizerConfig::new(rules::adam::Adam::default(), 0.01);
+    let make = || OptimizerConfig::new(rules::AdamRule::default(), 0.01);
     let mut opt = KerasOptimizer::with_names(fresh_vars(None), make()).unwrap();
     opt.apply_gradients(&grads(0)).unwrap();
     opt.save_state(&path).unwrap();
@@ -286,7 +286,7 @@ fn state_for_other_variables_is_an_error_naming_the_variable() {
     // Another optimizer.
     let mut sgd = KerasOptimizer::with_names(
         fresh_vars(None),
-        OptimizerConfig::new(rules::sgd::Sgd::default(), 0.01),
+        OptimizerConfig::new(rules::SgdRule::default(), 0.01),
     )
     .unwrap();
     let msg = state_message(sgd.load_state(&path).unwrap_err());
@@ -307,7 +307,7 @@ fn state_for_other_variables_is_an_error_naming_the_variable() {
     // And the other way: the file has an amsgrad slot this optimizer does not keep.
     let ams = || {
         OptimizerConfig::new(
-            rules::adam::Adam {
+            rules::AdamRule {
                 amsgrad: true,
                 ..Default::default()
             },
@@ -325,7 +325,7 @@ fn constant_learning_rate_is_restored() {
     use wick_optim::LrControl;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sgd.safetensors");
-    let make = || OptimizerConfig::new(rules::sgd::Sgd::default(), 0.01);
+    let make = || OptimizerConfig::new(rules::SgdRule::default(), 0.01);
     let mut a = KerasOptimizer::with_names(fresh_vars(None), make()).unwrap();
     LrControl::set_learning_rate(&mut a, 0.125);
     a.apply_gradients(&grads(0)).unwrap();

@@ -17,19 +17,19 @@ use crate::rule::UpdateRule;
 /// θ ← θ + η Δ
 /// ```
 #[derive(Debug, Clone)]
-pub struct Adadelta {
+pub struct AdadeltaRule {
     /// Decay rate `ρ` of both running averages (Keras `rho`, default 0.95).
     pub rho: f64,
     /// `ε`, added inside both square roots (Keras `epsilon`, default 1e-7).
     pub epsilon: f64,
 }
 
-impl Adadelta {
+impl AdadeltaRule {
     /// Keras' default learning rate for `Adadelta`.
     pub const DEFAULT_LEARNING_RATE: f64 = 0.001;
 }
 
-impl Default for Adadelta {
+impl Default for AdadeltaRule {
     fn default() -> Self {
         Self {
             rho: 0.95,
@@ -38,7 +38,7 @@ impl Default for Adadelta {
     }
 }
 
-impl UpdateRule for Adadelta {
+impl UpdateRule for AdadeltaRule {
     fn name(&self) -> &'static str {
         "Adadelta"
     }
@@ -155,9 +155,9 @@ mod tests {
 
     #[test]
     fn defaults_match_keras() {
-        let r = Adadelta::default();
+        let r = AdadeltaRule::default();
         assert_eq!(
-            (r.rho, r.epsilon, Adadelta::DEFAULT_LEARNING_RATE),
+            (r.rho, r.epsilon, AdadeltaRule::DEFAULT_LEARNING_RATE),
             (0.95, 1e-7, 0.001)
         );
         assert_eq!(r.name(), "Adadelta");
@@ -168,7 +168,7 @@ mod tests {
     fn adadelta_default_matches_keras() -> Result<()> {
         check_golden(
             "adadelta_default",
-            &mut Adadelta::default(),
+            &mut AdadeltaRule::default(),
             0.001,
             &ADADELTA_DEFAULT,
         )?;
@@ -177,7 +177,7 @@ mod tests {
 
     #[test]
     fn adadelta_lr1_matches_keras() -> Result<()> {
-        check_golden("adadelta_lr1", &mut Adadelta::default(), 1.0, &ADADELTA_LR1)?;
+        check_golden("adadelta_lr1", &mut AdadeltaRule::default(), 1.0, &ADADELTA_LR1)?;
         Ok(())
     }
 }

@@ -27,7 +27,7 @@ use crate::rule::UpdateRule;
 /// that `ρ_t` applies anyway; it is kept for configuration parity. Both RMS values stay on
 /// the device as 0-d tensors.
 #[derive(Debug, Clone)]
-pub struct Adafactor {
+pub struct AdafactorRule {
     /// Exponent of the `β̂2 = 1 − t^beta_2_decay` schedule (Keras `beta_2_decay`, default
     /// -0.8).
     pub beta_2_decay: f64,
@@ -42,7 +42,7 @@ pub struct Adafactor {
     pub relative_step: bool,
 }
 
-impl Adafactor {
+impl AdafactorRule {
     /// Keras' default learning rate for `Adafactor`.
     pub const DEFAULT_LEARNING_RATE: f64 = 0.001;
 
@@ -52,7 +52,7 @@ impl Adafactor {
     }
 }
 
-impl Default for Adafactor {
+impl Default for AdafactorRule {
     fn default() -> Self {
         Self {
             beta_2_decay: -0.8,
@@ -64,7 +64,7 @@ impl Default for Adafactor {
     }
 }
 
-impl UpdateRule for Adafactor {
+impl UpdateRule for AdafactorRule {
     fn name(&self) -> &'static str {
         "Adafactor"
     }
@@ -208,7 +208,7 @@ mod tests {
 
     #[test]
     fn defaults_match_keras() {
-        let r = Adafactor::default();
+        let r = AdafactorRule::default();
         assert_eq!(
             (
                 r.beta_2_decay,
@@ -219,7 +219,7 @@ mod tests {
             ),
             (-0.8, 1e-30, 1e-3, 1.0, true)
         );
-        assert_eq!(Adafactor::DEFAULT_LEARNING_RATE, 0.001);
+        assert_eq!(AdafactorRule::DEFAULT_LEARNING_RATE, 0.001);
         assert_eq!(r.name(), "Adafactor");
     }
 
@@ -228,7 +228,7 @@ mod tests {
         let dev = Device::Cpu;
         let shapes = |dims: &[usize]| -> Result<Vec<(&'static str, Vec<usize>)>> {
             let x = Tensor::zeros(dims, DType::F32, &dev)?;
-            Ok(Adafactor::default()
+            Ok(AdafactorRule::default()
                 .init_slots(&x)?
                 .into_iter()
                 .map(|(n, v)| (n, v.dims().to_vec()))
@@ -250,7 +250,7 @@ mod tests {
     fn adafactor_default_matches_keras() -> Result<()> {
         check_golden(
             "adafactor_default",
-            &mut Adafactor::default(),
+            &mut AdafactorRule::default(),
             0.001,
             &ADAFACTOR_DEFAULT,
         )?;
@@ -259,9 +259,9 @@ mod tests {
 
     #[test]
     fn adafactor_lr0_1_norel_matches_keras() -> Result<()> {
-        let mut rule = Adafactor {
+        let mut rule = AdafactorRule {
             relative_step: false,
-            ..Adafactor::default()
+            ..AdafactorRule::default()
         };
         check_golden(
             "adafactor_lr0.1_norel",
@@ -276,7 +276,7 @@ mod tests {
     fn rank_3_update_is_finite_and_moves_against_the_gradient() -> Result<()> {
         let dev = Device::Cpu;
         let var = Var::from_tensor(&Tensor::ones((2, 2, 3), DType::F32, &dev)?)?;
-        let rule = Adafactor::default();
+        let rule = AdafactorRule::default();
         let slots: Vec<Var> = rule.init_slots(&var)?.into_iter().map(|(_, s)| s).collect();
         let grad = Tensor::arange(1f32, 13., &dev)?.reshape((2, 2, 3))?;
         rule.update(&var, &grad, &slots, 0.1, 1)?;

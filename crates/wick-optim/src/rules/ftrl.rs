@@ -25,7 +25,7 @@ use crate::Error;
 /// [`validate`](UpdateRule::validate) rejects, as Keras does, a negative accumulator start
 /// value, l1, l2 or shrinkage strength, and a positive `learning_rate_power`.
 #[derive(Debug, Clone)]
-pub struct Ftrl {
+pub struct FtrlRule {
     /// Controls how the per-coordinate rate decays; must be ≤ 0, and 0 gives a fixed rate
     /// (Keras `learning_rate_power`, default -0.5).
     pub learning_rate_power: f64,
@@ -43,13 +43,13 @@ pub struct Ftrl {
     pub beta: f64,
 }
 
-impl Ftrl {
+impl FtrlRule {
     /// Keras' default learning rate for `Ftrl`.
     pub const DEFAULT_LEARNING_RATE: f64 = 0.001;
 
     fn invalid(message: String) -> Error {
         Error::InvalidArgument {
-            class: "Ftrl",
+            context: "Ftrl",
             message,
         }
     }
@@ -66,7 +66,7 @@ impl Ftrl {
     }
 }
 
-impl Default for Ftrl {
+impl Default for FtrlRule {
     fn default() -> Self {
         Self {
             learning_rate_power: -0.5,
@@ -79,7 +79,7 @@ impl Default for Ftrl {
     }
 }
 
-impl UpdateRule for Ftrl {
+impl UpdateRule for FtrlRule {
     fn name(&self) -> &'static str {
         "Ftrl"
     }
@@ -282,12 +282,12 @@ mod tests {
 
     #[test]
     fn defaults_match_keras() {
-        let r = Ftrl::default();
+        let r = FtrlRule::default();
         assert_eq!(
             (
                 r.learning_rate_power,
                 r.initial_accumulator_value,
-                Ftrl::DEFAULT_LEARNING_RATE
+                FtrlRule::DEFAULT_LEARNING_RATE
             ),
             (-0.5, 0.1, 0.001)
         );
@@ -308,67 +308,67 @@ mod tests {
     fn validate_rejects_what_keras_rejects() {
         let cases = [
             (
-                Ftrl {
+                FtrlRule {
                     initial_accumulator_value: -0.1,
-                    ..Ftrl::default()
+                    ..FtrlRule::default()
                 },
                 "initial_accumulator_value=-0.1",
             ),
             (
-                Ftrl {
+                FtrlRule {
                     learning_rate_power: 0.5,
-                    ..Ftrl::default()
+                    ..FtrlRule::default()
                 },
                 "learning_rate_power=0.5",
             ),
             (
-                Ftrl {
+                FtrlRule {
                     l1_regularization_strength: -1.0,
-                    ..Ftrl::default()
+                    ..FtrlRule::default()
                 },
                 "l1_regularization_strength=-1",
             ),
             (
-                Ftrl {
+                FtrlRule {
                     l2_regularization_strength: -2.0,
-                    ..Ftrl::default()
+                    ..FtrlRule::default()
                 },
                 "l2_regularization_strength=-2",
             ),
             (
-                Ftrl {
+                FtrlRule {
                     l2_shrinkage_regularization_strength: -3.0,
-                    ..Ftrl::default()
+                    ..FtrlRule::default()
                 },
                 "l2_shrinkage_regularization_strength=-3",
             ),
         ];
         for (rule, needle) in cases {
             match rule.validate() {
-                Err(crate::Error::InvalidArgument { class, message }) => {
-                    assert_eq!(class, "Ftrl");
+                Err(crate::Error::InvalidArgument { context, message }) => {
+                    assert_eq!(context, "Ftrl");
                     assert!(message.contains(needle), "{message:?} lacks {needle:?}");
                 }
                 other => panic!("{needle}: expected InvalidArgument, got {other:?}"),
             }
         }
-        let ok = Ftrl {
+        let ok = FtrlRule {
             learning_rate_power: 0.0,
             initial_accumulator_value: 0.0,
-            ..Ftrl::default()
+            ..FtrlRule::default()
         };
         assert!(ok.validate().is_ok());
     }
 
     #[test]
     fn ftrl_default_matches_keras() -> Result<()> {
-        check_golden("ftrl_default", &mut Ftrl::default(), 0.001, &FTRL_DEFAULT)?;
+        check_golden("ftrl_default", &mut FtrlRule::default(), 0.001, &FTRL_DEFAULT)?;
         Ok(())
     }
 
     #[test]
     fn ftrl_full_matches_keras() -> Result<()> {
-        let mut rule = Ftrl {
+        let mut rule = FtrlRule {
             learning_rate_power: -0.5,
             initial_accumulator_value: 0.1,
             l1_regularization_strength: 0.01,
@@ -382,10 +382,10 @@ mod tests {
 
     #[test]
     fn ftrl_power0_matches_keras() -> Result<()> {
-        let mut rule = Ftrl {
+        let mut rule = FtrlRule {
             learning_rate_power: 0.0,
             l1_regularization_strength: 0.05,
-            ..Ftrl::default()
+            ..FtrlRule::default()
         };
         check_golden("ftrl_power0", &mut rule, 0.1, &FTRL_POWER0)?;
         Ok(())

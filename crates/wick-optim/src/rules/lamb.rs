@@ -19,7 +19,7 @@ use crate::rule::UpdateRule;
 /// Weight decay is not part of `r`: Keras applies it in the generic (decoupled) step
 /// before the update. The trust ratio is computed on the device as a 0-d tensor.
 #[derive(Debug, Clone)]
-pub struct Lamb {
+pub struct LambRule {
     /// Decay rate `β1` of the first moment (Keras `beta_1`, default 0.9).
     pub beta_1: f64,
     /// Decay rate `β2` of the second moment (Keras `beta_2`, default 0.999).
@@ -28,12 +28,12 @@ pub struct Lamb {
     pub epsilon: f64,
 }
 
-impl Lamb {
+impl LambRule {
     /// Keras' default learning rate for `Lamb`.
     pub const DEFAULT_LEARNING_RATE: f64 = 0.001;
 }
 
-impl Default for Lamb {
+impl Default for LambRule {
     fn default() -> Self {
         Self {
             beta_1: 0.9,
@@ -43,7 +43,7 @@ impl Default for Lamb {
     }
 }
 
-impl UpdateRule for Lamb {
+impl UpdateRule for LambRule {
     fn name(&self) -> &'static str {
         "Lamb"
     }
@@ -136,9 +136,9 @@ mod tests {
 
     #[test]
     fn defaults_match_keras() {
-        let r = Lamb::default();
+        let r = LambRule::default();
         assert_eq!(
-            (r.beta_1, r.beta_2, r.epsilon, Lamb::DEFAULT_LEARNING_RATE),
+            (r.beta_1, r.beta_2, r.epsilon, LambRule::DEFAULT_LEARNING_RATE),
             (0.9, 0.999, 1e-7, 0.001)
         );
         assert_eq!(r.name(), "Lamb");
@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn lamb_lr0_1_matches_keras() -> Result<()> {
-        check_golden("lamb_lr0.1", &mut Lamb::default(), 0.1, &LAMB_LR0_1)?;
+        check_golden("lamb_lr0.1", &mut LambRule::default(), 0.1, &LAMB_LR0_1)?;
         Ok(())
     }
 
@@ -155,7 +155,7 @@ mod tests {
         // ‖θ‖ = 0, so the trust ratio is 1 and the first step is η·sign-like m̂/(√v̂+ε).
         let dev = Device::Cpu;
         let var = Var::zeros(2, DType::F32, &dev)?;
-        let rule = Lamb::default();
+        let rule = LambRule::default();
         let slots: Vec<Var> = rule.init_slots(&var)?.into_iter().map(|(_, s)| s).collect();
         rule.update(&var, &Tensor::new(&[0.5f32, -2.0], &dev)?, &slots, 0.1, 1)?;
         let got = var.to_vec1::<f32>()?;

@@ -18,7 +18,7 @@ use crate::Error;
 /// the rule degenerates to SignSGD). The sign makes every step ±η, so Lion usually wants a
 /// learning rate 3-10x smaller than AdamW.
 #[derive(Debug, Clone)]
-pub struct Lion {
+pub struct LionRule {
     /// Weight `β1` of the momentum in the sign's argument, in (0, 1] (Keras `beta_1`,
     /// default 0.9).
     pub beta_1: f64,
@@ -26,12 +26,12 @@ pub struct Lion {
     pub beta_2: f64,
 }
 
-impl Lion {
+impl LionRule {
     /// Keras' default learning rate for `Lion`.
     pub const DEFAULT_LEARNING_RATE: f64 = 0.001;
 }
 
-impl Default for Lion {
+impl Default for LionRule {
     fn default() -> Self {
         Self {
             beta_1: 0.9,
@@ -40,7 +40,7 @@ impl Default for Lion {
     }
 }
 
-impl UpdateRule for Lion {
+impl UpdateRule for LionRule {
     fn name(&self) -> &'static str {
         "Lion"
     }
@@ -49,7 +49,7 @@ impl UpdateRule for Lion {
         // Written so that NaN is rejected too.
         if !(self.beta_1 > 0.0 && self.beta_1 <= 1.0) {
             return Err(Error::InvalidArgument {
-                class: "Lion",
+                context: "Lion",
                 message: format!(
                     "Argument `beta_1` must be in the [0, 1] range. Otherwise, the optimizer \
                      degenerates to SignSGD. Received: beta_1={}.",
@@ -106,9 +106,9 @@ mod tests {
 
     #[test]
     fn defaults_match_keras() {
-        let r = Lion::default();
+        let r = LionRule::default();
         assert_eq!(
-            (r.beta_1, r.beta_2, Lion::DEFAULT_LEARNING_RATE),
+            (r.beta_1, r.beta_2, LionRule::DEFAULT_LEARNING_RATE),
             (0.9, 0.99, 0.001)
         );
         assert_eq!(r.name(), "Lion");
@@ -118,22 +118,22 @@ mod tests {
     #[test]
     fn validate_requires_beta_1_in_0_1() {
         for beta_1 in [0.0, -0.5, 1.5, f64::NAN] {
-            match (Lion {
+            match (LionRule {
                 beta_1,
-                ..Lion::default()
+                ..LionRule::default()
             })
             .validate()
             {
-                Err(crate::Error::InvalidArgument { class, message }) => {
-                    assert_eq!(class, "Lion");
+                Err(crate::Error::InvalidArgument { context, message }) => {
+                    assert_eq!(context, "Lion");
                     assert!(message.contains(&format!("beta_1={beta_1}")), "{message}");
                 }
                 other => panic!("beta_1={beta_1}: expected InvalidArgument, got {other:?}"),
             }
         }
-        assert!((Lion {
+        assert!((LionRule {
             beta_1: 1.0,
-            ..Lion::default()
+            ..LionRule::default()
         })
         .validate()
         .is_ok());
@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn lion_lr0_01_matches_keras() -> Result<()> {
-        check_golden("lion_lr0.01", &mut Lion::default(), 0.01, &LION_LR0_01)?;
+        check_golden("lion_lr0.01", &mut LionRule::default(), 0.01, &LION_LR0_01)?;
         Ok(())
     }
 }

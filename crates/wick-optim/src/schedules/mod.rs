@@ -49,35 +49,35 @@ use crate::{Error, Result};
 /// `math.pi` as a float32 tensor (`ops.array(math.pi, dtype="float32")`).
 pub(crate) const PI_F32: f32 = std::f32::consts::PI;
 
-/// An [`Error::InvalidArgument`] for `class`.
-pub(crate) fn invalid(class: &'static str, message: String) -> Error {
-    Error::InvalidArgument { class, message }
+/// An [`Error::InvalidArgument`] raised by `context` (the Keras class).
+pub(crate) fn invalid(context: &'static str, message: String) -> Error {
+    Error::InvalidArgument { context, message }
 }
 
 /// `value` must be finite, also once cast to float32 (Keras computes in float32).
-pub(crate) fn check_finite(class: &'static str, arg: &str, value: f64) -> Result<()> {
+pub(crate) fn check_finite(context: &'static str, arg: &str, value: f64) -> Result<()> {
     if !value.is_finite() {
-        return Err(invalid(class, format!("argument `{arg}` must be a finite number, got {arg}={value}")));
+        return Err(invalid(context, format!("argument `{arg}` must be a finite number, got {arg}={value}")));
     }
     if !(value as f32).is_finite() {
-        return Err(invalid(class, format!("argument `{arg}` must fit in float32, got {arg}={value}")));
+        return Err(invalid(context, format!("argument `{arg}` must fit in float32, got {arg}={value}")));
     }
     Ok(())
 }
 
 /// `value` must be finite and `>= 0`.
-pub(crate) fn check_non_negative(class: &'static str, arg: &str, value: f64) -> Result<()> {
-    check_finite(class, arg, value)?;
+pub(crate) fn check_non_negative(context: &'static str, arg: &str, value: f64) -> Result<()> {
+    check_finite(context, arg, value)?;
     if value < 0.0 {
-        return Err(invalid(class, format!("argument `{arg}` must be >= 0, got {arg}={value}")));
+        return Err(invalid(context, format!("argument `{arg}` must be >= 0, got {arg}={value}")));
     }
     Ok(())
 }
 
 /// A step count that must be `> 0`, as Keras requires of `decay_steps`.
-pub(crate) fn check_steps(class: &'static str, arg: &str, value: u64) -> Result<()> {
+pub(crate) fn check_steps(context: &'static str, arg: &str, value: u64) -> Result<()> {
     if value == 0 {
-        return Err(invalid(class, format!("argument `{arg}` must be > 0, got {arg}={value}")));
+        return Err(invalid(context, format!("argument `{arg}` must be > 0, got {arg}={value}")));
     }
     Ok(())
 }
@@ -123,14 +123,14 @@ pub(crate) mod test_util {
         max_diff
     }
 
-    /// The message of an `InvalidArgument` error, checking its class.
-    pub fn invalid_message<T: std::fmt::Debug>(result: crate::Result<T>, class: &str) -> String {
+    /// The message of an `InvalidArgument` error, checking its context.
+    pub fn invalid_message<T: std::fmt::Debug>(result: crate::Result<T>, context: &str) -> String {
         match result {
-            Err(crate::Error::InvalidArgument { class: c, message }) => {
-                assert_eq!(c, class);
+            Err(crate::Error::InvalidArgument { context: c, message }) => {
+                assert_eq!(c, context);
                 message
             }
-            other => panic!("expected InvalidArgument from {class}, got {other:?}"),
+            other => panic!("expected InvalidArgument from {context}, got {other:?}"),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! RMSprop's update as in-place passes over CPU memory, with no allocation.
 //!
 //! The same float32 expressions, in the same order, as the tensor ops of
-//! [`Rmsprop::update_with_tensor_ops`] (the `+ 0` and `·1` are Candle's `affine`), so
+//! the rule's `update_with_tensor_ops` (the `+ 0` and `·1` are Candle's `affine`), so
 //! both paths give the same bits, `-0.0` included. With `c = 1 − ρ`:
 //!
 //! 1. `v ← (v·ρ + 0) + ((g·g)·c + 0)`
@@ -14,11 +14,10 @@
 
 use candle_core::{Result, Tensor, Var};
 
-use super::rmsprop::Rmsprop;
 use crate::cpu_f32::{fusable, update1, update2, update3};
 
 /// Whether the fused path applies to these tensors (see [`fusable`]).
-pub(crate) fn applies(var: &Var, grad: &Tensor, slots: &[Var]) -> bool {
+pub(super) fn applies(var: &Var, grad: &Tensor, slots: &[Var]) -> bool {
     let state: Vec<&Tensor> = [var]
         .into_iter()
         .chain(slots)
@@ -27,16 +26,26 @@ pub(crate) fn applies(var: &Var, grad: &Tensor, slots: &[Var]) -> bool {
     fusable(grad, &state)
 }
 
-/// Runs the passes (see the module docs). `slots` has the length `init_slots` gives.
-pub(crate) fn update(r: &Rmsprop, var: &Var, g: &Tensor, slots: &[Var], lr: f64) -> Result<()> {
-    let (rho, c) = (r.rho as f32, (1.0 - r.rho) as f32);
-    let (lr, eps) = (lr as f32, r.epsilon as f32);
+/// The hyper-parameters the passes use (Keras `rho`, `momentum`, `epsilon`, `centered`).
+pub(super) struct Hyper {
+    pub(super) rho: f64,
+    pub(super) momentum: f64,
+    pub(super) epsilon: f64,
+    pub(super) centered: bool,
+}
+
+/// Runs the passes (see the module docs). `slots` has the length the rule's
+/// `init_slots` gives: `velocity`, then `momentum` when `momentum > 0`, then
+/// `average_gradient` when `centered`.
+pub(super) fn update(h: &Hyper, var: &Var, g: &Tensor, slots: &[Var], lr: f64) -> Result<()> {
+    let (rho, c) = (h.rho as f32, (1.0 - h.rho) as f32);
+    let (lr, eps) = (lr as f32, h.epsilon as f32);
     let v = &slots[0];
     update1(v, g, "wick-rmsprop-velocity", move |v, g| {
         (v * rho + 0.0) + ((g * g) * c + 0.0)
     })?;
-    let momentum = (r.momentum > 0.0).then(|| (&slots[1], r.momentum as f32));
-    if r.centered {
+    let momentum = (h.momentum > 0.0).then(|| (&slots[1], h.momentum as f32));
+    if h.centered {
         let a = &slots[slots.len() - 1];
         update1(a, g, "wick-rmsprop-average", move |a, g| {
             (a * rho + 0.0) + (g * c + 0.0)
@@ -80,46 +89,6 @@ pub(crate) fn update(r: &Rmsprop, var: &Var, g: &Tensor, slots: &[Var], lr: f64)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu_f32::testing::{assert_fused_equals_tensor_ops, assert_refuses_other_layouts};
-
-    fn applies_(_: &Rmsprop, v: &Var, g: &Tensor, s: &[Var]) -> bool {
-        applies(v, g, s)
-    }
-
-    fn variants() -> Vec<(&'static str, Rmsprop)> {
-        let r = |momentum, centered| Rmsprop {
-            momentum,
-            centered,
-            ..Rmsprop::default()
-        };
-        vec![
-            ("plain", r(0.0, false)),
-            ("momentum", r(0.9, false)),
-            ("centered", r(0.0, true)),
-            ("centered momentum", r(0.9, true)),
-        ]
-    }
-
-    #[test]
-    fn fused_equals_tensor_ops_bit_for_bit() {
-        for (what, rule) in variants() {
-            assert_fused_equals_tensor_ops(
-                what,
-                || rule.clone(),
-                0.01,
-                &applies_,
-                &|r, v, g, s, lr, _| update(r, v, g, s, lr),
-                &|r, v, g, s, lr, _| r.update_with_tensor_ops(v, g, s, lr),
-            );
-        }
-    }
-
-    #[test]
-    fn other_dtypes_and_layouts_take_the_tensor_ops() {
-        for (_, rule) in variants() {
-            assert_refuses_other_layouts(&rule, &applies_);
-        }
-    }
 
     #[test]
     fn slots_sharing_the_variable_take_the_tensor_ops() {

@@ -4,6 +4,8 @@ use candle_core::{Result, Tensor, Var};
 
 use crate::rule::UpdateRule;
 
+mod cpu;
+
 /// Keras `Nadam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)`.
 ///
 /// Two slots per variable, both starting at 0: `momentum` (m) and `velocity` (v), plus one
@@ -23,7 +25,7 @@ use crate::rule::UpdateRule;
 ///
 /// (PyTorch's momentum schedule decays as `0.96^(0.004·t)`; Keras' decays per step.)
 #[derive(Debug, Clone)]
-pub struct Nadam {
+pub struct NadamRule {
     /// Decay rate `β1` of the first moment (Keras `beta_1`, default 0.9).
     pub beta_1: f64,
     /// Decay rate `β2` of the second moment (Keras `beta_2`, default 0.999).
@@ -34,11 +36,11 @@ pub struct Nadam {
     u_product: f64,
 }
 
-impl Nadam {
+impl NadamRule {
     /// Keras' default learning rate for `Nadam`.
     pub const DEFAULT_LEARNING_RATE: f64 = 0.001;
 
-    /// A `Nadam` with the given hyper-parameters and a fresh `u_product` of 1.0.
+    /// A `NadamRule` with the given hyper-parameters and a fresh `u_product` of 1.0.
     pub fn new(beta_1: f64, beta_2: f64, epsilon: f64) -> Self {
         Self {
             beta_1,
@@ -55,15 +57,15 @@ impl Nadam {
 }
 
 /// The step's scalar factors, in f64: `m̂ = m·m_factor + g·g_factor`, `v̂ = v·v_factor`.
-pub(super) struct Factors {
-    pub(super) m_factor: f64,
-    pub(super) g_factor: f64,
-    pub(super) v_factor: f64,
+struct Factors {
+    m_factor: f64,
+    g_factor: f64,
+    v_factor: f64,
 }
 
-impl Nadam {
+impl NadamRule {
     /// The factors of step `t` (`begin_step(t)` has run).
-    pub(super) fn factors(&self, t: u64) -> Factors {
+    fn factors(&self, t: u64) -> Factors {
         let (mu_t, mu_t1) = (self.mu(t), self.mu(t + 1));
         // `u_product` already includes μ_t (begin_step ran for this step).
         let p_t = self.u_product;
@@ -75,8 +77,21 @@ impl Nadam {
         }
     }
 
+    /// The hyper-parameters and the factors of step `t` for the fused CPU passes.
+    fn cpu_hyper(&self, t: u64) -> cpu::Hyper {
+        let f = self.factors(t);
+        cpu::Hyper {
+            beta_1: self.beta_1,
+            beta_2: self.beta_2,
+            epsilon: self.epsilon,
+            m_factor: f.m_factor,
+            g_factor: f.g_factor,
+            v_factor: f.v_factor,
+        }
+    }
+
     /// The update as Candle tensor ops: any device and dtype.
-    pub(super) fn update_with_tensor_ops(
+    fn update_with_tensor_ops(
         &self,
         var: &Var,
         grad: &Tensor,
@@ -99,13 +114,13 @@ impl Nadam {
     }
 }
 
-impl Default for Nadam {
+impl Default for NadamRule {
     fn default() -> Self {
         Self::new(0.9, 0.999, 1e-7)
     }
 }
 
-impl UpdateRule for Nadam {
+impl UpdateRule for NadamRule {
     fn name(&self) -> &'static str {
         "Nadam"
     }
@@ -135,8 +150,8 @@ impl UpdateRule for Nadam {
         if var.elem_count() == 0 {
             return Ok(());
         }
-        if super::nadam_cpu::applies(var, grad, m, v) {
-            return super::nadam_cpu::update(self, var, grad, m, v, lr, t);
+        if cpu::applies(var, grad, m, v) {
+            return cpu::update(&self.cpu_hyper(t), var, grad, m, v, lr);
         }
         self.update_with_tensor_ops(var, grad, m, v, lr, t)
     }
@@ -159,6 +174,7 @@ impl UpdateRule for Nadam {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu_f32::testing::{assert_fused_equals_tensor_ops, assert_refuses_other_layouts};
     use crate::rules::golden_test::check_golden;
 
     /// `nadam_lr0.1`: `Nadam({'learning_rate': 0.1})`, `after_step[0..3]`.
@@ -200,9 +216,9 @@ mod tests {
 
     #[test]
     fn defaults_match_keras() {
-        let r = Nadam::default();
+        let r = NadamRule::default();
         assert_eq!(
-            (r.beta_1, r.beta_2, r.epsilon, Nadam::DEFAULT_LEARNING_RATE),
+            (r.beta_1, r.beta_2, r.epsilon, NadamRule::DEFAULT_LEARNING_RATE),
             (0.9, 0.999, 1e-7, 0.001)
         );
         assert_eq!(r.name(), "Nadam");
@@ -211,13 +227,13 @@ mod tests {
 
     #[test]
     fn nadam_lr0_1_matches_keras() -> Result<()> {
-        check_golden("nadam_lr0.1", &mut Nadam::default(), 0.1, &NADAM_LR0_1)?;
+        check_golden("nadam_lr0.1", &mut NadamRule::default(), 0.1, &NADAM_LR0_1)?;
         Ok(())
     }
 
     #[test]
     fn u_product_is_updated_once_per_step_and_restorable() -> Result<()> {
-        let mut r = Nadam::default();
+        let mut r = NadamRule::default();
         r.begin_step(1)?;
         r.begin_step(2)?;
         let mu = |t: f64| 0.9 * (1.0 - 0.5 * 0.96f64.powf(t));
@@ -228,12 +244,35 @@ mod tests {
         assert!((p - mu(1.0) * mu(2.0)).abs() < 1e-15);
 
         // Resuming from the saved scalar continues exactly like the uninterrupted run.
-        let mut resumed = Nadam::default();
+        let mut resumed = NadamRule::default();
         resumed.set_scalar("u_product", p)?;
         r.begin_step(3)?;
         resumed.begin_step(3)?;
         assert_eq!(resumed.scalars(), r.scalars());
         assert!(resumed.set_scalar("velocity", 1.0).is_err());
         Ok(())
+    }
+
+    fn applies_(_: &NadamRule, v: &Var, g: &Tensor, s: &[Var]) -> bool {
+        cpu::applies(v, g, &s[0], &s[1])
+    }
+
+    #[test]
+    fn fused_equals_tensor_ops_bit_for_bit() {
+        for (what, lr) in [("lr 0.1", 0.1), ("lr 0.001", 0.001)] {
+            assert_fused_equals_tensor_ops(
+                what,
+                NadamRule::default,
+                lr,
+                &applies_,
+                &|r, v, g, s, lr, t| cpu::update(&r.cpu_hyper(t), v, g, &s[0], &s[1], lr),
+                &|r, v, g, s, lr, t| r.update_with_tensor_ops(v, g, &s[0], &s[1], lr, t),
+            );
+        }
+    }
+
+    #[test]
+    fn other_dtypes_and_layouts_take_the_tensor_ops() {
+        assert_refuses_other_layouts(&NadamRule::default(), &applies_);
     }
 }

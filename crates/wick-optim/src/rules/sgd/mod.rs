@@ -3,6 +3,8 @@
 use candle_core::{Result, Tensor, Var};
 
 use crate::rule::UpdateRule;
+
+mod cpu;
 use crate::Error;
 
 /// Keras `keras.optimizers.SGD(learning_rate=0.01, momentum=0.0, nesterov=False)`.
@@ -16,28 +18,28 @@ use crate::Error;
 /// θ ← θ + μ·m − η·g         (nesterov, with the new m)
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-pub struct Sgd {
+pub struct SgdRule {
     /// μ, in `[0, 1]` (Keras `momentum`, default 0.0).
     pub momentum: f64,
     /// Nesterov momentum (Keras `nesterov`, default false).
     pub nesterov: bool,
 }
 
-impl Sgd {
+impl SgdRule {
     /// Keras' default learning rate for SGD.
     pub const DEFAULT_LEARNING_RATE: f64 = 0.01;
 }
 
-impl Default for Sgd {
+impl Default for SgdRule {
     fn default() -> Self {
-        Sgd {
+        SgdRule {
             momentum: 0.0,
             nesterov: false,
         }
     }
 }
 
-impl UpdateRule for Sgd {
+impl UpdateRule for SgdRule {
     fn name(&self) -> &'static str {
         "SGD"
     }
@@ -45,7 +47,7 @@ impl UpdateRule for Sgd {
     fn validate(&self) -> crate::Result<()> {
         if !(0.0..=1.0).contains(&self.momentum) {
             return Err(Error::InvalidArgument {
-                class: "SGD",
+                context: "SGD",
                 message: format!(
                     "`momentum` must be a float between [0, 1]; received momentum={}",
                     self.momentum
@@ -68,22 +70,31 @@ impl UpdateRule for Sgd {
 
     fn update(&self, var: &Var, grad: &Tensor, slots: &[Var], lr: f64, _t: u64) -> Result<()> {
         let g = grad.to_dtype(var.dtype())?;
-        if super::sgd_cpu::applies(self, var, &g, slots) {
-            return super::sgd_cpu::update(self, var, &g, slots, lr);
+        let m = self.momentum_slot(slots);
+        if cpu::applies(var, &g, m) {
+            return cpu::update(&self.cpu_hyper(), var, &g, m, lr);
         }
         self.update_with_tensor_ops(var, &g, slots, lr)
     }
 }
 
-impl Sgd {
+impl SgdRule {
     /// The momentum slot, when the update uses one.
-    pub(super) fn momentum_slot<'a>(&self, slots: &'a [Var]) -> Option<&'a Var> {
+    fn momentum_slot<'a>(&self, slots: &'a [Var]) -> Option<&'a Var> {
         slots.first().filter(|_| self.momentum != 0.0)
+    }
+
+    /// The hyper-parameters of the fused CPU passes.
+    fn cpu_hyper(&self) -> cpu::Hyper {
+        cpu::Hyper {
+            momentum: self.momentum,
+            nesterov: self.nesterov,
+        }
     }
 
     /// The update as Candle tensor ops: any device and dtype (`g` already has the
     /// variable's dtype).
-    pub(super) fn update_with_tensor_ops(
+    fn update_with_tensor_ops(
         &self,
         var: &Var,
         g: &Tensor,
@@ -111,9 +122,10 @@ impl Sgd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu_f32::testing::{assert_fused_equals_tensor_ops, assert_refuses_other_layouts};
     use candle_core::Device;
 
-    fn run(rule: Sgd, lr: f64, grads: &[f32]) -> Vec<f32> {
+    fn run(rule: SgdRule, lr: f64, grads: &[f32]) -> Vec<f32> {
         let var = Var::new(&[1.0f32], &Device::Cpu).unwrap();
         let slots: Vec<Var> = rule
             .init_slots(var.as_tensor())
@@ -139,8 +151,8 @@ mod tests {
     #[test]
     fn plain() {
         // θ = 1 − 0.1·0.5 = 0.95; 0.95 − 0.1·(−1) = 1.05
-        close(&run(Sgd::default(), 0.1, &[0.5, -1.0]), &[0.95, 1.05]);
-        assert!(Sgd::default()
+        close(&run(SgdRule::default(), 0.1, &[0.5, -1.0]), &[0.95, 1.05]);
+        assert!(SgdRule::default()
             .init_slots(&Tensor::new(&[1.0f32], &Device::Cpu).unwrap())
             .unwrap()
             .is_empty());
@@ -151,7 +163,7 @@ mod tests {
         // m1 = −0.05, θ1 = 0.95; m2 = 0.9·(−0.05) − 0.1·0.5 = −0.095, θ2 = 0.855
         close(
             &run(
-                Sgd {
+                SgdRule {
                     momentum: 0.9,
                     nesterov: false,
                 },
@@ -168,7 +180,7 @@ mod tests {
         // m2 = −0.095, θ2 = 0.905 + 0.9·(−0.095) − 0.05 = 0.7695
         close(
             &run(
-                Sgd {
+                SgdRule {
                     momentum: 0.9,
                     nesterov: true,
                 },
@@ -181,23 +193,58 @@ mod tests {
 
     #[test]
     fn validation() {
-        assert!(Sgd {
+        assert!(SgdRule {
             momentum: 1.5,
             nesterov: false
         }
         .validate()
         .is_err());
-        assert!(Sgd {
+        assert!(SgdRule {
             momentum: -0.1,
             nesterov: false
         }
         .validate()
         .is_err());
-        assert!(Sgd {
+        assert!(SgdRule {
             momentum: 1.0,
             nesterov: true
         }
         .validate()
         .is_ok());
+    }
+
+    fn applies_(r: &SgdRule, v: &Var, g: &Tensor, s: &[Var]) -> bool {
+        cpu::applies(v, g, r.momentum_slot(s))
+    }
+
+    #[test]
+    fn fused_equals_tensor_ops_bit_for_bit() {
+        for (what, momentum, nesterov) in [
+            ("plain", 0.0, false),
+            ("momentum", 0.9, false),
+            ("nesterov", 0.9, true),
+            ("momentum 1", 1.0, true),
+        ] {
+            assert_fused_equals_tensor_ops(
+                what,
+                || SgdRule { momentum, nesterov },
+                0.01,
+                &applies_,
+                &|r, v, g, s, lr, _| cpu::update(&r.cpu_hyper(), v, g, r.momentum_slot(s), lr),
+                &|r, v, g, s, lr, _| r.update_with_tensor_ops(v, g, s, lr),
+            );
+        }
+    }
+
+    #[test]
+    fn other_dtypes_and_layouts_take_the_tensor_ops() {
+        assert_refuses_other_layouts(&SgdRule::default(), &applies_);
+        assert_refuses_other_layouts(
+            &SgdRule {
+                momentum: 0.9,
+                nesterov: true,
+            },
+            &applies_,
+        );
     }
 }

@@ -4,6 +4,8 @@ use candle_core::{Result, Tensor, Var};
 
 use crate::rule::UpdateRule;
 
+mod cpu;
+
 /// Keras `keras.optimizers.Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999,
 /// epsilon=1e-7, amsgrad=False)`.
 ///
@@ -17,7 +19,7 @@ use crate::rule::UpdateRule;
 /// θ ← θ − α·m / (sqrt(v) + ε)          (ε added to the un-corrected sqrt(v))
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-pub struct Adam {
+pub struct AdamRule {
     /// β1, decay of the first moment (Keras `beta_1`, default 0.9).
     pub beta_1: f64,
     /// β2, decay of the second moment (Keras `beta_2`, default 0.999).
@@ -28,18 +30,29 @@ pub struct Adam {
     pub amsgrad: bool,
 }
 
-impl Adam {
+impl AdamRule {
     /// Keras' default learning rate for Adam.
     pub const DEFAULT_LEARNING_RATE: f64 = 0.001;
 }
 
-impl Default for Adam {
+impl Default for AdamRule {
     fn default() -> Self {
-        Adam {
+        AdamRule {
             beta_1: 0.9,
             beta_2: 0.999,
             epsilon: 1e-7,
             amsgrad: false,
+        }
+    }
+}
+
+impl AdamRule {
+    /// The hyper-parameters of the fused CPU passes.
+    fn cpu_hyper(&self) -> cpu::Hyper {
+        cpu::Hyper {
+            beta_1: self.beta_1,
+            beta_2: self.beta_2,
+            epsilon: self.epsilon,
         }
     }
 }
@@ -53,7 +66,7 @@ fn adam_slots(amsgrad: bool, var: &Tensor) -> Result<Vec<(&'static str, Var)>> {
     Ok(slots)
 }
 
-fn adam_update(a: &Adam, var: &Var, grad: &Tensor, slots: &[Var], lr: f64, t: u64) -> Result<()> {
+fn adam_update(a: &AdamRule, var: &Var, grad: &Tensor, slots: &[Var], lr: f64, t: u64) -> Result<()> {
     let (m, v) = match slots {
         [m, v, ..] => (m, v),
         _ => candle_core::bail!("Adam: expected the momentum and velocity slots"),
@@ -64,14 +77,14 @@ fn adam_update(a: &Adam, var: &Var, grad: &Tensor, slots: &[Var], lr: f64, t: u6
     let b1p = (a.beta_1 as f32).powf(t32);
     let b2p = (a.beta_2 as f32).powf(t32);
     let alpha = (lr as f32) * (1.0f32 - b2p).sqrt() / (1.0f32 - b1p);
-    if !a.amsgrad && super::adam_cpu::applies(var, &g, m, v) {
-        return super::adam_cpu::update(var, &g, m, v, a, alpha);
+    if !a.amsgrad && cpu::applies(var, &g, m, v) {
+        return cpu::update(var, &g, m, v, &a.cpu_hyper(), alpha);
     }
     update_with_tensor_ops(a, var, &g, slots, alpha)
 }
 
 /// The update as Candle tensor ops: any device and dtype, and AMSGrad.
-pub(super) fn update_with_tensor_ops(a: &Adam, var: &Var, g: &Tensor, slots: &[Var], alpha: f32) -> Result<()> {
+fn update_with_tensor_ops(a: &AdamRule, var: &Var, g: &Tensor, slots: &[Var], alpha: f32) -> Result<()> {
     let (m, v) = match slots {
         [m, v, ..] => (m, v),
         _ => candle_core::bail!("Adam: expected the momentum and velocity slots"),
@@ -97,7 +110,7 @@ pub(super) fn update_with_tensor_ops(a: &Adam, var: &Var, g: &Tensor, slots: &[V
     var.set(&(var.as_tensor() - step)?)
 }
 
-impl UpdateRule for Adam {
+impl UpdateRule for AdamRule {
     fn name(&self) -> &'static str {
         "Adam"
     }
@@ -114,25 +127,25 @@ impl UpdateRule for Adam {
 /// Keras `keras.optimizers.AdamW(learning_rate=0.001, weight_decay=0.004, beta_1=0.9,
 /// beta_2=0.999, epsilon=1e-7, amsgrad=False)`.
 ///
-/// The [`Adam`] rule; the decay is the generic decoupled weight decay, applied before the
+/// The [`AdamRule`] rule; the decay is the generic decoupled weight decay, applied before the
 /// Adam step: `θ ← θ − η·wd·θ`. Keras requires a weight decay:
 /// [`OptimizerConfig::new`](crate::OptimizerConfig::new) sets `weight_decay = Some(0.004)`,
 /// and building with `weight_decay: None` is an `InvalidArgument` error.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct AdamW {
+pub struct AdamWRule {
     /// The Adam hyper-parameters (Keras `beta_1`, `beta_2`, `epsilon`, `amsgrad`, with
     /// Adam's defaults).
-    pub adam: Adam,
+    pub adam: AdamRule,
 }
 
-impl AdamW {
+impl AdamWRule {
     /// Keras' default learning rate for AdamW.
     pub const DEFAULT_LEARNING_RATE: f64 = 0.001;
     /// Keras' default weight decay for AdamW.
     pub const DEFAULT_WEIGHT_DECAY: f64 = 0.004;
 }
 
-impl UpdateRule for AdamW {
+impl UpdateRule for AdamWRule {
     fn name(&self) -> &'static str {
         "AdamW"
     }
@@ -202,7 +215,7 @@ mod tests {
     #[test]
     fn first_step_is_lr_times_sign() {
         // t = 1: m = 0.1g, v = 0.001g², α = η·sqrt(0.001)/0.1, so θ ≈ 1 − η·sign(g).
-        let out = run(&Adam::default(), 0.1, &[0.5]);
+        let out = run(&AdamRule::default(), 0.1, &[0.5]);
         assert!((out[0] as f64 - 0.9).abs() < 1e-5, "{out:?}");
     }
 
@@ -211,17 +224,17 @@ mod tests {
         let g = [0.5f32, -1.0, 0.25, 2.0];
         let g64: Vec<f64> = g.iter().map(|x| *x as f64).collect();
         close(
-            &run(&Adam::default(), 0.1, &g),
+            &run(&AdamRule::default(), 0.1, &g),
             &reference(false, 0.1, &g64),
         );
-        let ams = Adam {
+        let ams = AdamRule {
             amsgrad: true,
-            ..Adam::default()
+            ..AdamRule::default()
         };
         close(&run(&ams, 0.1, &g), &reference(true, 0.1, &g64));
         // AdamW's rule alone is Adam's.
         close(
-            &run(&AdamW::default(), 0.1, &g),
+            &run(&AdamWRule::default(), 0.1, &g),
             &reference(false, 0.1, &g64),
         );
     }
@@ -229,9 +242,9 @@ mod tests {
     #[test]
     fn slots_and_names() {
         let x = Tensor::new(&[1.0f32, 2.0], &Device::Cpu).unwrap();
-        let names: Vec<_> = Adam {
+        let names: Vec<_> = AdamRule {
             amsgrad: true,
-            ..Adam::default()
+            ..AdamRule::default()
         }
         .init_slots(&x)
         .unwrap()
@@ -239,9 +252,57 @@ mod tests {
         .map(|(n, _)| n)
         .collect();
         assert_eq!(names, ["momentum", "velocity", "velocity_hat"]);
-        assert_eq!(Adam::default().name(), "Adam");
-        assert_eq!(AdamW::default().name(), "AdamW");
-        assert_eq!(AdamW::default().default_weight_decay(), Some(0.004));
-        assert_eq!(Adam::default().default_weight_decay(), None);
+        assert_eq!(AdamRule::default().name(), "Adam");
+        assert_eq!(AdamWRule::default().name(), "AdamW");
+        assert_eq!(AdamWRule::default().default_weight_decay(), Some(0.004));
+        assert_eq!(AdamRule::default().default_weight_decay(), None);
+    }
+
+    /// Deterministic values in roughly [-2, 2), with exact zeros and -0.0 mixed in.
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                match i % 97 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    _ => ((x >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0,
+                }
+            })
+            .collect()
+    }
+
+    fn bits(t: &Tensor) -> Vec<u32> {
+        t.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// Both paths, several steps, sizes below and above the parallel threshold: the
+    /// variable and both slots agree bit for bit.
+    #[test]
+    fn fused_equals_tensor_ops_bit_for_bit() {
+        let adam = AdamRule::default();
+        let hyper = adam.cpu_hyper();
+        for n in [1usize, 7, 1000, 3 * crate::cpu_f32::CHUNK + 5] {
+            let dev = Device::Cpu;
+            let init = Tensor::from_vec(values(n, 1), n, &dev).unwrap();
+            let (fv, gv) = (Var::from_tensor(&init).unwrap(), Var::from_tensor(&init).unwrap());
+            let slots = |_: ()| -> Vec<Var> {
+                (0..2).map(|_| Var::zeros(n, candle_core::DType::F32, &dev).unwrap()).collect()
+            };
+            let (fs, gs) = (slots(()), slots(()));
+            for step in 1..=4u64 {
+                let g = Tensor::from_vec(values(n, 10 + step), n, &dev).unwrap();
+                let alpha = 0.01f32 * (1.0 - 0.999f32.powf(step as f32)).sqrt() / (1.0 - 0.9f32.powf(step as f32));
+                assert!(cpu::applies(&fv, &g, &fs[0], &fs[1]));
+                cpu::update(&fv, &g, &fs[0], &fs[1], &hyper, alpha).unwrap();
+                update_with_tensor_ops(&adam, &gv, &g, &gs, alpha).unwrap();
+                assert_eq!(bits(&fv), bits(&gv), "variable, n = {n}, step {step}");
+                assert_eq!(bits(&fs[0]), bits(&gs[0]), "momentum, n = {n}, step {step}");
+                assert_eq!(bits(&fs[1]), bits(&gs[1]), "velocity, n = {n}, step {step}");
+            }
+        }
     }
 }

@@ -4,6 +4,8 @@ use candle_core::{Result, Tensor, Var};
 
 use crate::rule::UpdateRule;
 
+mod cpu;
+
 /// Keras `Adamax(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)`.
 ///
 /// Two slots, both starting at 0: `momentum` (m) and `norm` (u, the exponentially
@@ -17,7 +19,7 @@ use crate::rule::UpdateRule;
 ///
 /// (PyTorch differs: it computes `max(β2 u, |g| + ε)` and divides by `u` alone.)
 #[derive(Debug, Clone)]
-pub struct Adamax {
+pub struct AdamaxRule {
     /// Decay rate `β1` of the first moment (Keras `beta_1`, default 0.9).
     pub beta_1: f64,
     /// Decay rate `β2` of the infinity norm (Keras `beta_2`, default 0.999).
@@ -26,12 +28,12 @@ pub struct Adamax {
     pub epsilon: f64,
 }
 
-impl Adamax {
+impl AdamaxRule {
     /// Keras' default learning rate for `Adamax`.
     pub const DEFAULT_LEARNING_RATE: f64 = 0.001;
 }
 
-impl Default for Adamax {
+impl Default for AdamaxRule {
     fn default() -> Self {
         Self {
             beta_1: 0.9,
@@ -41,7 +43,7 @@ impl Default for Adamax {
     }
 }
 
-impl UpdateRule for Adamax {
+impl UpdateRule for AdamaxRule {
     fn name(&self) -> &'static str {
         "Adamax"
     }
@@ -63,16 +65,25 @@ impl UpdateRule for Adamax {
         if var.elem_count() == 0 {
             return Ok(());
         }
-        if super::adamax_cpu::applies(var, grad, m, u) {
-            return super::adamax_cpu::update(self, var, grad, m, u, lr, t);
+        if cpu::applies(var, grad, m, u) {
+            return cpu::update(&self.cpu_hyper(), var, grad, m, u, lr, t);
         }
         self.update_with_tensor_ops(var, grad, m, u, lr, t)
     }
 }
 
-impl Adamax {
+impl AdamaxRule {
+    /// The hyper-parameters of the fused CPU passes.
+    fn cpu_hyper(&self) -> cpu::Hyper {
+        cpu::Hyper {
+            beta_1: self.beta_1,
+            beta_2: self.beta_2,
+            epsilon: self.epsilon,
+        }
+    }
+
     /// The update as Candle tensor ops: any device and dtype.
-    pub(super) fn update_with_tensor_ops(
+    fn update_with_tensor_ops(
         &self,
         var: &Var,
         grad: &Tensor,
@@ -95,6 +106,7 @@ impl Adamax {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu_f32::testing::{assert_fused_equals_tensor_ops, assert_refuses_other_layouts};
     use crate::rules::golden_test::check_golden;
 
     /// `adamax_lr0.1`: `Adamax({'learning_rate': 0.1})`, `after_step[0..3]`.
@@ -136,9 +148,9 @@ mod tests {
 
     #[test]
     fn defaults_match_keras() {
-        let r = Adamax::default();
+        let r = AdamaxRule::default();
         assert_eq!(
-            (r.beta_1, r.beta_2, r.epsilon, Adamax::DEFAULT_LEARNING_RATE),
+            (r.beta_1, r.beta_2, r.epsilon, AdamaxRule::DEFAULT_LEARNING_RATE),
             (0.9, 0.999, 1e-7, 0.001)
         );
         assert_eq!(r.name(), "Adamax");
@@ -146,7 +158,28 @@ mod tests {
 
     #[test]
     fn adamax_lr0_1_matches_keras() -> Result<()> {
-        check_golden("adamax_lr0.1", &mut Adamax::default(), 0.1, &ADAMAX_LR0_1)?;
+        check_golden("adamax_lr0.1", &mut AdamaxRule::default(), 0.1, &ADAMAX_LR0_1)?;
         Ok(())
+    }
+
+    fn applies_(_: &AdamaxRule, v: &Var, g: &Tensor, s: &[Var]) -> bool {
+        cpu::applies(v, g, &s[0], &s[1])
+    }
+
+    #[test]
+    fn fused_equals_tensor_ops_bit_for_bit() {
+        assert_fused_equals_tensor_ops(
+            "default",
+            AdamaxRule::default,
+            0.1,
+            &applies_,
+            &|r, v, g, s, lr, t| cpu::update(&r.cpu_hyper(), v, g, &s[0], &s[1], lr, t),
+            &|r, v, g, s, lr, t| r.update_with_tensor_ops(v, g, &s[0], &s[1], lr, t),
+        );
+    }
+
+    #[test]
+    fn other_dtypes_and_layouts_take_the_tensor_ops() {
+        assert_refuses_other_layouts(&AdamaxRule::default(), &applies_);
     }
 }

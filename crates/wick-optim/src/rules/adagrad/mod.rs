@@ -4,6 +4,8 @@ use candle_core::{Result, Tensor, Var};
 
 use crate::rule::UpdateRule;
 
+mod cpu;
+
 /// Keras `Adagrad(learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7)`.
 ///
 /// One slot, `accumulator` (A), which starts at `initial_accumulator_value`. One step,
@@ -16,19 +18,19 @@ use crate::rule::UpdateRule;
 ///
 /// (PyTorch differs: its accumulator starts at 0 and its ε is outside the square root.)
 #[derive(Debug, Clone)]
-pub struct Adagrad {
+pub struct AdagradRule {
     /// Starting value of the accumulator (Keras `initial_accumulator_value`, default 0.1).
     pub initial_accumulator_value: f64,
     /// `ε`, added inside the square root (Keras `epsilon`, default 1e-7).
     pub epsilon: f64,
 }
 
-impl Adagrad {
+impl AdagradRule {
     /// Keras' default learning rate for `Adagrad`.
     pub const DEFAULT_LEARNING_RATE: f64 = 0.001;
 }
 
-impl Default for Adagrad {
+impl Default for AdagradRule {
     fn default() -> Self {
         Self {
             initial_accumulator_value: 0.1,
@@ -37,7 +39,7 @@ impl Default for Adagrad {
     }
 }
 
-impl UpdateRule for Adagrad {
+impl UpdateRule for AdagradRule {
     fn name(&self) -> &'static str {
         "Adagrad"
     }
@@ -57,16 +59,16 @@ impl UpdateRule for Adagrad {
         if var.elem_count() == 0 {
             return Ok(());
         }
-        if super::adagrad_cpu::applies(var, grad, acc) {
-            return super::adagrad_cpu::update(self, var, grad, acc, lr);
+        if cpu::applies(var, grad, acc) {
+            return cpu::update(var, grad, acc, lr, self.epsilon);
         }
         self.update_with_tensor_ops(var, grad, acc, lr)
     }
 }
 
-impl Adagrad {
+impl AdagradRule {
     /// The update as Candle tensor ops: any device and dtype.
-    pub(super) fn update_with_tensor_ops(
+    fn update_with_tensor_ops(
         &self,
         var: &Var,
         grad: &Tensor,
@@ -84,6 +86,7 @@ impl Adagrad {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu_f32::testing::{assert_fused_equals_tensor_ops, assert_refuses_other_layouts};
     use crate::rules::golden_test::check_golden;
     use candle_core::{DType, Device};
 
@@ -162,12 +165,12 @@ mod tests {
 
     #[test]
     fn defaults_match_keras() {
-        let r = Adagrad::default();
+        let r = AdagradRule::default();
         assert_eq!(
             (
                 r.initial_accumulator_value,
                 r.epsilon,
-                Adagrad::DEFAULT_LEARNING_RATE
+                AdagradRule::DEFAULT_LEARNING_RATE
             ),
             (0.1, 1e-7, 0.001)
         );
@@ -176,9 +179,9 @@ mod tests {
 
     #[test]
     fn accumulator_starts_at_initial_value() -> Result<()> {
-        let r = Adagrad {
+        let r = AdagradRule {
             initial_accumulator_value: 0.25,
-            ..Adagrad::default()
+            ..AdagradRule::default()
         };
         let slots = r.init_slots(&Tensor::zeros((2, 2), DType::F32, &Device::Cpu)?)?;
         assert_eq!(slots.len(), 1);
@@ -191,7 +194,7 @@ mod tests {
     fn adagrad_default_matches_keras() -> Result<()> {
         check_golden(
             "adagrad_default",
-            &mut Adagrad::default(),
+            &mut AdagradRule::default(),
             0.001,
             &ADAGRAD_DEFAULT,
         )?;
@@ -202,10 +205,36 @@ mod tests {
     fn adagrad_lr0_1_matches_keras() -> Result<()> {
         check_golden(
             "adagrad_lr0.1",
-            &mut Adagrad::default(),
+            &mut AdagradRule::default(),
             0.1,
             &ADAGRAD_LR0_1,
         )?;
         Ok(())
+    }
+
+    fn applies_(_: &AdagradRule, v: &Var, g: &Tensor, s: &[Var]) -> bool {
+        cpu::applies(v, g, &s[0])
+    }
+
+    #[test]
+    fn fused_equals_tensor_ops_bit_for_bit() {
+        for (what, init) in [("default", 0.1), ("accumulator from 0", 0.0)] {
+            assert_fused_equals_tensor_ops(
+                what,
+                || AdagradRule {
+                    initial_accumulator_value: init,
+                    ..AdagradRule::default()
+                },
+                0.1,
+                &applies_,
+                &|r, v, g, s, lr, _| cpu::update(v, g, &s[0], lr, r.epsilon),
+                &|r, v, g, s, lr, _| r.update_with_tensor_ops(v, g, &s[0], lr),
+            );
+        }
+    }
+
+    #[test]
+    fn other_dtypes_and_layouts_take_the_tensor_ops() {
+        assert_refuses_other_layouts(&AdagradRule::default(), &applies_);
     }
 }

@@ -1,7 +1,7 @@
 //! Adamax's update as three in-place passes over CPU memory, with no allocation.
 //!
 //! The same float32 expressions, in the same order, as the tensor ops of
-//! [`Adamax::update_with_tensor_ops`] (the `+ 0` are Candle's `affine`; `max(a, b)` is
+//! the rule's `update_with_tensor_ops` (the `+ 0` are Candle's `affine`; `max(a, b)` is
 //! Candle's `maximum`, `if a < b { b } else { a }`), so both paths give the same bits,
 //! `-0.0` included. With `c = 1 − β1` and `k = 1 − β1^t` (in f64, as the tensor ops):
 //!
@@ -14,17 +14,23 @@
 
 use candle_core::{Result, Tensor, Var};
 
-use super::adamax::Adamax;
 use crate::cpu_f32::{fusable, update1, update2};
 
 /// Whether the fused path applies to these tensors (see [`fusable`]).
-pub(crate) fn applies(var: &Var, grad: &Tensor, m: &Var, u: &Var) -> bool {
+pub(super) fn applies(var: &Var, grad: &Tensor, m: &Var, u: &Var) -> bool {
     fusable(grad, &[var.as_tensor(), m.as_tensor(), u.as_tensor()])
 }
 
+/// The hyper-parameters the passes use (Keras `beta_1`, `beta_2`, `epsilon`).
+pub(super) struct Hyper {
+    pub(super) beta_1: f64,
+    pub(super) beta_2: f64,
+    pub(super) epsilon: f64,
+}
+
 /// Runs the three passes (see the module docs).
-pub(crate) fn update(
-    r: &Adamax,
+pub(super) fn update(
+    h: &Hyper,
     var: &Var,
     g: &Tensor,
     m: &Var,
@@ -32,9 +38,9 @@ pub(crate) fn update(
     lr: f64,
     t: u64,
 ) -> Result<()> {
-    let (c, beta_2) = ((1.0 - r.beta_1) as f32, r.beta_2 as f32);
-    let bias = 1.0 - r.beta_1.powf(t as f64);
-    let (lr, k, eps_k) = (lr as f32, bias as f32, (r.epsilon * bias) as f32);
+    let (c, beta_2) = ((1.0 - h.beta_1) as f32, h.beta_2 as f32);
+    let bias = 1.0 - h.beta_1.powf(t as f64);
+    let (lr, k, eps_k) = (lr as f32, bias as f32, (h.epsilon * bias) as f32);
     update1(m, g, "wick-adamax-momentum", move |m, g| {
         ((g - m) * c + 0.0) + m
     })?;
@@ -49,31 +55,4 @@ pub(crate) fn update(
     update2(var, m, u, "wick-adamax-step", move |t, m, u| {
         t - (m * lr + 0.0) / (u * k + eps_k)
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cpu_f32::testing::{assert_fused_equals_tensor_ops, assert_refuses_other_layouts};
-
-    fn applies_(_: &Adamax, v: &Var, g: &Tensor, s: &[Var]) -> bool {
-        applies(v, g, &s[0], &s[1])
-    }
-
-    #[test]
-    fn fused_equals_tensor_ops_bit_for_bit() {
-        assert_fused_equals_tensor_ops(
-            "default",
-            Adamax::default,
-            0.1,
-            &applies_,
-            &|r, v, g, s, lr, t| update(r, v, g, &s[0], &s[1], lr, t),
-            &|r, v, g, s, lr, t| r.update_with_tensor_ops(v, g, &s[0], &s[1], lr, t),
-        );
-    }
-
-    #[test]
-    fn other_dtypes_and_layouts_take_the_tensor_ops() {
-        assert_refuses_other_layouts(&Adamax::default(), &applies_);
-    }
 }

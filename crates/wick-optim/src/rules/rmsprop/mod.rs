@@ -4,6 +4,8 @@ use candle_core::{Result, Tensor, Var};
 
 use crate::rule::UpdateRule;
 
+mod cpu;
+
 /// Keras `RMSprop(learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False)`.
 ///
 /// Slots, all starting at 0: `velocity` (v) always, `momentum` (b) when `momentum > 0`, and
@@ -20,7 +22,7 @@ use crate::rule::UpdateRule;
 ///
 /// (PyTorch differs: `alpha` 0.99, ε 1e-8 outside the square root, buffer without η.)
 #[derive(Debug, Clone)]
-pub struct Rmsprop {
+pub struct RmspropRule {
     /// Decay rate `ρ` of the running averages (Keras `rho`, default 0.9).
     pub rho: f64,
     /// Momentum `μ`; 0 keeps no momentum buffer (Keras `momentum`, default 0.0).
@@ -32,12 +34,12 @@ pub struct Rmsprop {
     pub centered: bool,
 }
 
-impl Rmsprop {
+impl RmspropRule {
     /// Keras' default learning rate for `RMSprop`.
     pub const DEFAULT_LEARNING_RATE: f64 = 0.001;
 }
 
-impl Default for Rmsprop {
+impl Default for RmspropRule {
     fn default() -> Self {
         Self {
             rho: 0.9,
@@ -48,7 +50,7 @@ impl Default for Rmsprop {
     }
 }
 
-impl UpdateRule for Rmsprop {
+impl UpdateRule for RmspropRule {
     fn name(&self) -> &'static str {
         "RMSprop"
     }
@@ -73,17 +75,27 @@ impl UpdateRule for Rmsprop {
         if var.elem_count() == 0 {
             return Ok(());
         }
-        if super::rmsprop_cpu::applies(var, grad, slots) {
-            return super::rmsprop_cpu::update(self, var, grad, slots, lr);
+        if cpu::applies(var, grad, slots) {
+            return cpu::update(&self.cpu_hyper(), var, grad, slots, lr);
         }
         self.update_with_tensor_ops(var, grad, slots, lr)
     }
 }
 
-impl Rmsprop {
+impl RmspropRule {
+    /// The hyper-parameters of the fused CPU passes.
+    fn cpu_hyper(&self) -> cpu::Hyper {
+        cpu::Hyper {
+            rho: self.rho,
+            momentum: self.momentum,
+            epsilon: self.epsilon,
+            centered: self.centered,
+        }
+    }
+
     /// The update as Candle tensor ops: any device and dtype. `slots` has the length
     /// `init_slots` gives (checked by the caller), and the variable is not empty.
-    pub(super) fn update_with_tensor_ops(
+    fn update_with_tensor_ops(
         &self,
         var: &Var,
         grad: &Tensor,
@@ -125,6 +137,7 @@ impl Rmsprop {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu_f32::testing::{assert_fused_equals_tensor_ops, assert_refuses_other_layouts};
     use crate::rules::golden_test::check_golden;
     use candle_core::{DType, Device};
 
@@ -239,14 +252,14 @@ mod tests {
 
     #[test]
     fn defaults_match_keras() {
-        let r = Rmsprop::default();
+        let r = RmspropRule::default();
         assert_eq!(
             (
                 r.rho,
                 r.momentum,
                 r.epsilon,
                 r.centered,
-                Rmsprop::DEFAULT_LEARNING_RATE
+                RmspropRule::DEFAULT_LEARNING_RATE
             ),
             (0.9, 0.0, 1e-7, false, 0.001)
         );
@@ -256,22 +269,22 @@ mod tests {
     #[test]
     fn slots_depend_on_momentum_and_centered() -> Result<()> {
         let x = Tensor::zeros(3, DType::F32, &Device::Cpu)?;
-        let names = |r: Rmsprop| -> Result<Vec<&'static str>> {
+        let names = |r: RmspropRule| -> Result<Vec<&'static str>> {
             Ok(r.init_slots(&x)?.into_iter().map(|(n, _)| n).collect())
         };
-        assert_eq!(names(Rmsprop::default())?, ["velocity"]);
+        assert_eq!(names(RmspropRule::default())?, ["velocity"]);
         assert_eq!(
-            names(Rmsprop {
+            names(RmspropRule {
                 momentum: 0.9,
                 centered: true,
-                ..Rmsprop::default()
+                ..RmspropRule::default()
             })?,
             ["velocity", "momentum", "average_gradient"]
         );
         assert_eq!(
-            names(Rmsprop {
+            names(RmspropRule {
                 centered: true,
-                ..Rmsprop::default()
+                ..RmspropRule::default()
             })?,
             ["velocity", "average_gradient"]
         );
@@ -282,7 +295,7 @@ mod tests {
     fn rmsprop_default_matches_keras() -> Result<()> {
         check_golden(
             "rmsprop_default",
-            &mut Rmsprop::default(),
+            &mut RmspropRule::default(),
             0.001,
             &RMSPROP_DEFAULT,
         )?;
@@ -291,9 +304,9 @@ mod tests {
 
     #[test]
     fn rmsprop_momentum_matches_keras() -> Result<()> {
-        let mut rule = Rmsprop {
+        let mut rule = RmspropRule {
             momentum: 0.9,
-            ..Rmsprop::default()
+            ..RmspropRule::default()
         };
         check_golden("rmsprop_momentum", &mut rule, 0.01, &RMSPROP_MOMENTUM)?;
         Ok(())
@@ -301,11 +314,50 @@ mod tests {
 
     #[test]
     fn rmsprop_centered_matches_keras() -> Result<()> {
-        let mut rule = Rmsprop {
+        let mut rule = RmspropRule {
             centered: true,
-            ..Rmsprop::default()
+            ..RmspropRule::default()
         };
         check_golden("rmsprop_centered", &mut rule, 0.01, &RMSPROP_CENTERED)?;
         Ok(())
+    }
+
+    fn applies_(_: &RmspropRule, v: &Var, g: &Tensor, s: &[Var]) -> bool {
+        cpu::applies(v, g, s)
+    }
+
+    fn variants() -> Vec<(&'static str, RmspropRule)> {
+        let r = |momentum, centered| RmspropRule {
+            momentum,
+            centered,
+            ..RmspropRule::default()
+        };
+        vec![
+            ("plain", r(0.0, false)),
+            ("momentum", r(0.9, false)),
+            ("centered", r(0.0, true)),
+            ("centered momentum", r(0.9, true)),
+        ]
+    }
+
+    #[test]
+    fn fused_equals_tensor_ops_bit_for_bit() {
+        for (what, rule) in variants() {
+            assert_fused_equals_tensor_ops(
+                what,
+                || rule.clone(),
+                0.01,
+                &applies_,
+                &|r, v, g, s, lr, _| cpu::update(&r.cpu_hyper(), v, g, s, lr),
+                &|r, v, g, s, lr, _| r.update_with_tensor_ops(v, g, s, lr),
+            );
+        }
+    }
+
+    #[test]
+    fn other_dtypes_and_layouts_take_the_tensor_ops() {
+        for (_, rule) in variants() {
+            assert_refuses_other_layouts(&rule, &applies_);
+        }
     }
 }
