@@ -4,7 +4,7 @@ use candle_core::{DType, Tensor};
 
 use crate::optimizer::{active, cast, KerasOptimizer};
 use crate::rule::UpdateRule;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 impl<R: UpdateRule> KerasOptimizer<R> {
     /// One Keras `apply_gradients` call with one gradient per variable, in variable order:

@@ -7,7 +7,7 @@ use candle_core::Tensor;
 use crate::optimizer::KerasOptimizer;
 use crate::rule::UpdateRule;
 use crate::schedule::LearningRate;
-use crate::Result;
+use crate::error::Result;
 
 /// What callbacks and training loops need from any optimizer: `candle_nn::Optimizer` is not
 /// object safe, this is (`&mut dyn LrControl`). Implemented by every [`KerasOptimizer`].

@@ -5,8 +5,13 @@ use candle_core::{DType, Device, Tensor, Var};
 use crate::options::{OptimizerConfig, OptimizerOptions};
 use crate::rule::UpdateRule;
 use crate::schedule::LearningRate;
-use crate::state::{EMA, GRAD_ACCUMULATOR};
-use crate::{Error, Result};
+use crate::error::{Error, Result};
+
+/// The key suffix of a variable's moving average (a reserved slot name).
+pub(crate) const EMA: &str = "ema";
+/// The key suffix of a variable's gradient accumulator (a reserved slot name; not
+/// `"accumulator"`: Adagrad and Ftrl have slots of that name).
+pub(crate) const GRAD_ACCUMULATOR: &str = "gradient_accumulator";
 
 /// A Keras 3 optimizer (`keras.optimizers.Optimizer`) with update rule `R`: Keras'
 /// `apply_gradients` pipeline (loss scaling, gradient accumulation, clipping, decoupled

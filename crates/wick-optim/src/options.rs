@@ -2,7 +2,7 @@
 
 use crate::rule::UpdateRule;
 use crate::schedule::LearningRate;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The arguments common to every Keras optimizer (`keras.optimizers.Optimizer`), with
 /// Keras' defaults (`Default`): no weight decay, no clipping, no EMA

@@ -14,7 +14,7 @@ pub trait UpdateRule: Send + 'static {
 
     /// Checks the hyper-parameters (called when the optimizer is built); the error names
     /// the argument and its value, as Keras' `ValueError` does.
-    fn validate(&self) -> crate::Result<()> {
+    fn validate(&self) -> crate::error::Result<()> {
         Ok(())
     }
 

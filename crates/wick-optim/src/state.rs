@@ -13,16 +13,11 @@ use std::path::Path;
 
 use candle_core::{Tensor, Var};
 
-use crate::optimizer::KerasOptimizer;
+use crate::optimizer::{KerasOptimizer, EMA, GRAD_ACCUMULATOR};
 use crate::rule::UpdateRule;
 use crate::schedule::LearningRate;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
-/// The key suffix of a variable's moving average.
-pub(crate) const EMA: &str = "ema";
-/// The key suffix of a variable's gradient accumulator (not `"accumulator"`: Adagrad and
-/// Ftrl have slots of that name).
-pub(crate) const GRAD_ACCUMULATOR: &str = "gradient_accumulator";
 const FORMAT: &str = "wick-optim-state/1";
 const SCALAR_PREFIX: &str = "scalar.";
 const VARIABLE_PREFIX: &str = "variable.";

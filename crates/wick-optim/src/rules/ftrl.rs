@@ -3,7 +3,7 @@
 use candle_core::{Result, Tensor, Var};
 
 use crate::rule::UpdateRule;
-use crate::Error;
+use crate::error::Error;
 
 /// Keras `Ftrl(learning_rate=0.001, learning_rate_power=-0.5, initial_accumulator_value=0.1,
 /// l1_regularization_strength=0.0, l2_regularization_strength=0.0,
@@ -84,7 +84,7 @@ impl UpdateRule for FtrlRule {
         "Ftrl"
     }
 
-    fn validate(&self) -> crate::Result<()> {
+    fn validate(&self) -> crate::error::Result<()> {
         // NaN is rejected too (Keras' `x < 0.0` would let it through).
         let negative = |x: f64| x < 0.0 || x.is_nan();
         if negative(self.initial_accumulator_value) {
@@ -345,7 +345,7 @@ mod tests {
         ];
         for (rule, needle) in cases {
             match rule.validate() {
-                Err(crate::Error::InvalidArgument { context, message }) => {
+                Err(crate::error::Error::InvalidArgument { context, message }) => {
                     assert_eq!(context, "Ftrl");
                     assert!(message.contains(needle), "{message:?} lacks {needle:?}");
                 }

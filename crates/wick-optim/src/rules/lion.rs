@@ -3,7 +3,7 @@
 use candle_core::{Result, Tensor, Var};
 
 use crate::rule::UpdateRule;
-use crate::Error;
+use crate::error::Error;
 
 /// Keras `Lion(learning_rate=0.001, beta_1=0.9, beta_2=0.99)`.
 ///
@@ -45,7 +45,7 @@ impl UpdateRule for LionRule {
         "Lion"
     }
 
-    fn validate(&self) -> crate::Result<()> {
+    fn validate(&self) -> crate::error::Result<()> {
         // Written so that NaN is rejected too.
         if !(self.beta_1 > 0.0 && self.beta_1 <= 1.0) {
             return Err(Error::InvalidArgument {
@@ -124,7 +124,7 @@ mod tests {
             })
             .validate()
             {
-                Err(crate::Error::InvalidArgument { context, message }) => {
+                Err(crate::error::Error::InvalidArgument { context, message }) => {
                     assert_eq!(context, "Lion");
                     assert!(message.contains(&format!("beta_1={beta_1}")), "{message}");
                 }

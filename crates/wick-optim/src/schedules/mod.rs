@@ -2,7 +2,7 @@
 //!
 //! Every schedule is a plain struct whose public fields are the Keras constructor arguments
 //! (less `name`), built with a validating `new` that fails with
-//! [`Error::InvalidArgument`] naming the class, the argument
+//! [`Error::InvalidArgument`](crate::Error::InvalidArgument) naming the class, the argument
 //! and the value. [`LearningRateSchedule::lr_at`](crate::schedule::LearningRateSchedule::lr_at)
 //! reproduces Keras 3 on the TensorFlow backend: the arguments are cast to float32 and every
 //! operation is done in float32 in Keras' order, so the values match Keras' float32 results
@@ -30,6 +30,7 @@
 //! # Ok::<(), wick_optim::Error>(())
 //! ```
 
+mod common;
 mod cosine_decay;
 mod cosine_decay_restarts;
 mod exponential_decay;
@@ -43,64 +44,6 @@ pub use exponential_decay::ExponentialDecay;
 pub use inverse_time_decay::InverseTimeDecay;
 pub use piecewise_constant_decay::PiecewiseConstantDecay;
 pub use polynomial_decay::PolynomialDecay;
-
-use crate::{Error, Result};
-
-/// `math.pi` as a float32 tensor (`ops.array(math.pi, dtype="float32")`).
-pub(crate) const PI_F32: f32 = std::f32::consts::PI;
-
-/// An [`Error::InvalidArgument`] raised by `context` (the Keras class).
-pub(crate) fn invalid(context: &'static str, message: String) -> Error {
-    Error::InvalidArgument { context, message }
-}
-
-/// `value` must be finite, also once cast to float32 (Keras computes in float32).
-pub(crate) fn check_finite(context: &'static str, arg: &str, value: f64) -> Result<()> {
-    if !value.is_finite() {
-        return Err(invalid(context, format!("argument `{arg}` must be a finite number, got {arg}={value}")));
-    }
-    if !(value as f32).is_finite() {
-        return Err(invalid(context, format!("argument `{arg}` must fit in float32, got {arg}={value}")));
-    }
-    Ok(())
-}
-
-/// `value` must be finite and `>= 0`.
-pub(crate) fn check_non_negative(context: &'static str, arg: &str, value: f64) -> Result<()> {
-    check_finite(context, arg, value)?;
-    if value < 0.0 {
-        return Err(invalid(context, format!("argument `{arg}` must be >= 0, got {arg}={value}")));
-    }
-    Ok(())
-}
-
-/// A step count that must be `> 0`, as Keras requires of `decay_steps`.
-pub(crate) fn check_steps(context: &'static str, arg: &str, value: u64) -> Result<()> {
-    if value == 0 {
-        return Err(invalid(context, format!("argument `{arg}` must be > 0, got {arg}={value}")));
-    }
-    Ok(())
-}
-
-/// `x ** y` in float32 (`ops.power` on float32 tensors).
-pub(crate) fn pow32(x: f32, y: f32) -> f32 {
-    (x as f64).powf(y as f64) as f32
-}
-
-/// `cos(x)` in float32.
-pub(crate) fn cos32(x: f32) -> f32 {
-    (x as f64).cos() as f32
-}
-
-/// `ln(x)` in float32.
-pub(crate) fn ln32(x: f32) -> f32 {
-    (x as f64).ln() as f32
-}
-
-/// The step counter cast to float32, as `ops.cast(step, "float32")` does.
-pub(crate) fn step32(step: u64) -> f32 {
-    step as f32
-}
 
 #[cfg(test)]
 pub(crate) mod test_util {
@@ -124,9 +67,9 @@ pub(crate) mod test_util {
     }
 
     /// The message of an `InvalidArgument` error, checking its context.
-    pub fn invalid_message<T: std::fmt::Debug>(result: crate::Result<T>, context: &str) -> String {
+    pub fn invalid_message<T: std::fmt::Debug>(result: crate::error::Result<T>, context: &str) -> String {
         match result {
-            Err(crate::Error::InvalidArgument { context: c, message }) => {
+            Err(crate::error::Error::InvalidArgument { context: c, message }) => {
                 assert_eq!(c, context);
                 message
             }

@@ -1,8 +1,8 @@
 //! Keras `PiecewiseConstantDecay`.
 
-use super::{check_non_negative, invalid};
+use super::common::{check_non_negative, invalid};
 use crate::schedule::LearningRateSchedule;
-use crate::Result;
+use crate::error::Result;
 
 const CLASS: &str = "PiecewiseConstantDecay";
 

@@ -1,8 +1,8 @@
 //! Keras `PolynomialDecay`.
 
-use super::{check_non_negative, check_steps, pow32, step32};
+use super::common::{check_non_negative, check_steps, pow32, step32};
 use crate::schedule::LearningRateSchedule;
-use crate::Result;
+use crate::error::Result;
 
 const CLASS: &str = "PolynomialDecay";
 

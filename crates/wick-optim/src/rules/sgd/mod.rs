@@ -5,7 +5,7 @@ use candle_core::{Result, Tensor, Var};
 use crate::rule::UpdateRule;
 
 mod cpu;
-use crate::Error;
+use crate::error::Error;
 
 /// Keras `keras.optimizers.SGD(learning_rate=0.01, momentum=0.0, nesterov=False)`.
 ///
@@ -44,7 +44,7 @@ impl UpdateRule for SgdRule {
         "SGD"
     }
 
-    fn validate(&self) -> crate::Result<()> {
+    fn validate(&self) -> crate::error::Result<()> {
         if !(0.0..=1.0).contains(&self.momentum) {
             return Err(Error::InvalidArgument {
                 context: "SGD",
