@@ -47,25 +47,39 @@ pub fn tune_cpu_allocator() -> bool {
 
 /// [`tune_cpu_allocator`] with explicit values.
 pub fn tune_cpu_allocator_with(tuning: AllocatorTuning) -> bool {
-    imp::apply(tuning)
+    imp::apply(tuning.mmap_threshold, tuning.trim_threshold, tuning.top_pad)
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod imp {
-    pub(super) fn apply(t: super::AllocatorTuning) -> bool {
-        // SAFETY: mallopt only changes glibc's allocator parameters; it takes plain integers
-        // and is thread-safe (it locks the arenas).
+    /// Sets `M_MMAP_THRESHOLD`, `M_TRIM_THRESHOLD` and `M_TOP_PAD`; `true` if all three took.
+    pub(super) fn apply(mmap_threshold: i32, trim_threshold: i32, top_pad: i32) -> bool {
+        // SAFETY: mallopt takes two plain integers, no pointers, so it cannot touch Rust-owned
+        // memory. The `M_*` constants are valid parameter numbers; glibc checks `value` itself
+        // and returns 0 for one it rejects. An accepted value only changes when glibc takes
+        // memory from the kernel or gives it back (heap or mmap, trim or keep), never a block
+        // already handed out. Concurrency: mallopt holds the main arena's lock while it writes,
+        // so calls from several threads are serialised. glibc's manual marks it MT-Unsafe
+        // (`init`, `const:mallopt`), for two reasons. `init`: the first call into malloc
+        // initialises it; a second thread exists only after a `pthread_create`, which
+        // allocates (the thread's TLS vector) through malloc, so that is done before any
+        // concurrent caller can exist. `const`: other arenas read these integers without a
+        // lock; glibc's own `free` rewrites the same fields unlocked (its dynamic mmap
+        // threshold) in every multi-threaded program, so a concurrent reader gets the old or
+        // the new value, both valid settings. The documented use, once at the start of `main`
+        // before other threads start, has no concurrent reader at all.
         unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, t.mmap_threshold) == 1
-                && libc::mallopt(libc::M_TRIM_THRESHOLD, t.trim_threshold) == 1
-                && libc::mallopt(libc::M_TOP_PAD, t.top_pad) == 1
+            libc::mallopt(libc::M_MMAP_THRESHOLD, mmap_threshold) == 1
+                && libc::mallopt(libc::M_TRIM_THRESHOLD, trim_threshold) == 1
+                && libc::mallopt(libc::M_TOP_PAD, top_pad) == 1
         }
     }
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 mod imp {
-    pub(super) fn apply(_: super::AllocatorTuning) -> bool {
+    /// No such knobs here: does nothing.
+    pub(super) fn apply(_mmap_threshold: i32, _trim_threshold: i32, _top_pad: i32) -> bool {
         false
     }
 }

@@ -63,6 +63,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 mod activation;
 mod allocator;
 mod conv;

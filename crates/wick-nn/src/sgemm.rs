@@ -4,14 +4,14 @@
 /// `data[r * rs + c * cs]`.
 #[derive(Clone, Copy)]
 pub(crate) struct MatRef<'a> {
-    pub data: &'a [f32],
-    pub rs: usize,
-    pub cs: usize,
+    pub(crate) data: &'a [f32],
+    pub(crate) rs: usize,
+    pub(crate) cs: usize,
 }
 
 impl<'a> MatRef<'a> {
     /// A row-major matrix with `cols` columns.
-    pub fn row_major(data: &'a [f32], cols: usize) -> Self {
+    pub(crate) fn row_major(data: &'a [f32], cols: usize) -> Self {
         Self {
             data,
             rs: cols,
@@ -20,7 +20,7 @@ impl<'a> MatRef<'a> {
     }
 
     /// The transpose of a row-major matrix with `cols` columns.
-    pub fn transposed(data: &'a [f32], cols: usize) -> Self {
+    pub(crate) fn transposed(data: &'a [f32], cols: usize) -> Self {
         Self {
             data,
             rs: 1,
@@ -70,7 +70,10 @@ pub(crate) fn sgemm(
 ) {
     assert!(a.fits(m, k), "sgemm: lhs view out of bounds");
     assert!(b.fits(k, n), "sgemm: rhs view out of bounds");
-    assert!(c.len() >= m * n, "sgemm: dst too small");
+    assert!(
+        m.checked_mul(n).is_some_and(|mn| c.len() >= mn),
+        "sgemm: dst too small"
+    );
     if m == 0 || n == 0 {
         return;
     }
@@ -85,11 +88,16 @@ pub(crate) fn sgemm(
         _ => gemm::Parallelism::None,
     };
     // SAFETY: `gemm` reads lhs(i, l) at `a + i*rs + l*cs` for i < m, l < k, rhs likewise for
-    // l < k, j < n, and reads/writes dst(i, j) at `c + i*n + j` for i < m, j < n. The asserts
-    // above prove every such offset is inside the corresponding slice (and that the strides
-    // fit in isize). `c` is borrowed mutably, so it aliases neither `a` nor `b`, which are
-    // only read. With `read_dst == false` gemm ignores the prior content of dst (alpha is
-    // unused), with `true` it computes dst = 1·dst + 1·a·b.
+    // l < k, j < n, and reads/writes dst(i, j) at `c + i*n + j` for i < m, j < n; here
+    // m, n, k >= 1. The `fits` asserts prove the largest lhs and rhs offsets are inside their
+    // slices (computed without overflow) and that both strides fit in isize; the dst assert
+    // proves m*n does not overflow and the largest dst offset, (m-1)*n + n-1 = m*n - 1, is
+    // inside `c`, so `n <= c.len() <= isize::MAX` fits in isize too. All three pointers come
+    // from live slices of f32, so they are non-null, aligned and valid for those offsets for
+    // the whole call. `c` is borrowed mutably, so it aliases neither `a` nor `b`, which are
+    // only read (shared reads of `&[f32]` from gemm's rayon threads are fine: f32 is Sync).
+    // With `read_dst == false` gemm ignores the prior content of dst (alpha is unused), with
+    // `true` it computes dst = 1·dst + 1·a·b.
     unsafe {
         gemm::gemm(
             m,

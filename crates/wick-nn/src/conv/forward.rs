@@ -1,0 +1,112 @@
+//! The conv op's CPU forward pass: bias, im2col + gemm per image and group, fused epilogue.
+
+use rayon::prelude::*;
+
+use super::epilogue::Epilogue;
+use super::geom::{plan, Geom};
+use super::im2col::im2col;
+use crate::pool::{max_pool_plane, PoolGeom};
+use crate::sgemm::{sgemm, MatRef};
+
+/// Forward pass; returns the output and, when pooling, the in-plane argmax per output.
+pub(super) fn conv2d_forward(
+    g: &Geom,
+    epi: &Epilogue,
+    pg: Option<&PoolGeom>,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+) -> (Vec<f32>, Vec<u32>) {
+    let (k, p, og, cg, chw) = (g.k(), g.p(), g.og(), g.cg(), g.c * g.h * g.w);
+    let opl = g.o * p;
+    // Elements per image of the op's output (pooled or not) and of the argmax.
+    let (ypl, apl) = match pg {
+        Some(pg) => (g.o * pg.oh * pg.ow, g.o * pg.oh * pg.ow),
+        None => (opl, 0),
+    };
+    let mut out = vec![0f32; g.n * ypl];
+    let mut arg = vec![0u32; g.n * apl];
+    if out.is_empty() || opl == 0 {
+        return (out, arg);
+    }
+    let (chunk, par) = plan(g.n, false);
+    // The convolution of image `ni` into `conv` (`[o, p]`).
+    let conv_image = |ni: usize, conv: &mut [f32], col: &mut Vec<f32>| {
+        for gi in 0..g.groups {
+            let xg = &x[ni * chw + gi * cg * g.h * g.w..][..cg * g.h * g.w];
+            let wg = &w[gi * og * k..(gi + 1) * og * k];
+            let dst = &mut conv[gi * og * p..(gi + 1) * og * p];
+            if let Some(b) = b {
+                for (row, &bv) in dst.chunks_exact_mut(p).zip(&b[gi * og..(gi + 1) * og]) {
+                    row.fill(bv);
+                }
+            }
+            let rhs = if g.is_pointwise() {
+                MatRef::row_major(xg, p)
+            } else {
+                col.resize(k * p, 0.0);
+                im2col(g, xg, col);
+                MatRef::row_major(col, p)
+            };
+            sgemm(
+                og,
+                p,
+                k,
+                MatRef::row_major(wg, k),
+                rhs,
+                dst,
+                b.is_some(),
+                par,
+            );
+        }
+    };
+    // One image: the convolution, then the epilogue. max(relu(v)) == relu(max(v)), so with
+    // pooling the ReLU runs on the pooled values.
+    let run_image = |ni: usize,
+                     out_n: &mut [f32],
+                     arg_n: &mut [u32],
+                     col: &mut Vec<f32>,
+                     scratch: &mut Vec<f32>| {
+        match pg {
+            Some(pg) => {
+                scratch.resize(opl, 0.0);
+                conv_image(ni, scratch, col);
+                let ppl = pg.oh * pg.ow;
+                let planes = out_n.chunks_exact_mut(ppl).zip(arg_n.chunks_exact_mut(ppl));
+                for (oi, (o, a)) in planes.enumerate() {
+                    max_pool_plane(pg, &scratch[oi * p..(oi + 1) * p], o, a);
+                    if epi.relu {
+                        o.iter_mut().for_each(|v| *v = v.max(0.0));
+                    }
+                }
+            }
+            None => {
+                conv_image(ni, out_n, col);
+                if epi.relu {
+                    out_n.iter_mut().for_each(|v| *v = v.max(0.0));
+                }
+            }
+        }
+    };
+    let ychunk = chunk * ypl;
+    let achunk = (chunk * apl).max(1);
+    let mut dummy = vec![0u32; g.n.div_ceil(chunk)];
+    let args: &mut [u32] = if apl > 0 { &mut arg } else { &mut dummy };
+    out.par_chunks_mut(ychunk)
+        .zip(args.par_chunks_mut(achunk))
+        .enumerate()
+        .for_each_init(
+            || (Vec::new(), Vec::new()),
+            |(col, scratch), (ci, (out_chunk, arg_chunk))| {
+                for (j, out_n) in out_chunk.chunks_exact_mut(ypl).enumerate() {
+                    let arg_n = if apl > 0 {
+                        &mut arg_chunk[j * apl..(j + 1) * apl]
+                    } else {
+                        &mut [][..]
+                    };
+                    run_image(ci * chunk + j, out_n, arg_n, col, scratch);
+                }
+            },
+        );
+    (out, arg)
+}

@@ -1,0 +1,126 @@
+//! im2col and its adjoint col2im over one image's group block, and `valid_range` for them.
+
+use super::geom::Geom;
+
+/// The output columns `[lo, hi)` whose input column `ox * stride + off` lies in `[0, w)`.
+fn valid_range(off: isize, stride: usize, w: usize, ow: usize) -> (usize, usize) {
+    let s = stride as isize;
+    let lo = if off >= 0 { 0 } else { ((-off) + s - 1) / s };
+    let hi = if (w as isize) - off <= 0 {
+        0
+    } else {
+        ((w as isize) - off + s - 1) / s
+    };
+    let lo = (lo as usize).min(ow);
+    let hi = (hi as usize).min(ow).max(lo);
+    (lo, hi)
+}
+
+/// Writes the `[cg*kh*kw, oh*ow]` im2col matrix of one image's group block `xg`
+/// (`[cg, h, w]`) into `col`.
+pub(super) fn im2col(g: &Geom, xg: &[f32], col: &mut [f32]) {
+    let (p, hw) = (g.p(), g.h * g.w);
+    for ci in 0..g.cg() {
+        let src = &xg[ci * hw..(ci + 1) * hw];
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                let row = (ci * g.kh + ky) * g.kw + kx;
+                let dst = &mut col[row * p..(row + 1) * p];
+                let off = (kx * g.dil) as isize - g.pad as isize;
+                let (lo, hi) = valid_range(off, g.stride, g.w, g.ow);
+                for oy in 0..g.oh {
+                    let drow = &mut dst[oy * g.ow..(oy + 1) * g.ow];
+                    let iy = (oy * g.stride + ky * g.dil) as isize - g.pad as isize;
+                    if iy < 0 || iy >= g.h as isize {
+                        drow.fill(0.0);
+                        continue;
+                    }
+                    let srow = &src[iy as usize * g.w..(iy as usize + 1) * g.w];
+                    drow[..lo].fill(0.0);
+                    drow[hi..].fill(0.0);
+                    if lo < hi {
+                        let first = (lo as isize * g.stride as isize + off) as usize;
+                        if g.stride == 1 {
+                            drow[lo..hi].copy_from_slice(&srow[first..first + (hi - lo)]);
+                        } else {
+                            for (d, s) in drow[lo..hi]
+                                .iter_mut()
+                                .zip(srow[first..].iter().step_by(g.stride))
+                            {
+                                *d = *s;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds the `[cg*kh*kw, oh*ow]` matrix `col` back onto one image's group block `dxg`
+/// (`[cg, h, w]`): the adjoint of [`im2col`].
+pub(super) fn col2im(g: &Geom, col: &[f32], dxg: &mut [f32]) {
+    let (p, hw) = (g.p(), g.h * g.w);
+    for ci in 0..g.cg() {
+        let dst = &mut dxg[ci * hw..(ci + 1) * hw];
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                let row = (ci * g.kh + ky) * g.kw + kx;
+                let src = &col[row * p..(row + 1) * p];
+                let off = (kx * g.dil) as isize - g.pad as isize;
+                let (lo, hi) = valid_range(off, g.stride, g.w, g.ow);
+                if lo >= hi {
+                    continue;
+                }
+                for oy in 0..g.oh {
+                    let iy = (oy * g.stride + ky * g.dil) as isize - g.pad as isize;
+                    if iy < 0 || iy >= g.h as isize {
+                        continue;
+                    }
+                    let srow = &src[oy * g.ow..(oy + 1) * g.ow];
+                    let drow = &mut dst[iy as usize * g.w..(iy as usize + 1) * g.w];
+                    let first = (lo as isize * g.stride as isize + off) as usize;
+                    if g.stride == 1 {
+                        for (d, s) in drow[first..first + (hi - lo)].iter_mut().zip(&srow[lo..hi]) {
+                            *d += *s;
+                        }
+                    } else {
+                        for (d, s) in drow[first..]
+                            .iter_mut()
+                            .step_by(g.stride)
+                            .zip(&srow[lo..hi])
+                        {
+                            *d += *s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_range_covers_exactly_the_inside_columns() {
+        for stride in 1..4 {
+            for off in -4isize..4 {
+                for w in 1..7usize {
+                    let ow = 6;
+                    let (lo, hi) = valid_range(off, stride, w, ow);
+                    for ox in 0..ow {
+                        let ix = ox as isize * stride as isize + off;
+                        let inside = ix >= 0 && ix < w as isize;
+                        assert_eq!(
+                            inside,
+                            ox >= lo && ox < hi,
+                            "s{stride} off{off} w{w} ox{ox}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
