@@ -8,6 +8,12 @@
 //! millisecond, far below decode.
 
 /// Resampling filter (Keras `interpolation`).
+///
+/// Resizing takes all of them. The augmentation warp
+/// ([`Augmentation::interpolation`](crate::augment::Augmentation::interpolation),
+/// [`augment::warp`](crate::augment::warp())) takes only [`Nearest`](Self::Nearest) and
+/// [`Bilinear`](Self::Bilinear), as Keras 3's augmentation layers do, and reports the others
+/// as invalid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Interpolation {
     /// Nearest neighbour.

@@ -1,7 +1,10 @@
 //! Geometry, fill, determinism and statistics checks for the augmentation pipeline.
 
 use super::*;
+use crate::error::Error;
+use crate::resize::Interpolation;
 use crate::rng::image_rng;
+use crate::transform::ImageTransform;
 use std::sync::Arc;
 
 /// A CHW image whose every value is distinct: `value = c·1000 + y·width + x`.
@@ -762,6 +765,53 @@ fn invalid_parameters_are_reported_and_leave_images_unchanged() {
         aug.transform(&mut img, 1, 3, 3, &mut image_rng(0, 0, 0));
         assert_eq!(img, src);
         assert!(aug.checked().is_err());
+    }
+}
+
+#[test]
+fn interpolations_the_warp_cannot_do_are_rejected() {
+    use crate::resize::Interpolation::{Area, Bicubic, Lanczos3, Lanczos5};
+    for interpolation in [Bicubic, Lanczos3, Lanczos5, Area] {
+        let aug = Augmentation::new()
+            .random_rotation(0.1)
+            .interpolation(interpolation);
+        match aug.validate() {
+            Err(Error::InvalidOption { name, message }) => {
+                assert_eq!(name, "interpolation");
+                assert!(
+                    message.contains(&format!("{interpolation:?}"))
+                        && message.contains("Nearest or Bilinear"),
+                    "{message}"
+                );
+            }
+            other => panic!("{interpolation:?}: expected InvalidOption, got {other:?}"),
+        }
+        assert!(aug.clone().checked().is_err());
+        let src = ramp(1, 3, 3);
+        let mut img = src.clone();
+        assert!(aug
+            .apply(&mut img, 1, 3, 3, &mut image_rng(0, 0, 0))
+            .is_err());
+        aug.transform(&mut img, 1, 3, 3, &mut image_rng(0, 0, 0));
+        assert_eq!(img, src);
+        // The public warp refuses it too, even for the identity matrix.
+        for m in [Projective::identity(), Projective::flip_horizontal(3)] {
+            assert!(matches!(
+                warp(&mut img, 1, 3, 3, &m, FillMode::Reflect, interpolation),
+                Err(Error::InvalidOption {
+                    name: "interpolation",
+                    ..
+                })
+            ));
+        }
+        assert_eq!(img, src);
+    }
+    // Nearest and Bilinear stay valid.
+    for interpolation in [Interpolation::Nearest, Interpolation::Bilinear] {
+        assert!(Augmentation::new()
+            .interpolation(interpolation)
+            .validate()
+            .is_ok());
     }
 }
 

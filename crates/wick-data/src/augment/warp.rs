@@ -1,4 +1,5 @@
-//! The one resampling pass: inverse mapping per output pixel, fill modes, interpolation.
+//! The one resampling pass (inverse mapping per output pixel, fill modes, interpolation)
+//! and its public entry [`warp()`].
 //!
 //! Hand-written rather than `imageproc::geometric_transformations::warp`: the images here
 //! are planar f32 CHW (imageproc wants interleaved `image::ImageBuffer`s, so every call
@@ -22,17 +23,11 @@
 //! with the Keras flip/rotate/zoom/translate stack this took the warp from ≈ 450 µs to
 //! ≈ 115 µs per RGB image on one core.
 
+use super::modes::{FillMode, Sampling};
 use super::projective::Projective;
-use super::{FillMode, Interpolation};
-
-/// Coordinates are clamped to this magnitude before they become indices, so any finite or
-/// infinite input maps to a well-defined index without overflow (and fits in `i32`).
-pub(super) const COORD_LIMIT: f64 = 1.0e9;
-
-/// A coordinate this close to an integer is taken as that integer, so identity, flips,
-/// quarter turns and whole-pixel shifts copy pixels exactly instead of blending 1e-15 of a
-/// neighbour.
-pub(super) const SNAP: f64 = 1.0e-6;
+use super::row::{Plan, RowScratch, COORD_LIMIT, SNAP};
+use crate::error::{Error, Result};
+use crate::resize::Interpolation;
 
 /// Maps a (possibly outside) index onto `0..len` per the fill mode; `None` = constant fill.
 #[inline]
@@ -190,30 +185,8 @@ fn weights(fx: f32, fy: f32) -> [f32; 4] {
 /// A per-pixel displacement added to the output coordinate before the matrix (elastic
 /// distortion); both fields are `height × width`, row-major.
 pub(crate) struct Displacement<'a> {
-    pub dx: &'a [f32],
-    pub dy: &'a [f32],
-}
-
-/// Per-row scratch: the input cell and fraction of every pixel of the row (fractions
-/// unused for nearest), and the border pixels (a tap outside the image), in order.
-pub(super) struct RowScratch {
-    pub ix: Vec<i32>,
-    pub iy: Vec<i32>,
-    pub fx: Vec<f32>,
-    pub fy: Vec<f32>,
-    pub border: Vec<usize>,
-}
-
-impl RowScratch {
-    fn new(width: usize) -> Self {
-        Self {
-            ix: vec![0; width],
-            iy: vec![0; width],
-            fx: vec![0.0; width],
-            fy: vec![0.0; width],
-            border: Vec::with_capacity(width),
-        }
-    }
+    pub(crate) dx: &'a [f32],
+    pub(crate) dy: &'a [f32],
 }
 
 /// Fills the cells of pixels `start..` of output row `y`: `m · (x + dx, y + dy)`, divided
@@ -270,24 +243,10 @@ pub(crate) fn with_copy<R>(image: &mut [f32], f: impl FnOnce(&[f32], &mut [f32])
     })
 }
 
-/// The warp's fixed parameters (most of them read by the AVX2 loops only).
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-pub(super) struct Plan<'a> {
-    pub src: &'a [f32],
-    pub channels: usize,
-    pub height: usize,
-    pub width: usize,
-    pub matrix: [f64; 9],
-    pub affine: bool,
-    pub fill: FillMode,
-    /// What `fill_weight · fill` adds where the fill weight is zero (it can be −0.0).
-    pub zero_fill: f32,
-}
-
 /// Resamples `src` (CHW) into `dst` (CHW, same shape): `dst(x, y) = src(m · (p + d(p)))`.
 ///
 /// The caller guarantees `src.len() == dst.len() == channels * height * width` and that
-/// `height * width` fits in `u32` (checked in [`super::Augmentation::apply`] and [`super::warp`]).
+/// `height * width` fits in `u32` (both checked by [`check_shape`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn warp_into(
     src: &[f32],
@@ -298,9 +257,9 @@ pub(crate) fn warp_into(
     m: &Projective,
     displacement: Option<Displacement<'_>>,
     fill: FillMode,
-    interpolation: Interpolation,
+    sampling: Sampling,
 ) {
-    warp_with(src, dst, channels, height, width, m, displacement, fill, interpolation, true);
+    warp_with(src, dst, channels, height, width, m, displacement, fill, sampling, true);
 }
 
 /// [`warp_into`]; the AVX2 row loops run only when `simd` is set, the CPU has AVX2 and the
@@ -315,7 +274,7 @@ pub(super) fn warp_with(
     m: &Projective,
     displacement: Option<Displacement<'_>>,
     fill: FillMode,
-    interpolation: Interpolation,
+    sampling: Sampling,
     simd: bool,
 ) {
     let matrix = m.matrix();
@@ -333,7 +292,7 @@ pub(super) fn warp_with(
         fill,
         zero_fill: 0.0 * fill_value,
     };
-    let nearest = interpolation == Interpolation::Nearest;
+    let nearest = sampling == Sampling::Nearest;
     #[cfg(target_arch = "x86_64")]
     let simd = simd
         && !nearest
@@ -414,4 +373,81 @@ pub(super) fn warp_with(
             }
         }
     }
+}
+
+/// Resamples one CHW image in place through a given matrix (no randomness): the building
+/// block [`Augmentation`](crate::augment::Augmentation) uses, exposed for fixed transforms
+/// and tests.
+///
+/// `interpolation` must be [`Interpolation::Nearest`] or [`Interpolation::Bilinear`]; any
+/// other filter is an [`Error::InvalidOption`].
+///
+/// `m` maps output pixel coordinates to input coordinates (see [`Projective`]).
+///
+/// ```
+/// use wick_data::augment::{warp, FillMode, Projective};
+/// use wick_data::Interpolation;
+///
+/// // A 1×2×3 image, flipped left ↔ right.
+/// let mut image = vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0];
+/// warp(&mut image, 1, 2, 3, &Projective::flip_horizontal(3), FillMode::Reflect, Interpolation::Bilinear)?;
+/// assert_eq!(image, [2.0, 1.0, 0.0, 5.0, 4.0, 3.0]);
+/// # Ok::<(), wick_data::error::Error>(())
+/// ```
+pub fn warp(
+    image: &mut [f32],
+    channels: usize,
+    height: usize,
+    width: usize,
+    m: &Projective,
+    fill: FillMode,
+    interpolation: Interpolation,
+) -> Result<()> {
+    check_shape(image.len(), channels, height, width)?;
+    if !m.is_finite() {
+        return Err(Error::InvalidOption {
+            name: "warp matrix",
+            message: format!("{:?} has a non-finite entry", m.matrix()),
+        });
+    }
+    if let FillMode::Constant(v) = fill {
+        if !v.is_finite() {
+            return Err(Error::InvalidOption {
+                name: "fill_mode",
+                message: format!("constant fill value {v} must be finite"),
+            });
+        }
+    }
+    let sampling = Sampling::of(interpolation).map_err(|message| Error::InvalidOption {
+        name: "interpolation",
+        message,
+    })?;
+    if image.is_empty() || m.is_identity() {
+        return Ok(());
+    }
+    with_copy(image, |src, image| {
+        warp_into(src, image, channels, height, width, m, None, fill, sampling)
+    });
+    Ok(())
+}
+
+/// `len == channels × height × width`, with the plane small enough for 32-bit offsets.
+pub(super) fn check_shape(len: usize, channels: usize, height: usize, width: usize) -> Result<()> {
+    let plane = height.checked_mul(width);
+    let expected = plane.and_then(|p| p.checked_mul(channels));
+    if expected != Some(len) {
+        return Err(Error::Shape {
+            what: "augmentation input",
+            message: format!(
+                "buffer of {len} values for channels×height×width = {channels}×{height}×{width}"
+            ),
+        });
+    }
+    if plane.is_some_and(|p| p > u32::MAX as usize) {
+        return Err(Error::Shape {
+            what: "augmentation input",
+            message: format!("{height}×{width} plane exceeds 2^32 pixels"),
+        });
+    }
+    Ok(())
 }

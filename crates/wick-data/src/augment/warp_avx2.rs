@@ -11,8 +11,8 @@
 
 use std::arch::x86_64::*;
 
-use super::warp::{Plan, RowScratch, COORD_LIMIT, SNAP};
-use super::FillMode;
+use super::modes::FillMode;
+use super::row::{Plan, RowScratch, COORD_LIMIT, SNAP};
 
 /// True when the sampling loop may run: the image is not empty, and every offset and
 /// index (up to `2 · side`) fits the gathers' `i32` lanes.

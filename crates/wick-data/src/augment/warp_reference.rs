@@ -1,9 +1,9 @@
 //! The straightforward per-pixel warp that `warp.rs` replaced, kept as the oracle of the
 //! equality tests (test builds only): the fast path must give the same bits.
 
+use super::modes::{FillMode, Sampling};
 use super::projective::Projective;
 use super::warp::Displacement;
-use super::{FillMode, Interpolation};
 
 /// Coordinates are clamped to this magnitude before they become indices, so any finite or
 /// infinite input maps to a well-defined index without overflow.
@@ -122,7 +122,7 @@ impl Tap {
 /// Resamples `src` (CHW) into `dst` (CHW, same shape): `dst(x, y) = src(m · (p + d(p)))`.
 ///
 /// The caller guarantees `src.len() == dst.len() == channels * height * width` and that
-/// `height * width` fits in `u32` (checked in [`super::Augmentation::apply`] and [`super::warp`]).
+/// `height * width` fits in `u32` (checked by `warp::check_shape`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn reference_warp_into(
     src: &[f32],
@@ -133,7 +133,7 @@ pub(crate) fn reference_warp_into(
     m: &Projective,
     displacement: Option<Displacement<'_>>,
     fill: FillMode,
-    interpolation: Interpolation,
+    interpolation: Sampling,
 ) {
     let plane = height * width;
     let [m0, m1, m2, m3, m4, m5, m6, m7, m8] = m.matrix();
@@ -159,20 +159,20 @@ pub(crate) fn reference_warp_into(
             }
             let (sx, sy) = (clean(sx), clean(sy));
             *tap = match interpolation {
-                Interpolation::Nearest => Tap::nearest(sx, sy, height, width, fill),
-                Interpolation::Bilinear => Tap::bilinear(sx, sy, height, width, fill),
+                Sampling::Nearest => Tap::nearest(sx, sy, height, width, fill),
+                Sampling::Bilinear => Tap::bilinear(sx, sy, height, width, fill),
             };
         }
         for c in 0..channels {
             let s = &src[c * plane..(c + 1) * plane];
             let d = &mut dst[c * plane + row..c * plane + row + width];
             match interpolation {
-                Interpolation::Nearest => {
+                Sampling::Nearest => {
                     for (o, t) in d.iter_mut().zip(&taps) {
                         *o = t.weight[0] * s[t.offset[0] as usize] + t.fill_weight * fill_value;
                     }
                 }
-                Interpolation::Bilinear => {
+                Sampling::Bilinear => {
                     for (o, t) in d.iter_mut().zip(&taps) {
                         *o = t.weight[0] * s[t.offset[0] as usize]
                             + t.weight[1] * s[t.offset[1] as usize]
@@ -202,7 +202,7 @@ mod tests {
         m: &Projective,
         field: Option<&(Vec<f32>, Vec<f32>)>,
         fill: FillMode,
-        interpolation: Interpolation,
+        interpolation: Sampling,
         what: &str,
     ) {
         let disp = || field.map(|(dx, dy)| Displacement { dx, dy });
@@ -317,7 +317,7 @@ mod tests {
                 (d(), d())
             });
             for fill in FILLS {
-                for interpolation in [Interpolation::Bilinear, Interpolation::Nearest] {
+                for interpolation in [Sampling::Bilinear, Sampling::Nearest] {
                     check(
                         &src,
                         c,
@@ -345,7 +345,7 @@ mod tests {
             Projective::from_matrix([1e300, 0.0, 0.0, 0.0, -1e300, 0.0, 0.0, 0.0, 1.0]),
         ] {
             for fill in FILLS {
-                for interpolation in [Interpolation::Bilinear, Interpolation::Nearest] {
+                for interpolation in [Sampling::Bilinear, Sampling::Nearest] {
                     check(&src, c, h, w, &m, None, fill, interpolation, "non-finite");
                 }
             }
