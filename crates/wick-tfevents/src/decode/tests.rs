@@ -3,7 +3,7 @@ use crate::proto::summary::{Audio, Image as LegacyImage};
 use crate::proto::summary_metadata::PluginData;
 use crate::proto::tensor_shape_proto::Dim;
 use crate::proto::{DataType, Event, PrCurvePluginData, SummaryMetadata, TensorShapeProto};
-use crate::summary::hparams::{HParam, HParamValue, Metric, SessionStatus};
+use crate::summary::hparams::{HParam, HParamValue, MetricInfo, SessionStatus};
 use crate::summary::{histogram, hparams as hp, image, pr_curve, scalar, text};
 use proptest::prelude::*;
 use prost::Message;
@@ -134,7 +134,7 @@ fn text_and_tables() {
 fn hparams_three_kinds() {
     let exp = hp::experiment(
         &[HParam::new("lr").with_domain(hp::Domain::Interval { min: 0.0, max: 1.0 }), HParam::new("opt")],
-        &[Metric::new("acc").in_group("validation")],
+        &[MetricInfo::new("acc").in_group("validation")],
         5.0,
     )
     .unwrap();
