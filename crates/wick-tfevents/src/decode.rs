@@ -15,16 +15,18 @@
 //! ```
 
 mod hparams;
-mod json;
+pub(crate) mod json;
 mod plugins;
 mod tensor;
 
 pub use hparams::{Domain, Experiment, HParamColumn, HParamJson, MetricColumn};
-pub use json::{event_to_json, float_json, summary_value_json, JsonF32, JsonF64, LossyString};
-pub use tensor::{bf16_to_f32, decode_tensor, dtype_name, f16_to_f32, shape_of, Tensor, TensorValues, MAX_BROADCAST_ELEMENTS};
+pub use json::{JsonF32, JsonF64, LossyString};
+pub(crate) use tensor::{decode_tensor, dtype_name, shape_of, Tensor};
+pub use tensor::TensorValues;
 
 use crate::proto::summary::{value::Value as Kind, Value};
 use crate::proto::{HistogramProto, TensorProto};
+use crate::summary::plugin;
 use base64::Engine;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -77,7 +79,8 @@ pub enum DecodedValue {
     /// A histogram as `[left, right, count]` rows.
     Histogram {
         /// The buckets; legacy `histo` values are converted as TensorBoard's Python
-        /// loader does (see [`legacy_histogram_buckets`]).
+        /// loader (`data_compat.py`) does: empty buckets at both ends are dropped, the
+        /// first left edge is `min`, the last right edge `max`.
         buckets: Vec<[JsonF64; 3]>,
     },
     /// Images of one size.
@@ -166,7 +169,7 @@ pub enum DecodedValue {
 
 impl DecodedValue {
     /// An [`DecodedValue::Invalid`] with this reason.
-    pub fn invalid(reason: impl Into<String>) -> Self {
+    pub(crate) fn invalid(reason: impl Into<String>) -> Self {
         DecodedValue::Invalid { reason: reason.into() }
     }
 
@@ -191,16 +194,10 @@ impl From<f64> for JsonF64 {
     }
 }
 
-/// Plugin names of TensorBoard's built-in dashboards, as summary metadata spells them.
-pub mod plugin {
-    pub use crate::summary::plugin::*;
-    /// Audio dashboard.
-    pub const AUDIO: &str = "audio";
-}
-
 /// The plugin a value belongs to: its metadata's `plugin_name`, or for legacy values
 /// without one the plugin TensorBoard converts them to (`simple_value` → `scalars`,
 /// `histo` → `histograms`, `image` → `images`, `audio` → `audio`); `""` when neither.
+/// The names of the built-in plugins are in [`crate::summary::plugin`].
 pub fn plugin_name(value: &Value) -> &str {
     match value.metadata.as_ref().and_then(|m| m.plugin_data.as_ref()) {
         Some(p) if !p.plugin_name.is_empty() => &p.plugin_name,
@@ -209,7 +206,7 @@ pub fn plugin_name(value: &Value) -> &str {
 }
 
 /// For a legacy (non-tensor) value, the plugin TensorBoard converts it to.
-pub fn legacy_plugin(value: &Value) -> Option<&'static str> {
+pub(crate) fn legacy_plugin(value: &Value) -> Option<&'static str> {
     match value.value {
         Some(Kind::SimpleValue(_)) => Some(plugin::SCALARS),
         Some(Kind::Histo(_)) => Some(plugin::HISTOGRAMS),
@@ -220,14 +217,14 @@ pub fn legacy_plugin(value: &Value) -> Option<&'static str> {
 }
 
 /// The plugin content bytes of a value (empty when it has no metadata).
-pub fn plugin_content(value: &Value) -> &[u8] {
+pub(crate) fn plugin_content(value: &Value) -> &[u8] {
     value.metadata.as_ref().and_then(|m| m.plugin_data.as_ref()).map_or(&[], |p| &p.content)
 }
 
 /// The `version` of a plugin content: protobuf field 1 (a varint), 0 when absent, as
 /// every built-in plugin's content message declares it. Errors when the bytes are not
 /// a well-formed protobuf message.
-pub fn plugin_content_version(content: &[u8]) -> Result<i64, String> {
+pub(crate) fn plugin_content_version(content: &[u8]) -> Result<i64, String> {
     let mut rest = content;
     let mut version = 0i64;
     while !rest.is_empty() {
@@ -272,7 +269,7 @@ fn read_varint(buf: &mut &[u8]) -> Option<u64> {
 }
 
 /// The format of encoded image or audio bytes, from their magic numbers.
-pub fn sniff_format(data: &[u8]) -> &'static str {
+pub(crate) fn sniff_format(data: &[u8]) -> &'static str {
     match data {
         [0x89, b'P', b'N', b'G', ..] => "png",
         [0xff, 0xd8, 0xff, ..] => "jpeg",
@@ -289,7 +286,7 @@ pub fn sniff_format(data: &[u8]) -> &'static str {
 /// first left edge is `min`, the last right edge `max`, inner edges are `bucket_limit`;
 /// no non-empty bucket gives no rows. (Python then rounds to f32; this keeps f64.)
 /// Errors when `bucket` and `bucket_limit` differ in length.
-pub fn legacy_histogram_buckets(h: &HistogramProto) -> Result<Vec<[f64; 3]>, String> {
+pub(crate) fn legacy_histogram_buckets(h: &HistogramProto) -> Result<Vec<[f64; 3]>, String> {
     if h.bucket.len() != h.bucket_limit.len() {
         return Err(format!("legacy histogram has {} bucket counts but {} bucket limits", h.bucket.len(), h.bucket_limit.len()));
     }

@@ -6,7 +6,10 @@
 //! - [`EventWriter`] owns one `events.out.tfevents.*` file and a background thread that
 //!   writes it, so the caller never waits on the disk.
 //! - [`RecordReader`], [`reader`] and [`decode`] read files back (also while they grow),
-//!   and the `wick-events` command dumps, lists and validates them.
+//!   and [`validate`] checks them against what TensorBoard needs.
+//! - The `wick-events` command (feature `cli`, on by default) dumps, lists and validates
+//!   them. Without it (`default-features = false`) the crate builds neither clap nor
+//!   serde_json.
 //!
 //! ```
 //! # fn main() -> Result<(), wick_tfevents::Error> {
@@ -25,6 +28,11 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod decode;
 mod error;
 mod event_writer;

@@ -3,7 +3,7 @@
 
 use crate::event_writer::{wall_time_now, EventWriter, WriterOptions};
 use crate::proto::{event, Event, Summary};
-use crate::summary::hparams::{self, HParam, HParamValue, Metric, SessionStatus};
+use crate::summary::hparams::{self, HParam, HParamValue, MetricInfo, SessionStatus};
 use crate::summary::histogram::{self, Bucket};
 use crate::summary::image::{self, Image};
 use crate::summary::pr_curve::{self, PrCounts};
@@ -147,7 +147,7 @@ impl SummaryWriter {
 
     /// Declares the hyper-parameter and metric columns of the HParams table. Write it
     /// once, in the parent directory of the runs (one experiment per log directory).
-    pub fn hparams_config(&self, hparams: &[HParam], metrics: &[Metric]) -> Result<()> {
+    pub fn hparams_config(&self, hparams: &[HParam], metrics: &[MetricInfo]) -> Result<()> {
         let now = wall_time_now();
         self.write_values_at(0, now, vec![hparams::experiment(hparams, metrics, now)?])
     }

@@ -130,7 +130,7 @@ impl Report {
 
 /// What [`scan_file`] finds, record by record.
 #[derive(Debug, Clone, PartialEq)]
-pub enum FileItem {
+pub(crate) enum FileItem {
     /// A record that decodes as an event.
     Event {
         /// Byte offset of its record.
@@ -147,7 +147,7 @@ pub enum FileItem {
 /// CRC or an undecodable payload (the framing is intact) and stops at a bad length CRC
 /// (record boundaries are lost). An incomplete last record is a warning. Only
 /// operating-system errors are `Err`.
-pub fn scan_file(path: impl AsRef<Path>, mut on_item: impl FnMut(FileItem) -> ControlFlow<()>) -> Result<()> {
+pub(crate) fn scan_file(path: impl AsRef<Path>, mut on_item: impl FnMut(FileItem) -> ControlFlow<()>) -> Result<()> {
     let path = path.as_ref();
     let file = File::open(path).map_err(|e| Error::read(path, e))?;
     let mut records = RecordReader::new(BufReader::new(file), path);

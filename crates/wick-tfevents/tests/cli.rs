@@ -9,7 +9,7 @@ use serde_json::{json, Value as Json};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use wick_tfevents::summary::hparams::{Domain, HParam, HParamValue, Metric, SessionStatus};
+use wick_tfevents::summary::hparams::{Domain, HParam, HParamValue, MetricInfo, SessionStatus};
 use wick_tfevents::summary::image::Image;
 use wick_tfevents::SummaryWriter;
 
@@ -31,7 +31,7 @@ fn write_logdir(logs: &Path) -> PathBuf {
     let root = SummaryWriter::new(logs).unwrap();
     root.hparams_config(
         &[HParam::new("lr").with_domain(Domain::Interval { min: 0.0, max: 1.0 }), HParam::new("opt")],
-        &[Metric::new("loss")],
+        &[MetricInfo::new("loss")],
     )
     .unwrap();
     root.close().unwrap();

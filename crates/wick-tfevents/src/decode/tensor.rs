@@ -8,7 +8,7 @@ use serde::Serialize;
 
 /// Most elements a single typed value may be broadcast to (a larger shape is reported as
 /// invalid instead of allocated).
-pub const MAX_BROADCAST_ELEMENTS: u64 = 1 << 20;
+const MAX_BROADCAST_ELEMENTS: u64 = 1 << 20;
 
 /// Most bytes a single string value may be broadcast to.
 const MAX_BROADCAST_STRING_BYTES: u64 = 1 << 26;
@@ -83,7 +83,7 @@ impl TensorValues {
 
 /// A decoded tensor: its dtype, shape and (for the dtypes summaries use) its values.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Tensor {
+pub(crate) struct Tensor {
     /// The `DataType` number.
     pub dtype: i32,
     /// Dimension sizes; empty for rank 0.
@@ -92,15 +92,8 @@ pub struct Tensor {
     pub values: Option<TensorValues>,
 }
 
-impl Tensor {
-    /// Number of elements the shape holds.
-    pub fn element_count(&self) -> u64 {
-        self.shape.iter().product()
-    }
-}
-
 /// The name of a dtype number, e.g. `"DT_FLOAT"`, or `"DT_UNKNOWN(n)"`.
-pub fn dtype_name(dtype: i32) -> String {
+pub(crate) fn dtype_name(dtype: i32) -> String {
     match DataType::try_from(dtype) {
         Ok(t) => t.as_str_name().to_string(),
         Err(_) => format!("DT_UNKNOWN({dtype})"),
@@ -109,7 +102,7 @@ pub fn dtype_name(dtype: i32) -> String {
 
 /// The shape of `t` as sizes, or why it is unusable (unknown rank, negative or
 /// overflowing sizes).
-pub fn shape_of(t: &TensorProto) -> Result<Vec<u64>, String> {
+pub(crate) fn shape_of(t: &TensorProto) -> Result<Vec<u64>, String> {
     let Some(shape) = &t.tensor_shape else { return Ok(Vec::new()) };
     if shape.unknown_rank {
         return Err("tensor shape has unknown rank".into());
@@ -125,7 +118,7 @@ pub fn shape_of(t: &TensorProto) -> Result<Vec<u64>, String> {
 }
 
 /// Decodes `t`. Errors say why the values do not fit the dtype and shape.
-pub fn decode_tensor(t: &TensorProto) -> Result<Tensor, String> {
+pub(crate) fn decode_tensor(t: &TensorProto) -> Result<Tensor, String> {
     let shape = shape_of(t)?;
     let count: u64 = shape.iter().product();
     let values = decode_values(t, count)?;
@@ -247,7 +240,7 @@ fn pairs<T: Copy>(vals: &[T], count: u64, field: &str, f: impl Fn(T) -> f64) -> 
 }
 
 /// IEEE half precision bits to `f32`.
-pub fn f16_to_f32(bits: u16) -> f32 {
+fn f16_to_f32(bits: u16) -> f32 {
     let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
     let exp = (bits >> 10) & 0x1f;
     let mant = u32::from(bits & 0x3ff);
@@ -265,7 +258,7 @@ pub fn f16_to_f32(bits: u16) -> f32 {
 }
 
 /// bfloat16 bits to `f32`.
-pub fn bf16_to_f32(bits: u16) -> f32 {
+fn bf16_to_f32(bits: u16) -> f32 {
     f32::from_bits(u32::from(bits) << 16)
 }
 

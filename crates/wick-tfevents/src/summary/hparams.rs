@@ -137,9 +137,10 @@ pub enum DatasetType {
     Validation,
 }
 
-/// One metric column: the last value of scalar `tag` in sub-run `group` of each session.
+/// One metric column: the last value of scalar `tag` in sub-run `group` of each session
+/// (TensorBoard's `MetricInfo`).
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Metric {
+pub struct MetricInfo {
     /// Scalar tag, e.g. `epoch_accuracy`.
     pub tag: String,
     /// Sub-run of the session run holding the scalar (`""`: the session run itself).
@@ -152,10 +153,10 @@ pub struct Metric {
     pub dataset_type: DatasetType,
 }
 
-impl Metric {
+impl MetricInfo {
     /// A metric read from the session run itself.
     pub fn new(tag: impl Into<String>) -> Self {
-        Metric { tag: tag.into(), ..Default::default() }
+        MetricInfo { tag: tag.into(), ..Default::default() }
     }
 
     /// The same metric read from sub-run `group` (e.g. `"validation"`).
@@ -192,7 +193,7 @@ fn hparams_value(tag: &str, data: pb::h_params_plugin_data::Data) -> Value {
 
 /// The experiment: hyper-parameter and metric columns. Write it once, in the parent run
 /// of the sessions (TensorBoard uses only one experiment per log directory).
-pub fn experiment(hparams: &[HParam], metrics: &[Metric], time_created_secs: f64) -> Result<Value> {
+pub fn experiment(hparams: &[HParam], metrics: &[MetricInfo], time_created_secs: f64) -> Result<Value> {
     let mut infos = Vec::with_capacity(hparams.len());
     for h in hparams {
         check_tag(&h.name).map_err(|_| Error::InvalidValue {

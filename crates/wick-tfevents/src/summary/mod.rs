@@ -30,6 +30,8 @@ pub mod plugin {
     pub const HPARAMS: &str = "hparams";
     /// PR Curves dashboard.
     pub const PR_CURVES: &str = "pr_curves";
+    /// Audio dashboard (read by [`crate::decode`]; this crate writes no audio).
+    pub const AUDIO: &str = "audio";
 }
 
 /// Returns an error unless `tag` can name a time series.

@@ -3,11 +3,12 @@
 //! values. A problem repeated on later values of one tag is reported once, with a count.
 
 use super::{Problem, Severity};
-use crate::decode::{self, decode_value, plugin, plugin_content, plugin_content_version, plugin_name, DecodeOptions};
+use crate::decode::{self, decode_value, plugin_content, plugin_content_version, plugin_name, DecodeOptions};
 use crate::proto::event::What;
 use crate::proto::session_log::SessionStatus;
 use crate::proto::summary::{value::Value as Kind, Value};
 use crate::proto::{DataType, Event, TensorProto};
+use crate::summary::plugin;
 use std::collections::HashMap;
 use std::path::Path;
 
