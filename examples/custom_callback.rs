@@ -11,7 +11,7 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{linear, ModuleT, VarBuilder, VarMap};
 use wick::callbacks::{Callback, Context, Logs, ModelVars};
-use wick::optim::{rules::sgd::Sgd, OptimizerConfig, SGD};
+use wick::optim::{rules::SgdRule, OptimizerConfig, SGD};
 use wick::train::losses::BinaryCrossentropy;
 use wick::train::metrics::BinaryAccuracy;
 use wick::train::{FitOptions, Shared, TensorDataset, Trainer};
@@ -70,7 +70,7 @@ fn main() -> Result<(), Error> {
     // Dense(1, activation="sigmoid").
     let model = candle_nn::func_t(move |x: &Tensor, train: bool| candle_nn::ops::sigmoid(&layer.forward_t(x, train)?));
     let vars = ModelVars::from_varmap(&varmap);
-    let optimizer = SGD::with_names(vars.vars().to_vec(), OptimizerConfig::new(Sgd::default(), 1.0))?;
+    let optimizer = SGD::with_names(vars.vars().to_vec(), OptimizerConfig::new(SgdRule::default(), 1.0))?;
     let mut trainer = Trainer::new(model, vars, optimizer, BinaryCrossentropy::new())?
         .with_metric(BinaryAccuracy::new().with_name("accuracy"));
 

@@ -31,7 +31,7 @@ use candle_core::DType;
 use candle_nn::{VarBuilder, VarMap};
 use clap::Parser;
 use wick::callbacks::ModelVars;
-use wick::optim::{rules::sgd::Sgd, OptimizerConfig, SGD};
+use wick::optim::{rules::SgdRule, OptimizerConfig, SGD};
 use wick::tfevents::summary::image::Image;
 use wick::tfevents::SummaryWriter;
 use wick::train::losses::SparseCategoricalCrossentropy;
@@ -132,7 +132,7 @@ fn run(args: Args) -> Result<(), Error> {
     // Loss and accuracy as fit's validation computes them; then the predictions.
     // (The trainer needs an optimizer; evaluate and predict never step it.)
     let vars = ModelVars::from_varmap(&varmap);
-    let optimizer = SGD::with_names(vars.vars().to_vec(), OptimizerConfig::new(Sgd::default(), 0.0))?;
+    let optimizer = SGD::with_names(vars.vars().to_vec(), OptimizerConfig::new(SgdRule::default(), 0.0))?;
     let mut trainer = Trainer::new(model, vars, optimizer, SparseCategoricalCrossentropy::new().with_from_logits(true))?
         .with_metric(SparseCategoricalAccuracy::new().with_name("accuracy"));
     let logs = trainer.evaluate(&mut val, RunOptions::silent())?;

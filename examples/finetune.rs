@@ -54,7 +54,7 @@ use wick::callbacks::callbacks::TensorBoard;
 use wick::callbacks::ModelVars;
 use wick::data::synthetic::{write_shapes, Shape, ShapesOptions};
 use wick::data::{ImageFolder, SplitOptions};
-use wick::optim::{rules::adam::Adam, OptimizerConfig};
+use wick::optim::{rules::AdamRule, OptimizerConfig};
 use wick::train::losses::SparseCategoricalCrossentropy;
 use wick::train::metrics::SparseCategoricalAccuracy;
 use wick::train::{Dataset, FitOptions, Trainer};
@@ -190,7 +190,7 @@ fn new_model(config: &CnnConfig, seed: u64, device: &Device) -> Result<(Cnn, Var
 
 /// Adam over the named variables.
 fn adam(vars: Vec<(String, Var)>, lr: f64) -> Result<wick::optim::Adam, Error> {
-    Ok(wick::optim::Adam::with_names(vars, OptimizerConfig::new(Adam::default(), lr))?)
+    Ok(wick::optim::Adam::with_names(vars, OptimizerConfig::new(AdamRule::default(), lr))?)
 }
 
 /// `fit` with validation and a TensorBoard run in `logdir`; returns the last epoch's logs line.

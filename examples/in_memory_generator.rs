@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use wick::data::{
-    rng, Batch, Generator, GeneratorOptions, ImageArray, ImageTransform, InMemoryGenerator, Interpolation, LabelMode,
+    rng, Batch, Dataset, GeneratorOptions, ImageArray, ImageTransform, InMemoryGenerator, Interpolation, LabelMode,
     Rng, SubsetKind,
 };
 
@@ -59,17 +59,21 @@ fn main() -> wick::data::Result<()> {
 
     let (mut train, mut val) = train_val_generator(16, x, (32, 32), 42)?;
     for epoch in 0..2 {
+        // What fit does at the start of each epoch: a new, shuffled pass of the training
+        // data and an unshuffled pass of the validation data.
+        train.begin_pass(epoch, true)?;
+        val.begin_pass(0, false)?;
         let mut seen = 0;
-        while let Some(Batch { images, labels, .. }) = train.next_batch()? {
-            seen += images.dims()[0];
-            assert_eq!(images.dims()[1..], [3, 32, 32]);
-            assert!(labels.is_some());
+        while let Some(Batch { x, y, .. }) = train.next_batch()? {
+            seen += x.dims()[0];
+            assert_eq!(x.dims()[1..], [3, 32, 32]);
+            assert!(y.is_some());
         }
         let mut val_seen = 0;
         while let Some(batch) = val.next_batch()? {
             val_seen += batch.len();
         }
-        println!("epoch {epoch}: {seen} training images ({} steps), {val_seen} validation images", train.steps_per_epoch().unwrap_or(0));
+        println!("epoch {epoch}: {seen} training images ({} steps), {val_seen} validation images", train.len_batches().unwrap_or(0));
     }
     Ok(())
 }

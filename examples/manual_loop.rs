@@ -14,7 +14,7 @@ use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{linear, loss, Module, Optimizer, VarBuilder, VarMap};
 use wick::callbacks::callbacks::{EarlyStopping, History};
 use wick::callbacks::{CallbackList, Context, Logs, ModelVars, Params, RunState};
-use wick::optim::{rules::adam::Adam, OptimizerConfig};
+use wick::optim::{rules::AdamRule, OptimizerConfig};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -66,7 +66,7 @@ fn main() -> Result<(), Error> {
     let vars = ModelVars::from_varmap(&varmap);
     let mut optimizer = wick::optim::Adam::with_names(
         vars.vars().to_vec(),
-        OptimizerConfig::new(Adam::default(), 0.05),
+        OptimizerConfig::new(AdamRule::default(), 0.05),
     )?;
 
     // The callbacks, in Keras' order: the user's, then History.

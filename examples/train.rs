@@ -252,12 +252,12 @@ fn run(args: Args) -> Result<(), Error> {
     };
     let started = Instant::now();
     let outcome = match args.optimizer {
-        OptimizerName::Adam => fit(&args, &config, model, vars, rules::adam::Adam::default(), schedule, &mut train, &mut val)?,
-        OptimizerName::Adamw => fit(&args, &config, model, vars, rules::adam::AdamW::default(), schedule, &mut train, &mut val)?,
-        OptimizerName::Nadam => fit(&args, &config, model, vars, rules::nadam::Nadam::default(), schedule, &mut train, &mut val)?,
-        OptimizerName::Rmsprop => fit(&args, &config, model, vars, rules::rmsprop::Rmsprop::default(), schedule, &mut train, &mut val)?,
+        OptimizerName::Adam => fit(&args, &config, model, vars, rules::AdamRule::default(), schedule, &mut train, &mut val)?,
+        OptimizerName::Adamw => fit(&args, &config, model, vars, rules::AdamWRule::default(), schedule, &mut train, &mut val)?,
+        OptimizerName::Nadam => fit(&args, &config, model, vars, rules::NadamRule::default(), schedule, &mut train, &mut val)?,
+        OptimizerName::Rmsprop => fit(&args, &config, model, vars, rules::RmspropRule::default(), schedule, &mut train, &mut val)?,
         OptimizerName::Sgd => {
-            let sgd = rules::sgd::Sgd { momentum: 0.9, ..Default::default() };
+            let sgd = rules::SgdRule { momentum: 0.9, ..Default::default() };
             fit(&args, &config, model, vars, sgd, schedule, &mut train, &mut val)?
         }
     };

@@ -15,10 +15,11 @@ use wick::callbacks::callbacks::{
     BackupAndRestore, CSVLogger, LambdaCallback, ModelCheckpoint, TensorBoard, TerminateOnNaN,
 };
 use wick::callbacks::{Callback, ModelVars};
-use wick::optim::{rules::sgd::Sgd, OptimizerConfig, SGD};
+use wick::optim::{rules::SgdRule, OptimizerConfig, SGD};
 use wick::train::losses::SparseCategoricalCrossentropy;
 use wick::train::metrics::SparseCategoricalAccuracy;
-use wick::train::{Batch, BatchIter, Dataset, FitOptions, TensorDataset, TrainError, Trainer};
+use wick::data::{Batch, Dataset, TensorDataset};
+use wick::train::{Error, FitOptions, Trainer};
 
 const SAMPLES: usize = 96;
 const BATCH_SIZE: usize = 16;
@@ -55,7 +56,7 @@ fn trainer() -> Trainer<impl ModuleT, SGD> {
     let out = linear(8, 2, vb.pp("out")).unwrap();
     let model = candle_nn::func_t(move |x: &Tensor, train: bool| out.forward_t(&hidden.forward_t(x, train)?.tanh()?, train));
     let vars = ModelVars::from_varmap(&varmap);
-    let optimizer = SGD::with_names(vars.vars().to_vec(), OptimizerConfig::new(Sgd::default(), 0.1)).unwrap();
+    let optimizer = SGD::with_names(vars.vars().to_vec(), OptimizerConfig::new(SgdRule::default(), 0.1)).unwrap();
     Trainer::new(model, vars, optimizer, SparseCategoricalCrossentropy::new().with_from_logits(true))
         .unwrap()
         .with_metric(SparseCategoricalAccuracy::new().with_name("accuracy"))
@@ -67,6 +68,9 @@ struct PoisonedAt {
     inner: TensorDataset,
     epoch: usize,
     batch: usize,
+    /// The pass being read and the index of the next batch in it.
+    pass: usize,
+    next: usize,
 }
 
 impl Dataset for PoisonedAt {
@@ -74,17 +78,23 @@ impl Dataset for PoisonedAt {
         self.inner.len_batches()
     }
 
-    fn batches(&mut self, epoch: usize, shuffle: bool) -> wick::train::TrainResult<BatchIter> {
-        let inner = self.inner.batches(epoch, shuffle)?;
-        let target = (epoch == self.epoch).then_some(self.batch);
-        Ok(Box::new(inner.enumerate().map(move |(i, batch)| {
-            let batch = batch?;
-            if Some(i) != target {
-                return Ok(batch);
-            }
-            let x = (batch.x.ones_like()? * f64::NAN)?;
-            Ok(Batch { x, ..batch })
-        })))
+    fn begin_pass(&mut self, pass: usize, shuffle: bool) -> wick::data::Result<()> {
+        (self.pass, self.next) = (pass, 0);
+        self.inner.begin_pass(pass, shuffle)
+    }
+
+    fn next_batch(&mut self) -> wick::data::Result<Option<Batch>> {
+        let Some(batch) = self.inner.next_batch()? else {
+            (self.pass, self.next) = (self.pass + 1, 0);
+            return Ok(None);
+        };
+        let poisoned = self.pass == self.epoch && self.next == self.batch;
+        self.next += 1;
+        if !poisoned {
+            return Ok(Some(batch));
+        }
+        let x = (batch.x.ones_like()? * f64::NAN)?;
+        Ok(Some(Batch { x, ..batch }))
     }
 }
 
@@ -113,7 +123,7 @@ fn nan_loss_stops_the_run_and_no_nan_checkpoint_is_saved_as_best() {
     let (x_val, y_val) = blobs(48, 12, &device);
     // NaN inputs in batch 2 of epoch 1 (the second epoch); shuffling off so the batches
     // are the same every run.
-    let mut train = PoisonedAt { inner: TensorDataset::new(x, y).unwrap().with_batch_size(BATCH_SIZE).unwrap(), epoch: 1, batch: 2 };
+    let mut train = PoisonedAt { inner: TensorDataset::new(x, y).unwrap().with_batch_size(BATCH_SIZE).unwrap(), epoch: 1, batch: 2, pass: 0, next: 0 };
     let mut val = TensorDataset::new(x_val, y_val).unwrap().with_batch_size(BATCH_SIZE).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let best_loss = dir.path().join("best_loss.safetensors");
@@ -213,7 +223,7 @@ fn fails_at_start(what: &str, callback: Box<dyn Callback>, path: &Path) {
         Ok(h) => panic!("{what}: fit succeeded with an unwritable folder {} (epochs run: {:?})", path.display(), h.epoch()),
         Err(e) => e,
     };
-    assert!(matches!(err, TrainError::Callback(_)), "{what}: expected a callback error, got {err:?}");
+    assert!(matches!(err, Error::Callback(_)), "{what}: expected a callback error, got {err:?}");
     let msg = err.to_string();
     assert!(msg.contains(&path.display().to_string()), "{what}: the error does not name {}: {msg}", path.display());
     assert_eq!(count.get(), 0, "{what}: {} training batch(es) ran before the error", count.get());

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use wick::callbacks::callbacks::{BackupAndRestore, LambdaCallback, ModelCheckpoint, TensorBoard};
 use wick::callbacks::{Callback, ModelVars};
-use wick::optim::{rules::adam::Adam, OptimizerConfig, Adam as AdamOptimizer};
+use wick::optim::{rules::AdamRule, OptimizerConfig, Adam as AdamOptimizer};
 use wick::train::losses::SparseCategoricalCrossentropy;
 use wick::train::metrics::SparseCategoricalAccuracy;
 use wick::train::{FitOptions, TensorDataset, Trainer};
@@ -59,7 +59,7 @@ fn train(root: &Path, announce: bool) -> ModelVars {
     let dev = Device::Cpu;
     let (net, varmap) = model(&dev);
     let vars = ModelVars::from_varmap(&varmap);
-    let optimizer = AdamOptimizer::with_names(vars.vars().to_vec(), OptimizerConfig::new(Adam::default(), 0.01)).unwrap();
+    let optimizer = AdamOptimizer::with_names(vars.vars().to_vec(), OptimizerConfig::new(AdamRule::default(), 0.01)).unwrap();
     let loss = SparseCategoricalCrossentropy::new().with_from_logits(true);
     let mut trainer = Trainer::new(net, vars.clone(), optimizer, loss).unwrap().with_metric(SparseCategoricalAccuracy::new().with_name("accuracy"));
     let mut callbacks: Vec<Box<dyn Callback>> = vec![

@@ -20,7 +20,7 @@ use support::tensorboard::{Loader, TensorBoard};
 use wick::callbacks::callbacks::tensorboard::{TensorBoard as TensorBoardCallback, UpdateFreq};
 use wick::callbacks::callbacks::LambdaCallback;
 use wick::callbacks::ModelVars;
-use wick::optim::{rules::sgd::Sgd, LrControl, OptimizerConfig, SGD};
+use wick::optim::{rules::SgdRule, LrControl, OptimizerConfig, SGD};
 use wick::train::losses::BinaryCrossentropy;
 use wick::train::metrics::BinaryAccuracy;
 use wick::train::{FitOptions, TensorDataset, Trainer};
@@ -84,7 +84,7 @@ fn train_into(log_dir: &Path) -> Expected {
         candle_nn::ops::sigmoid(&out.forward_t(&h, train)?)
     });
     let vars = ModelVars::from_varmap(&varmap);
-    let optimizer = SGD::with_names(vars.vars().to_vec(), OptimizerConfig::new(Sgd::default(), LEARNING_RATE)).unwrap();
+    let optimizer = SGD::with_names(vars.vars().to_vec(), OptimizerConfig::new(SgdRule::default(), LEARNING_RATE)).unwrap();
     let mut trainer = Trainer::new(model, vars, optimizer, BinaryCrossentropy::new())
         .unwrap()
         .with_metric(BinaryAccuracy::new().with_name("accuracy"));

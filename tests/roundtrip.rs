@@ -5,7 +5,7 @@ use prost::Message;
 use wick_tfevents::proto::hparams::{h_params_plugin_data::Data, HParamsPluginData};
 use wick_tfevents::proto::{event, summary::value, DataType, PrCurvePluginData, TensorProto};
 use wick_tfevents::summary::histogram::Bucket;
-use wick_tfevents::summary::hparams::{Domain, HParam, HParamValue, Metric, SessionStatus};
+use wick_tfevents::summary::hparams::{Domain, HParam, HParamValue, MetricInfo, SessionStatus};
 use wick_tfevents::summary::image::Image;
 use wick_tfevents::summary::pr_curve::PrCounts;
 use wick_tfevents::summary::Value;
@@ -83,7 +83,7 @@ fn every_kind_round_trips() {
 
     w.hparams_config(
         &[HParam::new("lr").with_domain(Domain::Interval { min: 1e-4, max: 1.0 }), HParam::new("opt").with_domain(Domain::Discrete(vec!["adam".into(), "sgd".into()]))],
-        &[Metric::new("epoch_loss").in_group("validation")],
+        &[MetricInfo::new("epoch_loss").in_group("validation")],
     )
     .unwrap();
     w.hparams(&[("lr", HParamValue::from(0.01)), ("opt", "adam".into()), ("nesterov", true.into())], "g1").unwrap();

@@ -1,5 +1,5 @@
 //! Data for the demo scripts: the default synthetic dataset, the seeded train/validation
-//! split and the generators (as wick-train datasets). Included with
+//! split and the generators. Included with
 //! `#[path = "demo/data.rs"] mod data;`.
 #![allow(dead_code)]
 
@@ -10,7 +10,6 @@ use candle_core::Device;
 use wick::data::augment::{Augmentation, FillMode, FlipMode};
 use wick::data::synthetic::{write_shapes, ShapesOptions};
 use wick::data::{GeneratorOptions, ImageFolder, ImageFolderGenerator, ImageOptions, LabelMode, Subset};
-use wick::train::GeneratorDataset;
 
 type Error = Box<dyn std::error::Error>;
 
@@ -56,8 +55,8 @@ pub fn augmentation(level: &str) -> Result<Option<Augmentation>, Error> {
     Ok(Some(aug.checked()?))
 }
 
-/// A generator over `subset` (integer labels, on `device`) as a wick-train dataset;
-/// training subsets get `augment` and are reshuffled every epoch.
+/// A generator over `subset` (integer labels, on `device`): a dataset `fit` reads;
+/// training subsets get `augment` (and `fit` reshuffles them every epoch).
 pub fn dataset(
     subset: &Subset,
     size: usize,
@@ -65,7 +64,7 @@ pub fn dataset(
     seed: u64,
     device: &Device,
     augment: Option<Augmentation>,
-) -> Result<GeneratorDataset<ImageFolderGenerator>, Error> {
+) -> Result<ImageFolderGenerator, Error> {
     let options = GeneratorOptions {
         label_mode: LabelMode::Int,
         device: device.clone(),
@@ -75,7 +74,7 @@ pub fn dataset(
     if let Some(aug) = augment {
         generator = generator.with_transform(Arc::new(aug))?;
     }
-    Ok(GeneratorDataset::new(generator))
+    Ok(generator)
 }
 
 /// `cpu` or `cuda` (GPU 0; needs a build with `--features cuda`).

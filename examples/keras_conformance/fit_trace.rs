@@ -6,9 +6,10 @@
 use candle_core::{Device, Tensor, Var};
 use serde_json::{json, Map, Value};
 use wick::callbacks::{Callback, Context, Logs, ModelVars};
-use wick::optim::{rules::sgd::Sgd, OptimizerConfig, SGD};
+use wick::optim::{rules::SgdRule, OptimizerConfig, SGD};
 use wick::train::losses::{MeanAbsoluteError, MeanSquaredError, Reduction};
-use wick::train::{FitOptions, LossMetric, Shared, TensorDataset, Trainer};
+use wick::data::TensorDataset;
+use wick::train::{FitOptions, LossMetric, Shared, Trainer};
 
 use crate::json::nested;
 
@@ -81,7 +82,7 @@ fn fit_trace(g: &Value) -> Result<Value, String> {
     let (k, b) = (kernel.as_tensor().clone(), bias.as_tensor().clone());
     let model = candle_nn::func_t(move |x: &Tensor, _train: bool| x.matmul(&k)?.broadcast_add(&b));
     let vars = ModelVars::new(vec![("kernel".into(), kernel.clone()), ("bias".into(), bias.clone())]);
-    let optimizer = SGD::with_names(vars.vars().to_vec(), OptimizerConfig::new(Sgd::default(), 0.1)).map_err(|x| e(&x))?;
+    let optimizer = SGD::with_names(vars.vars().to_vec(), OptimizerConfig::new(SgdRule::default(), 0.1)).map_err(|x| e(&x))?;
     let mae = LossMetric::new("mae", MeanAbsoluteError::new().with_reduction(Reduction::None)).map_err(|x| e(&x))?;
     let mut trainer = Trainer::new(model, vars, optimizer, MeanSquaredError::new()).map_err(|x| e(&x))?.with_metric(mae);
 

@@ -6,8 +6,8 @@ use crate::schedules::schedule_from_json;
 use candle_core::{Device, Tensor, Var};
 use serde_json::{json, Map, Value};
 use wick_optim::rule::UpdateRule;
-use wick_optim::rules::{adadelta::Adadelta, adafactor::Adafactor, adagrad::Adagrad, adam::Adam, adam::AdamW, adamax::Adamax};
-use wick_optim::rules::{ftrl::Ftrl, lamb::Lamb, lion::Lion, nadam::Nadam, rmsprop::Rmsprop, sgd::Sgd};
+use wick_optim::rules::{AdadeltaRule, AdafactorRule, AdagradRule, AdamRule, AdamWRule, AdamaxRule};
+use wick_optim::rules::{FtrlRule, LambRule, LionRule, NadamRule, RmspropRule, SgdRule};
 use wick_optim::schedule::LearningRate;
 use wick_optim::{KerasOptimizer, OptimizerConfig, OptimizerOptions};
 
@@ -72,48 +72,48 @@ fn run_config(problem: &Problem, config: &Value) -> Result<Vec<Value>, String> {
         }};
     }
     match class {
-        "SGD" => go!(Sgd { momentum: kw.f64_or("momentum", 0.0)?, nesterov: kw.bool_or("nesterov", false)? }, Sgd::DEFAULT_LEARNING_RATE),
-        "Adam" => go!(adam(&mut kw)?, Adam::DEFAULT_LEARNING_RATE),
+        "SGD" => go!(SgdRule { momentum: kw.f64_or("momentum", 0.0)?, nesterov: kw.bool_or("nesterov", false)? }, SgdRule::DEFAULT_LEARNING_RATE),
+        "Adam" => go!(adam(&mut kw)?, AdamRule::DEFAULT_LEARNING_RATE),
         "AdamW" => {
-            let rule = AdamW { adam: adam(&mut kw)? };
-            let lr = learning_rate(&mut kw, AdamW::DEFAULT_LEARNING_RATE)?;
+            let rule = AdamWRule { adam: adam(&mut kw)? };
+            let lr = learning_rate(&mut kw, AdamWRule::DEFAULT_LEARNING_RATE)?;
             let mut options = options(&mut kw, class)?;
             options.weight_decay.get_or_insert(0.004);
             kw.finish()?;
             steps(problem, rule, lr, options)
         }
         "Adadelta" => {
-            let d = Adadelta::default();
-            go!(Adadelta { rho: kw.f64_or("rho", d.rho)?, epsilon: kw.f64_or("epsilon", d.epsilon)? }, Adadelta::DEFAULT_LEARNING_RATE)
+            let d = AdadeltaRule::default();
+            go!(AdadeltaRule { rho: kw.f64_or("rho", d.rho)?, epsilon: kw.f64_or("epsilon", d.epsilon)? }, AdadeltaRule::DEFAULT_LEARNING_RATE)
         }
         "Adagrad" => {
-            let d = Adagrad::default();
+            let d = AdagradRule::default();
             go!(
-                Adagrad {
+                AdagradRule {
                     initial_accumulator_value: kw.f64_or("initial_accumulator_value", d.initial_accumulator_value)?,
                     epsilon: kw.f64_or("epsilon", d.epsilon)?,
                 },
-                Adagrad::DEFAULT_LEARNING_RATE
+                AdagradRule::DEFAULT_LEARNING_RATE
             )
         }
         "Adamax" => {
-            let d = Adamax::default();
+            let d = AdamaxRule::default();
             go!(
-                Adamax { beta_1: kw.f64_or("beta_1", d.beta_1)?, beta_2: kw.f64_or("beta_2", d.beta_2)?, epsilon: kw.f64_or("epsilon", d.epsilon)? },
-                Adamax::DEFAULT_LEARNING_RATE
+                AdamaxRule { beta_1: kw.f64_or("beta_1", d.beta_1)?, beta_2: kw.f64_or("beta_2", d.beta_2)?, epsilon: kw.f64_or("epsilon", d.epsilon)? },
+                AdamaxRule::DEFAULT_LEARNING_RATE
             )
         }
         "Nadam" => {
-            let mut rule = Nadam::default();
+            let mut rule = NadamRule::default();
             rule.beta_1 = kw.f64_or("beta_1", rule.beta_1)?;
             rule.beta_2 = kw.f64_or("beta_2", rule.beta_2)?;
             rule.epsilon = kw.f64_or("epsilon", rule.epsilon)?;
-            go!(rule, Nadam::DEFAULT_LEARNING_RATE)
+            go!(rule, NadamRule::DEFAULT_LEARNING_RATE)
         }
         "Ftrl" => {
-            let d = Ftrl::default();
+            let d = FtrlRule::default();
             go!(
-                Ftrl {
+                FtrlRule {
                     learning_rate_power: kw.f64_or("learning_rate_power", d.learning_rate_power)?,
                     initial_accumulator_value: kw.f64_or("initial_accumulator_value", d.initial_accumulator_value)?,
                     l1_regularization_strength: kw.f64_or("l1_regularization_strength", d.l1_regularization_strength)?,
@@ -122,52 +122,52 @@ fn run_config(problem: &Problem, config: &Value) -> Result<Vec<Value>, String> {
                         .f64_or("l2_shrinkage_regularization_strength", d.l2_shrinkage_regularization_strength)?,
                     beta: kw.f64_or("beta", d.beta)?,
                 },
-                Ftrl::DEFAULT_LEARNING_RATE
+                FtrlRule::DEFAULT_LEARNING_RATE
             )
         }
         "RMSprop" => {
-            let d = Rmsprop::default();
+            let d = RmspropRule::default();
             go!(
-                Rmsprop {
+                RmspropRule {
                     rho: kw.f64_or("rho", d.rho)?,
                     momentum: kw.f64_or("momentum", d.momentum)?,
                     epsilon: kw.f64_or("epsilon", d.epsilon)?,
                     centered: kw.bool_or("centered", d.centered)?,
                 },
-                Rmsprop::DEFAULT_LEARNING_RATE
+                RmspropRule::DEFAULT_LEARNING_RATE
             )
         }
         "Lion" => {
-            let d = Lion::default();
-            go!(Lion { beta_1: kw.f64_or("beta_1", d.beta_1)?, beta_2: kw.f64_or("beta_2", d.beta_2)? }, Lion::DEFAULT_LEARNING_RATE)
+            let d = LionRule::default();
+            go!(LionRule { beta_1: kw.f64_or("beta_1", d.beta_1)?, beta_2: kw.f64_or("beta_2", d.beta_2)? }, LionRule::DEFAULT_LEARNING_RATE)
         }
         "Lamb" => {
-            let d = Lamb::default();
+            let d = LambRule::default();
             go!(
-                Lamb { beta_1: kw.f64_or("beta_1", d.beta_1)?, beta_2: kw.f64_or("beta_2", d.beta_2)?, epsilon: kw.f64_or("epsilon", d.epsilon)? },
-                Lamb::DEFAULT_LEARNING_RATE
+                LambRule { beta_1: kw.f64_or("beta_1", d.beta_1)?, beta_2: kw.f64_or("beta_2", d.beta_2)?, epsilon: kw.f64_or("epsilon", d.epsilon)? },
+                LambRule::DEFAULT_LEARNING_RATE
             )
         }
         "Adafactor" => {
-            let d = Adafactor::default();
+            let d = AdafactorRule::default();
             go!(
-                Adafactor {
+                AdafactorRule {
                     beta_2_decay: kw.f64_or("beta_2_decay", d.beta_2_decay)?,
                     epsilon_1: kw.f64_or("epsilon_1", d.epsilon_1)?,
                     epsilon_2: kw.f64_or("epsilon_2", d.epsilon_2)?,
                     clip_threshold: kw.f64_or("clip_threshold", d.clip_threshold)?,
                     relative_step: kw.bool_or("relative_step", d.relative_step)?,
                 },
-                Adafactor::DEFAULT_LEARNING_RATE
+                AdafactorRule::DEFAULT_LEARNING_RATE
             )
         }
         other => Err(format!("unknown optimizer class {other:?}")),
     }
 }
 
-fn adam(kw: &mut Kwargs<'_>) -> Result<Adam, String> {
-    let d = Adam::default();
-    Ok(Adam {
+fn adam(kw: &mut Kwargs<'_>) -> Result<AdamRule, String> {
+    let d = AdamRule::default();
+    Ok(AdamRule {
         beta_1: kw.f64_or("beta_1", d.beta_1)?,
         beta_2: kw.f64_or("beta_2", d.beta_2)?,
         epsilon: kw.f64_or("epsilon", d.epsilon)?,

@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use wick_tfevents::summary::histogram::{self, Bucket};
-use wick_tfevents::summary::hparams::{Domain, HParam, HParamValue, Metric, SessionStatus};
+use wick_tfevents::summary::hparams::{Domain, HParam, HParamValue, MetricInfo, SessionStatus};
 use wick_tfevents::summary::image::Image;
 use wick_tfevents::summary::pr_curve::PrCounts;
 use wick_tfevents::{Error, SummaryWriter};
@@ -527,8 +527,8 @@ fn write_hparams(logdir: &Path, rng: &mut Rng, runs: &mut BTreeMap<String, RunEx
             }
         })
         .collect();
-    let metric_infos: Vec<Metric> =
-        metrics.iter().map(|m| Metric::new(m.tag.clone()).in_group(m.group.clone()).with_display_name(m.display_name.clone())).collect();
+    let metric_infos: Vec<MetricInfo> =
+        metrics.iter().map(|m| MetricInfo::new(m.tag.clone()).in_group(m.group.clone()).with_display_name(m.display_name.clone())).collect();
     experiment.hparams_config(&hparam_infos, &metric_infos)?;
     experiment.close()?;
 

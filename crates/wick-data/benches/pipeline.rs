@@ -28,7 +28,7 @@ use std::time::Instant;
 use wick_data::augment::{Augmentation, FlipMode};
 use wick_data::synthetic::{self, ImageFileFormat, Shape, ShapesOptions};
 use wick_data::{
-    Generator, GeneratorOptions, ImageFolder, ImageFolderGenerator, ImageOptions, ImageTransform,
+    Dataset, GeneratorOptions, ImageFolder, ImageFolderGenerator, ImageOptions, ImageTransform,
     LabelMode,
 };
 

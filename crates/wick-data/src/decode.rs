@@ -7,7 +7,7 @@ use std::path::Path;
 
 use image::{DynamicImage, ImageFormat};
 
-use crate::error::{Error, Result};
+use crate::error::{DecoderError, Error, Result};
 use crate::resize::{resize_chw, Interpolation};
 
 /// Channels of the decoded image (Keras `color_mode`).
@@ -77,19 +77,19 @@ impl ImageOptions {
     /// Checks that the size is non-zero.
     pub fn validate(&self) -> Result<()> {
         if self.height == 0 || self.width == 0 {
-            return Err(Error::InvalidOption { name: "image_size", message: format!("{}x{} has a zero side", self.height, self.width) });
+            return Err(Error::InvalidOption { context: "ImageOptions", name: "image_size", message: format!("{}x{} has a zero side", self.height, self.width) });
         }
         Ok(())
     }
 }
 
 /// The formats accepted (those Keras' extension allow-list names).
-pub fn accepted_format(format: ImageFormat) -> bool {
+pub(crate) fn accepted_format(format: ImageFormat) -> bool {
     matches!(format, ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Gif | ImageFormat::Bmp)
 }
 
 /// Sniffs the format from the content; `path` is only used in errors.
-pub fn sniff(path: &Path, bytes: &[u8]) -> Result<ImageFormat> {
+pub(crate) fn sniff(path: &Path, bytes: &[u8]) -> Result<ImageFormat> {
     if bytes.is_empty() {
         return Err(Error::EmptyFile { path: path.to_path_buf() });
     }
@@ -100,7 +100,7 @@ pub fn sniff(path: &Path, bytes: &[u8]) -> Result<ImageFormat> {
     }
 }
 
-pub use crate::jpeg::jpeg_is_complete;
+pub(crate) use crate::jpeg::jpeg_is_complete;
 
 /// Decodes bytes to an image, refusing truncated JPEGs and catching decoder panics.
 ///
@@ -112,14 +112,16 @@ pub fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
         return Err(Error::TruncatedJpeg { path: path.to_path_buf() });
     }
     // `image` documents that some decoders may panic on malicious input: contain it.
+    let decoder = if format == ImageFormat::Jpeg { "zune-jpeg" } else { "image" };
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match format {
         ImageFormat::Jpeg => crate::jpeg::decode_jpeg(bytes),
         _ => image::load_from_memory_with_format(bytes, format).map_err(|e| e.to_string()),
     }));
+    let fail = |message: String| Error::Decode { path: path.to_path_buf(), source: DecoderError { decoder, message } };
     match decoded {
         Ok(Ok(image)) => Ok(image),
-        Ok(Err(message)) => Err(Error::Decode { path: path.to_path_buf(), message }),
-        Err(_) => Err(Error::Decode { path: path.to_path_buf(), message: "the decoder panicked".into() }),
+        Ok(Err(message)) => Err(fail(message)),
+        Err(_) => Err(fail("the decoder panicked".into())),
     }
 }
 
@@ -166,18 +168,19 @@ pub fn image_to_chw_into(image: &DynamicImage, options: &ImageOptions, out: &mut
 
 /// Crops/pads/resizes an interleaved u8 image (`h x w x channels`) to the target CHW f32.
 /// An error when `hwc.len() != h * w * channels`.
-pub fn hwc_u8_to_target(hwc: &[u8], channels: usize, h: usize, w: usize, options: &ImageOptions) -> Result<Vec<f32>> {
+#[cfg(test)]
+fn hwc_u8_to_target(hwc: &[u8], channels: usize, h: usize, w: usize, options: &ImageOptions) -> Result<Vec<f32>> {
     let mut out = vec![0f32; channels * options.height * options.width];
     hwc_u8_to_target_into(hwc, channels, h, w, options, &mut out)?;
     Ok(out)
 }
 
-/// [`hwc_u8_to_target`] into `out` (`channels * options.height * options.width` values).
+/// Crops/pads/resizes an interleaved u8 image into `out` (`channels * options.height * options.width` values).
 /// When no crop, pad or resize is needed (the common case of images already at the
 /// target size), the pixels go straight from `hwc` to `out` in one pass.
 ///
 /// Errors ([`Error::Shape`]) when `hwc` or `out` does not have the stated size.
-pub fn hwc_u8_to_target_into(
+pub(crate) fn hwc_u8_to_target_into(
     hwc: &[u8],
     channels: usize,
     h: usize,

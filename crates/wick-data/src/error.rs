@@ -79,17 +79,21 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
-    /// The decoder rejected the file (corrupt or truncated data).
-    #[error("cannot decode {path}: {message}")]
+    /// The decoder rejected the file (corrupt or truncated data); the decoder's reason
+    /// is the [`source`](std::error::Error::source).
+    #[error("cannot decode {path}")]
     Decode {
         /// The file.
         path: PathBuf,
-        /// The decoder's message.
-        message: String,
+        /// The decoder and its reason.
+        #[source]
+        source: DecoderError,
     },
     /// An option has a value outside its domain.
-    #[error("invalid {name}: {message}")]
+    #[error("{context}: invalid {name}: {message}")]
     InvalidOption {
+        /// The type or function that raised the error, e.g. `"GeneratorOptions"`.
+        context: &'static str,
         /// The option, e.g. `validation_split`.
         name: &'static str,
         /// What is wrong with its value.
@@ -136,12 +140,43 @@ pub enum Error {
         #[source]
         source: image::ImageError,
     },
+    /// `begin_pass` was asked to shuffle a dataset that keeps a fixed order (a validation
+    /// subset, a stream in its own order): pass `shuffle = false` (fit's `shuffle`).
+    #[error("{context} cannot shuffle: {reason}; pass shuffle = false (FitOptions::shuffle)")]
+    ShuffleUnsupported {
+        /// The dataset type that refused, e.g. `"ImageFolderGenerator"`.
+        context: &'static str,
+        /// Why it keeps its order.
+        reason: &'static str,
+    },
     /// The background worker stopped (after an earlier error, or it panicked).
     #[error("the generator's worker stopped: {0}")]
     WorkerStopped(String),
     /// Building a Candle tensor failed.
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),
+}
+
+/// An image decoder's own error: which decoder, and its message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{decoder}: {message}")]
+pub struct DecoderError {
+    /// The decoder, e.g. `"zune-jpeg"` or `"image"`.
+    pub decoder: &'static str,
+    /// What it reported.
+    pub message: String,
+}
+
+/// `error` and its sources, joined by `": "` (what skip reports and logs print).
+pub fn with_sources(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut next = error.source();
+    while let Some(e) = next {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        next = e.source();
+    }
+    out
 }
 
 impl Error {

@@ -7,7 +7,8 @@ use crate::batch::Batch;
 use crate::decode::{load_image_into, ImageOptions};
 use crate::error::{Error, Result};
 use crate::folder::Sample;
-use crate::generator::{Generator, GeneratorOptions};
+use crate::dataset::Dataset;
+use crate::generator_options::GeneratorOptions;
 use crate::pipeline::{Pipeline, Source};
 use crate::skip::SkipReport;
 use crate::split::{Subset, SubsetKind};
@@ -51,10 +52,9 @@ impl ImageFolderGenerator {
     pub fn new(subset: &Subset, image: ImageOptions, options: GeneratorOptions) -> Result<Self> {
         image.validate()?;
         options.label_mode.check(subset.class_names())?;
-        let shuffle = options.shuffle && subset.kind() != SubsetKind::Validation;
         let samples = subset.samples().to_vec();
         let source = Arc::new(FolderSource { samples: samples.clone(), image });
-        let pipeline = Pipeline::new(source, options, shuffle, None, subset.class_names().len())?;
+        let pipeline = Pipeline::new(source, options, "ImageFolderGenerator", no_shuffle(subset.kind()), subset.class_names().len())?;
         Ok(Self { pipeline, kind: subset.kind(), class_names: subset.class_names().to_vec(), samples })
     }
 
@@ -93,20 +93,34 @@ impl ImageFolderGenerator {
         &self.samples
     }
 
-    /// The epoch the next batch belongs to (0-based).
-    pub fn epoch(&self) -> usize {
-        self.pipeline.epoch()
+    /// The pass the next batch belongs to (0-based).
+    pub fn pass(&self) -> usize {
+        self.pipeline.pass()
+    }
+
+    /// Files skipped during the last completed pass, when bad files are skipped
+    /// ([`OnBadFile::Skip`](crate::OnBadFile::Skip)).
+    pub fn skip_report(&self) -> Option<&SkipReport> {
+        self.pipeline.skip_report()
     }
 }
 
-impl Generator for ImageFolderGenerator {
-    fn steps_per_epoch(&self) -> Option<usize> {
-        self.pipeline.steps_per_epoch()
+/// Passes are shuffled by default (pass 0 shuffled before any `begin_pass`), except for
+/// a validation subset, which keeps its order and refuses `shuffle = true`, as Keras
+/// never shuffles validation data.
+/// Why a subset keeps its order, if it does.
+pub(crate) fn no_shuffle(kind: SubsetKind) -> Option<&'static str> {
+    (kind == SubsetKind::Validation).then_some("a validation subset keeps its order, as in Keras")
+}
+
+impl Dataset for ImageFolderGenerator {
+    fn len_batches(&self) -> Option<usize> {
+        self.pipeline.len_batches()
+    }
+    fn begin_pass(&mut self, pass: usize, shuffle: bool) -> Result<()> {
+        self.pipeline.begin_pass(pass, shuffle)
     }
     fn next_batch(&mut self) -> Result<Option<Batch>> {
         self.pipeline.next_batch()
-    }
-    fn skip_report(&self) -> Option<&SkipReport> {
-        self.pipeline.skip_report()
     }
 }

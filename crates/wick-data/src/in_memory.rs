@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use crate::batch::Batch;
 use crate::error::{Error, Result};
-use crate::generator::{Generator, GeneratorOptions};
+use crate::folder_generator::no_shuffle;
+use crate::dataset::Dataset;
+use crate::generator_options::GeneratorOptions;
 use crate::pipeline::{Pipeline, Source};
 use crate::resize::{resize_chw, Interpolation};
 use crate::skip::SkipReport;
@@ -102,9 +104,8 @@ impl InMemoryGenerator {
     pub fn new(array: ImageArray, kind: SubsetKind, options: GeneratorOptions) -> Result<Self> {
         let classes: Vec<String> = (0..array.num_classes).map(|i| i.to_string()).collect();
         options.label_mode.check(&classes)?;
-        let shuffle = options.shuffle && kind != SubsetKind::Validation;
         let num_classes = array.num_classes;
-        let pipeline = Pipeline::new(Arc::new(array), options, shuffle, None, num_classes)?;
+        let pipeline = Pipeline::new(Arc::new(array), options, "InMemoryGenerator", no_shuffle(kind), num_classes)?;
         Ok(Self { pipeline, kind })
     }
 
@@ -117,20 +118,29 @@ impl InMemoryGenerator {
         Ok(self)
     }
 
-    /// The epoch the next batch belongs to (0-based).
-    pub fn epoch(&self) -> usize {
-        self.pipeline.epoch()
+    /// The pass the next batch belongs to (0-based).
+    pub fn pass(&self) -> usize {
+        self.pipeline.pass()
+    }
+
+    /// Files skipped during the last completed pass, when bad files are skipped
+    /// ([`OnBadFile::Skip`](crate::OnBadFile::Skip)).
+    pub fn skip_report(&self) -> Option<&SkipReport> {
+        self.pipeline.skip_report()
     }
 }
 
-impl Generator for InMemoryGenerator {
-    fn steps_per_epoch(&self) -> Option<usize> {
-        self.pipeline.steps_per_epoch()
+/// Passes are shuffled by default (pass 0 shuffled before any `begin_pass`), except for
+/// a validation subset, which keeps its order and refuses `shuffle = true`, as Keras
+/// never shuffles validation data.
+impl Dataset for InMemoryGenerator {
+    fn len_batches(&self) -> Option<usize> {
+        self.pipeline.len_batches()
+    }
+    fn begin_pass(&mut self, pass: usize, shuffle: bool) -> Result<()> {
+        self.pipeline.begin_pass(pass, shuffle)
     }
     fn next_batch(&mut self) -> Result<Option<Batch>> {
         self.pipeline.next_batch()
-    }
-    fn skip_report(&self) -> Option<&SkipReport> {
-        self.pipeline.skip_report()
     }
 }

@@ -14,12 +14,14 @@
 //!   `f32 [N, C, H, W]` in **0..=255, not rescaled** (as Keras). Labels: `u32 [N]`
 //!   (int), `f32 [N, K]` (categorical), `f32 [N, 1]` (binary) or none.
 //! - [`ImageTransform`] is the augmentation hook, training subsets only; see [`augment`].
-//! - [`Generator`] is the trait trainers pull batches from; [`InMemoryGenerator`] serves
-//!   arrays already in memory.
+//! - [`Dataset`] is the one trait `fit` / `evaluate` / `predict` read [`Batch`]es from:
+//!   the generators implement it, [`InMemoryGenerator`] serves images already in memory,
+//!   [`TensorDataset`] cuts in-memory tensors into batches (Keras' `fit(x, y)`), and a
+//!   struct of your own implements it in a few lines.
 //! - [`synthetic::write_shapes`] writes a deterministic shapes dataset.
 //!
 //! ```
-//! use wick_data::{synthetic, GeneratorOptions, Generator, ImageFolder, ImageFolderGenerator,
+//! use wick_data::{synthetic, Dataset, GeneratorOptions, ImageFolder, ImageFolderGenerator,
 //!     ImageOptions, LabelMode};
 //! # fn main() -> Result<(), wick_data::Error> {
 //! let dir = tempfile::tempdir().unwrap();
@@ -33,43 +35,49 @@
 //! let options = GeneratorOptions { batch_size: 4, seed: 42, label_mode: LabelMode::Categorical, ..Default::default() };
 //! let mut train = ImageFolderGenerator::new(&train, ImageOptions::new(12, 12), options.clone())?;
 //! let mut val = ImageFolderGenerator::new(&val, ImageOptions::new(12, 12), options)?;
+//! train.begin_pass(0, true)?; // what fit does at the start of epoch 0
 //! while let Some(batch) = train.next_batch()? {
-//!     assert_eq!(batch.images.dims()[1..], [3, 12, 12]);
-//!     assert_eq!(batch.labels.unwrap().dims()[1], 4);
+//!     assert_eq!(batch.x.dims()[1..], [3, 12, 12]);
+//!     assert_eq!(batch.y.unwrap().dims()[1], 4);
 //! }
-//! assert_eq!(val.steps_per_epoch(), Some(2)); // 5 validation images, batches of 4
+//! assert_eq!(val.len_batches(), Some(2)); // 5 validation images, batches of 4
+//! assert!(val.begin_pass(0, true).is_err()); // validation data is never shuffled
 //! # Ok(()) }
 //! ```
 
 pub mod augment;
-pub mod batch;
+mod batch;
+mod dataset;
 pub mod decode;
-pub mod error;
-pub mod folder;
-pub mod folder_generator;
-pub mod generator;
-pub mod in_memory;
+mod error;
+mod folder;
+mod folder_generator;
+mod generator_options;
+mod in_memory;
 mod jpeg;
-pub mod label;
+mod label;
 mod pipeline;
 pub mod resize;
 pub mod rng;
-pub mod skip;
+mod skip;
 mod slice_reader;
-pub mod split;
+mod split;
 pub mod synthetic;
-pub mod transform;
+mod tensor_dataset;
+mod transform;
 
 pub use batch::Batch;
+pub use dataset::Dataset;
 pub use decode::{AspectMode, ColorMode, ImageOptions};
-pub use error::{Error, Result};
+pub use error::{with_sources, DecoderError, Error, Result};
 pub use folder::{FolderOptions, ImageFolder, Sample, ALLOWED_EXTENSIONS};
 pub use folder_generator::ImageFolderGenerator;
-pub use generator::{EpochMode, Generator, GeneratorOptions, LastBatch};
+pub use generator_options::{GeneratorOptions, LastBatch};
 pub use in_memory::{ImageArray, InMemoryGenerator};
 pub use label::LabelMode;
 pub use resize::Interpolation;
 pub use rng::Rng;
 pub use skip::{OnBadFile, SkipReport, SkippedFile};
 pub use split::{SplitOptions, Subset, SubsetKind};
+pub use tensor_dataset::{TensorDataset, DEFAULT_BATCH_SIZE};
 pub use transform::ImageTransform;

@@ -1,6 +1,6 @@
-//! The engine behind wick-data's generators: a background worker that orders samples per
-//! pass, decodes and transforms them in parallel with rayon, assembles batches and hands
-//! them over through a bounded queue (`std::sync::mpsc::sync_channel(prefetch)`).
+//! The engine behind wick-data's generators: a background worker per pass that orders
+//! the samples, decodes and transforms them in parallel with rayon, assembles batches and
+//! hands them over through a bounded queue (`std::sync::mpsc::sync_channel(prefetch)`).
 //!
 //! Determinism: the order of pass `p` is a seeded permutation of `(seed, p)`, and the
 //! augmentation stream of the sample at position `i` of pass `p` is `(seed, p, i)`, so the
@@ -15,7 +15,8 @@ use rayon::prelude::*;
 
 use crate::batch::Batch;
 use crate::error::{Error, Result};
-use crate::generator::{EpochMode, GeneratorOptions, LastBatch};
+use crate::error::with_sources;
+use crate::generator_options::{GeneratorOptions, LastBatch};
 use crate::rng::{image_rng, rng_for, Stream};
 use crate::skip::{OnBadFile, SkipReport, SkippedFile};
 use crate::transform::ImageTransform;
@@ -62,21 +63,27 @@ impl RawBatch {
 
 enum Msg {
     Batch(RawBatch),
-    /// An epoch boundary, with the files skipped in it.
-    EpochEnd(SkipReport),
-    /// Skips seen at a pass end of an endless stream without epoch boundaries.
+    /// The end of the pass, with the files skipped in it.
+    PassEnd(SkipReport),
+    /// Skips seen at a pass end of a repeating stream (which has no pass ends to report).
     Skipped(SkipReport),
     Failed(Error),
 }
 
+/// The producer thread of one pass (or, repeating, of the stream from that pass on).
 struct Worker {
+    pass: usize,
+    shuffle: bool,
+    /// Batches received from it so far.
+    taken: usize,
     rx: Option<Receiver<Msg>>,
     handle: Option<JoinHandle<()>>,
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        // Dropping the receiver makes the worker's next send fail, so it exits.
+        // Dropping the receiver makes the worker's next send fail, so it exits after the
+        // batch in progress.
         drop(self.rx.take());
         if let Some(handle) = self.handle.take() {
             let _ = handle.join();
@@ -84,34 +91,49 @@ impl Drop for Worker {
     }
 }
 
-/// Shared, immutable state of the worker.
+/// Shared, immutable state of the workers.
 struct Plan {
     source: Arc<dyn Source>,
     options: GeneratorOptions,
-    shuffle: bool,
     transform: Option<Arc<dyn ImageTransform>>,
     pool: Option<rayon::ThreadPool>,
+    /// The generator's type name, for errors.
+    context: &'static str,
 }
 
-/// A generator engine over a [`Source`].
+/// A generator engine over a [`Source`]: the [`Dataset`](crate::Dataset) protocol, one
+/// producer thread per pass.
+///
+/// Batches cross from the producer to the consumer through a bounded channel (no lock
+/// per batch). When a pass ends, the next pass (same shuffle) starts decoding at once,
+/// so the consumer finds it prefetched; `begin_pass` keeps that worker when it asks for
+/// the same pass, and otherwise replaces it.
 pub(crate) struct Pipeline {
-    plan: Option<Plan>,
+    plan: Arc<Plan>,
     worker: Option<Worker>,
     options: GeneratorOptions,
     len: usize,
     shape: (usize, usize, usize),
     num_classes: usize,
+    /// Why the pipeline stopped (after an error): every later call reports it.
     stopped: Option<String>,
-    epoch: usize,
+    /// The pass being read (or begun next) and whether it is shuffled.
+    pass: usize,
+    shuffle: bool,
+    /// The type name in errors (`"ImageFolderGenerator"`), and why it cannot shuffle.
+    context: &'static str,
+    no_shuffle: Option<&'static str>,
     last_report: Option<SkipReport>,
 }
 
 impl Pipeline {
+    /// `no_shuffle`: why this data keeps its order (a validation subset), if it does;
+    /// otherwise passes are shuffled until `begin_pass` says otherwise.
     pub(crate) fn new(
         source: Arc<dyn Source>,
         options: GeneratorOptions,
-        shuffle: bool,
-        transform: Option<Arc<dyn ImageTransform>>,
+        context: &'static str,
+        no_shuffle: Option<&'static str>,
         num_classes: usize,
     ) -> Result<Self> {
         let len = source.len();
@@ -122,57 +144,91 @@ impl Pipeline {
         }
         let pool = match options.num_threads {
             Some(n) => Some(rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| Error::InvalidOption {
+                context,
                 name: "num_threads",
                 message: format!("cannot start {n} decode threads: {e}"),
             })?),
             None => None,
         };
         let shape = source.shape();
-        let plan = Plan { source, options: options.clone(), shuffle, transform, pool };
-        Ok(Self { plan: Some(plan), worker: None, options, len, shape, num_classes, stopped: None, epoch: 0, last_report: None })
+        let plan = Arc::new(Plan { source, options: options.clone(), transform: None, pool, context });
+        Ok(Self {
+            plan,
+            worker: None,
+            options,
+            len,
+            shape,
+            num_classes,
+            stopped: None,
+            pass: 0,
+            shuffle: no_shuffle.is_none(),
+            context,
+            no_shuffle,
+            last_report: None,
+        })
     }
 
     /// Replaces the transform; only before the first batch.
     pub(crate) fn set_transform(&mut self, transform: Option<Arc<dyn ImageTransform>>) -> Result<()> {
-        match &mut self.plan {
-            Some(plan) => {
+        let context = self.context;
+        match Arc::get_mut(&mut self.plan) {
+            Some(plan) if self.worker.is_none() => {
                 plan.transform = transform;
                 Ok(())
             }
-            None => Err(Error::InvalidOption { name: "transform", message: "cannot change after the first batch".into() }),
+            _ => Err(Error::InvalidOption { context, name: "transform", message: "cannot change after the first batch".into() }),
         }
     }
 
     pub(crate) fn has_transform(&self) -> bool {
-        self.plan.as_ref().is_some_and(|p| p.transform.is_some())
+        self.plan.transform.is_some()
     }
 
-    pub(crate) fn steps_per_epoch(&self) -> Option<usize> {
-        self.options.steps(self.len)
+    pub(crate) fn len_batches(&self) -> Option<usize> {
+        self.options.len_batches(self.len)
     }
 
-    pub(crate) fn epoch(&self) -> usize {
-        self.epoch
+    /// The pass the next batch belongs to (0-based).
+    pub(crate) fn pass(&self) -> usize {
+        self.pass
     }
 
     pub(crate) fn skip_report(&self) -> Option<&SkipReport> {
         self.last_report.as_ref()
     }
 
-    fn start(&mut self) -> Result<&Receiver<Msg>> {
-        if self.worker.is_none() {
-            let plan = self.plan.take().ok_or_else(|| Error::WorkerStopped("the worker is gone".into()))?;
-            let (tx, rx) = sync_channel(self.options.prefetch);
-            let handle = std::thread::Builder::new()
-                .name("wick-data-worker".into())
-                .spawn(move || run(plan, tx))
-                .map_err(|source| Error::Io { path: "<wick-data worker thread>".into(), source })?;
-            self.worker = Some(Worker { rx: Some(rx), handle: Some(handle) });
+    /// What makes two passes yield the same batches: the pass number matters only when
+    /// it picks an order or augmentation streams.
+    fn same_batches(&self, (a, a_shuffle): (usize, bool), (b, b_shuffle): (usize, bool)) -> bool {
+        a_shuffle == b_shuffle && (a == b || (!a_shuffle && self.plan.transform.is_none()))
+    }
+
+    pub(crate) fn begin_pass(&mut self, pass: usize, shuffle: bool) -> Result<()> {
+        if let Some(why) = &self.stopped {
+            return Err(Error::WorkerStopped(why.clone()));
         }
-        self.worker
-            .as_ref()
-            .and_then(|w| w.rx.as_ref())
-            .ok_or_else(|| Error::WorkerStopped("the worker is gone".into()))
+        if shuffle {
+            if let Some(reason) = self.no_shuffle {
+                return Err(Error::ShuffleUnsupported { context: self.context, reason });
+            }
+        }
+        let keep = self.worker.as_ref().is_some_and(|w| w.taken == 0 && self.same_batches((w.pass, w.shuffle), (pass, shuffle)));
+        if !keep {
+            self.worker = None;
+        }
+        self.pass = pass;
+        self.shuffle = shuffle;
+        Ok(())
+    }
+
+    fn spawn(&self, pass: usize, shuffle: bool) -> Result<Worker> {
+        let (tx, rx) = sync_channel(self.options.prefetch);
+        let plan = Arc::clone(&self.plan);
+        let handle = std::thread::Builder::new()
+            .name("wick-data-worker".into())
+            .spawn(move || run(&plan, pass, shuffle, tx))
+            .map_err(|source| Error::Io { path: "<wick-data worker thread>".into(), source })?;
+        Ok(Worker { pass, shuffle, taken: 0, rx: Some(rx), handle: Some(handle) })
     }
 
     fn record(&mut self, report: SkipReport) {
@@ -180,21 +236,36 @@ impl Pipeline {
             eprintln!("{report}");
         }
         match &mut self.last_report {
-            // Endless streams without epochs accumulate.
-            Some(last) if last.epoch == report.epoch => last.skipped.extend(report.skipped),
+            // Repeating streams accumulate.
+            Some(last) if last.pass == report.pass => last.skipped.extend(report.skipped),
             _ => self.last_report = Some(report),
         }
+    }
+
+    fn stop(&mut self, why: String) -> Error {
+        self.stopped = Some(why.clone());
+        self.worker = None;
+        Error::WorkerStopped(why)
     }
 
     pub(crate) fn next_batch(&mut self) -> Result<Option<Batch>> {
         if let Some(why) = &self.stopped {
             return Err(Error::WorkerStopped(why.clone()));
         }
+        if self.worker.is_none() {
+            self.worker = Some(self.spawn(self.pass, self.shuffle)?);
+        }
         loop {
-            let msg = self.start()?.recv();
+            let msg = match self.worker.as_ref().and_then(|w| w.rx.as_ref()) {
+                Some(rx) => rx.recv(),
+                None => return Err(self.stop("the worker is gone".into())),
+            };
             match msg {
                 Ok(Msg::Batch(raw)) => {
-                    let batch = Batch::from_parts(
+                    if let Some(w) = self.worker.as_mut() {
+                        w.taken += 1;
+                    }
+                    let batch = Batch::from_images(
                         raw.data,
                         self.shape,
                         &raw.labels,
@@ -205,22 +276,20 @@ impl Pipeline {
                     )?;
                     return Ok(Some(batch));
                 }
-                Ok(Msg::EpochEnd(report)) => {
+                Ok(Msg::PassEnd(report)) => {
                     self.record(report);
-                    self.epoch += 1;
+                    // Start decoding the next pass now, while the consumer finishes this one.
+                    self.pass += 1;
+                    self.worker = None;
+                    self.worker = Some(self.spawn(self.pass, self.shuffle)?);
                     return Ok(None);
                 }
                 Ok(Msg::Skipped(report)) => self.record(report),
                 Ok(Msg::Failed(e)) => {
-                    self.stopped = Some(format!("stopped after an earlier error: {e}"));
-                    self.worker = None;
+                    self.stop(format!("stopped after an earlier error: {}", with_sources(&e)));
                     return Err(e);
                 }
-                Err(_) => {
-                    self.stopped = Some("the worker thread ended unexpectedly (a panic in a transform?)".into());
-                    self.worker = None;
-                    return Err(Error::WorkerStopped("the worker thread ended unexpectedly (a panic in a transform?)".into()));
-                }
+                Err(_) => return Err(self.stop("the worker thread ended unexpectedly (a panic in a transform?)".into())),
             }
         }
     }
@@ -234,9 +303,9 @@ struct Cursor {
 }
 
 impl Plan {
-    fn order(&self, pass: u64) -> Vec<usize> {
+    fn order(&self, pass: u64, shuffle: bool) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.source.len()).collect();
-        if self.shuffle {
+        if shuffle {
             order.shuffle(&mut rng_for(self.options.seed, Stream::Shuffle, &[pass]));
         }
         order
@@ -295,7 +364,7 @@ impl Plan {
                     }
                     Err(e) if self.options.on_bad_file == OnBadFile::Skip && e.is_per_file() => {
                         let path = e.path().map(|p| p.to_path_buf()).unwrap_or_default();
-                        report.skipped.push(SkippedFile { path, reason: e.to_string() });
+                        report.skipped.push(SkippedFile { path, reason: with_sources(&e) });
                     }
                     Err(e) => return Err(e),
                 }
@@ -305,85 +374,80 @@ impl Plan {
     }
 }
 
-fn run(plan: Plan, tx: SyncSender<Msg>) {
-    if let Err(e) = produce(&plan, &tx) {
+fn run(plan: &Plan, pass: usize, shuffle: bool, tx: SyncSender<Msg>) {
+    let result = if plan.options.repeat { produce_repeating(plan, pass as u64, shuffle, &tx) } else { produce_pass(plan, pass, shuffle, &tx) };
+    if let Err(e) = result {
         let _ = tx.send(Msg::Failed(e));
     }
 }
 
-/// Sends batches until the receiver is gone; returns an error to forward.
-fn produce(plan: &Plan, tx: &SyncSender<Msg>) -> Result<()> {
+fn all_skipped(context: &'static str, pass: u64) -> Error {
+    Error::InvalidOption {
+        context,
+        name: "samples",
+        message: format!("every file of pass {pass} was skipped as bad; nothing left to batch"),
+    }
+}
+
+/// Sends the batches of pass `pass`, then its end; stops early when the receiver is gone.
+fn produce_pass(plan: &Plan, pass: usize, shuffle: bool, tx: &SyncSender<Msg>) -> Result<()> {
     let o = &plan.options;
     let (c, h, w) = plan.source.shape();
     let image_len = c * h * w;
     let b = o.batch_size;
-    let mut epoch = 0usize;
-    let mut report = SkipReport { epoch, skipped: Vec::new() };
-    let all_skipped = |pass: u64| Error::InvalidOption {
-        name: "samples",
-        message: format!("every file of pass {pass} was skipped as bad; nothing left to batch"),
-    };
-    match o.epochs {
-        EpochMode::Finite => loop {
-            let mut cursor = Cursor { pass: epoch as u64, order: plan.order(epoch as u64), pos: 0 };
-            let mut produced = 0;
-            while o.steps_per_epoch.is_none_or(|s| produced < s) && cursor.pos < cursor.order.len() {
-                let mut batch = RawBatch::new(b, image_len);
-                plan.fill(&mut cursor, b, &mut batch, &mut report)?;
-                if batch.labels.is_empty() || (batch.labels.len() < b && o.last_batch == LastBatch::Drop) {
-                    continue;
+    let mut report = SkipReport { pass, skipped: Vec::new() };
+    let mut cursor = Cursor { pass: pass as u64, order: plan.order(pass as u64, shuffle), pos: 0 };
+    let mut produced = 0;
+    while cursor.pos < cursor.order.len() {
+        let mut batch = RawBatch::new(b, image_len);
+        plan.fill(&mut cursor, b, &mut batch, &mut report)?;
+        if batch.labels.is_empty() || (batch.labels.len() < b && o.last_batch == LastBatch::Drop) {
+            continue;
+        }
+        produced += 1;
+        if tx.send(Msg::Batch(batch.finish())).is_err() {
+            return Ok(());
+        }
+    }
+    if produced == 0 && !report.is_empty() {
+        return Err(all_skipped(plan.context, cursor.pass));
+    }
+    let _ = tx.send(Msg::PassEnd(report));
+    Ok(())
+}
+
+/// Sends full batches forever, from pass `pass` on, crossing pass boundaries; stops
+/// when the receiver is gone.
+fn produce_repeating(plan: &Plan, pass: u64, shuffle: bool, tx: &SyncSender<Msg>) -> Result<()> {
+    let o = &plan.options;
+    let (c, h, w) = plan.source.shape();
+    let image_len = c * h * w;
+    let b = o.batch_size;
+    let mut report = SkipReport { pass: pass as usize, skipped: Vec::new() };
+    let mut cursor = Cursor { pass, order: plan.order(pass, shuffle), pos: 0 };
+    let mut ok_in_pass = 0usize;
+    loop {
+        let mut batch = RawBatch::new(b, image_len);
+        while batch.labels.len() < b {
+            if cursor.pos == cursor.order.len() {
+                if ok_in_pass == 0 {
+                    return Err(all_skipped(plan.context, cursor.pass));
                 }
-                produced += 1;
-                if tx.send(Msg::Batch(batch.finish())).is_err() {
-                    return Ok(());
-                }
-            }
-            if produced == 0 && !report.is_empty() {
-                return Err(all_skipped(cursor.pass));
-            }
-            let done = std::mem::replace(&mut report, SkipReport { epoch: epoch + 1, skipped: Vec::new() });
-            if tx.send(Msg::EpochEnd(done)).is_err() {
-                return Ok(());
-            }
-            epoch += 1;
-        },
-        EpochMode::Endless => {
-            let mut cursor = Cursor { pass: 0, order: plan.order(0), pos: 0 };
-            let mut produced = 0usize;
-            let mut ok_in_pass = 0usize;
-            loop {
-                let mut batch = RawBatch::new(b, image_len);
-                while batch.labels.len() < b {
-                    if cursor.pos == cursor.order.len() {
-                        if ok_in_pass == 0 {
-                            return Err(all_skipped(cursor.pass));
-                        }
-                        ok_in_pass = 0;
-                        if o.steps_per_epoch.is_none() && !report.is_empty() {
-                            let done = std::mem::replace(&mut report, SkipReport { epoch, skipped: Vec::new() });
-                            if tx.send(Msg::Skipped(done)).is_err() {
-                                return Ok(());
-                            }
-                        }
-                        cursor = Cursor { pass: cursor.pass + 1, order: plan.order(cursor.pass + 1), pos: 0 };
-                    }
-                    let before = batch.labels.len();
-                    plan.fill(&mut cursor, b, &mut batch, &mut report)?;
-                    ok_in_pass += batch.labels.len() - before;
-                }
-                if tx.send(Msg::Batch(batch.finish())).is_err() {
-                    return Ok(());
-                }
-                produced += 1;
-                if o.steps_per_epoch == Some(produced) {
-                    produced = 0;
-                    let done = std::mem::replace(&mut report, SkipReport { epoch: epoch + 1, skipped: Vec::new() });
-                    if tx.send(Msg::EpochEnd(done)).is_err() {
+                ok_in_pass = 0;
+                if !report.is_empty() {
+                    let done = std::mem::replace(&mut report, SkipReport { pass: cursor.pass as usize + 1, skipped: Vec::new() });
+                    if tx.send(Msg::Skipped(done)).is_err() {
                         return Ok(());
                     }
-                    epoch += 1;
                 }
+                cursor = Cursor { pass: cursor.pass + 1, order: plan.order(cursor.pass + 1, shuffle), pos: 0 };
             }
+            let before = batch.labels.len();
+            plan.fill(&mut cursor, b, &mut batch, &mut report)?;
+            ok_in_pass += batch.labels.len() - before;
+        }
+        if tx.send(Msg::Batch(batch.finish())).is_err() {
+            return Ok(());
         }
     }
 }

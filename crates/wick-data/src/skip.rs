@@ -1,4 +1,4 @@
-//! What to do with a bad image file, and the per-epoch report of skipped files.
+//! What to do with a bad image file, and the per-pass report of skipped files.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ pub enum OnBadFile {
     #[default]
     Fail,
     /// Leave the file out, keep batches full from the following files, and report every
-    /// skipped file at the end of the epoch ([`SkipReport`]; also printed to stderr
+    /// skipped file at the end of the pass ([`SkipReport`]; also printed to stderr
     /// unless `GeneratorOptions::quiet_skips`).
     Skip,
 }
@@ -24,11 +24,12 @@ pub struct SkippedFile {
     pub reason: String,
 }
 
-/// The files skipped during one epoch, in stream order.
+/// The files skipped during one pass over the data, in stream order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SkipReport {
-    /// The epoch (0-based) the report closes.
-    pub epoch: usize,
+    /// The pass (0-based) the report closes; `fit` reads pass `e` in epoch `e` unless
+    /// `steps_per_epoch` keeps a pass across epochs.
+    pub pass: usize,
     /// Every skipped file; a file bad in every pass appears once per pass.
     pub skipped: Vec<SkippedFile>,
 }
@@ -47,7 +48,7 @@ impl SkipReport {
 
 impl fmt::Display for SkipReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "wick-data: epoch {}: skipped {} bad image file(s)", self.epoch, self.skipped.len())?;
+        write!(f, "wick-data: pass {}: skipped {} bad image file(s)", self.pass, self.skipped.len())?;
         for s in &self.skipped {
             write!(f, "\n  {}", s.reason)?;
         }

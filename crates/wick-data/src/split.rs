@@ -48,6 +48,7 @@ impl Subset {
     pub fn new(kind: SubsetKind, class_names: Vec<String>, samples: Vec<Sample>) -> Result<Self> {
         if let Some(bad) = samples.iter().find(|s| s.label >= class_names.len()) {
             return Err(Error::InvalidOption {
+                context: "Subset",
                 name: "label",
                 message: format!("{} has label {} but there are {} classes", bad.path.display(), bad.label, class_names.len()),
             });
@@ -122,6 +123,7 @@ impl ImageFolder {
         let split = options.validation_split;
         if !(split > 0.0 && split < 1.0) {
             return Err(Error::InvalidOption {
+                context: "ImageFolder::split",
                 name: "validation_split",
                 message: format!("{split} is not strictly between 0 and 1"),
             });

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use common::{epoch_indices, image8, opts, solid_png};
 use image::{Rgb, RgbImage};
 use wick_data::synthetic::{write_image, ImageFileFormat};
-use wick_data::{Error, FolderOptions, Generator, GeneratorOptions, ImageFolder, ImageFolderGenerator, OnBadFile};
+use wick_data::{Dataset, Error, FolderOptions, GeneratorOptions, ImageFolder, ImageFolderGenerator, OnBadFile};
 
 /// A dataset with 6 good files in `a` and `b`, plus one bad file written by `bad`.
 fn with_bad_file(bad: impl FnOnce(&Path) -> PathBuf) -> (tempfile::TempDir, PathBuf) {
@@ -39,12 +39,13 @@ fn png_bytes() -> Vec<u8> {
 /// One epoch over the whole dataset, unshuffled, in batches of 2.
 fn run(root: &Path, on_bad_file: OnBadFile) -> (ImageFolderGenerator, Result<Vec<Vec<usize>>, Error>) {
     let folder = ImageFolder::open(root).unwrap();
-    let o = GeneratorOptions { on_bad_file, shuffle: false, ..opts(2, 0) };
+    let o = GeneratorOptions { on_bad_file, ..opts(2, 0) };
     let mut g = ImageFolderGenerator::new(&folder.all(None), image8(), o).unwrap();
+    g.begin_pass(0, false).unwrap();
     let mut batches = Vec::new();
     let result = loop {
         match g.next_batch() {
-            Ok(Some(b)) => batches.push(b.indices),
+            Ok(Some(b)) => batches.push(b.indices.unwrap()),
             Ok(None) => break Ok(batches),
             Err(e) => break Err(e),
         }
@@ -67,13 +68,13 @@ fn check_bad(path: &Path, root: &Path, expect: fn(&Error) -> bool) {
     assert_eq!(batches.concat().len(), 6, "all good files are batched");
     assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 2], "batches stay full");
     let report = g.skip_report().expect("a report at epoch end").clone();
-    assert_eq!(report.epoch, 0);
+    assert_eq!(report.pass, 0);
     assert_eq!(report.len(), 1);
     assert_eq!(report.skipped[0].path, path);
     assert!(report.to_string().contains(&path.display().to_string()));
     // Reported again in the next epoch.
     assert_eq!(epoch_indices(&mut g).concat().len(), 6);
-    assert_eq!(g.skip_report().unwrap().epoch, 1);
+    assert_eq!(g.skip_report().unwrap().pass, 1);
     assert_eq!(g.skip_report().unwrap().len(), 1);
 }
 
@@ -211,13 +212,14 @@ fn skipped_files_leave_no_gap_in_the_batch_pixels() {
     std::fs::write(dir.path().join("a/4c.png"), b"junk").unwrap();
     let folder = ImageFolder::open(dir.path()).unwrap();
     for (batch_size, shuffle) in [(4, false), (3, true), (8, false)] {
-        let o = GeneratorOptions { on_bad_file: OnBadFile::Skip, shuffle, ..opts(batch_size, 3) };
+        let o = GeneratorOptions { on_bad_file: OnBadFile::Skip, ..opts(batch_size, 3) };
         let mut g = ImageFolderGenerator::new(&folder.all(None), image8(), o).unwrap();
+        g.begin_pass(0, shuffle).unwrap();
         let mut seen = 0;
         while let Some(batch) = g.next_batch().unwrap() {
-            let images = batch.images.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let images = batch.x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
             let per = image8().image_len();
-            for (k, &index) in batch.indices.iter().enumerate() {
+            for (k, &index) in batch.indices.as_ref().unwrap().iter().enumerate() {
                 let want = wick_data::decode::load_image(g.path(index).unwrap(), &image8()).unwrap();
                 let got = &images[k * per..(k + 1) * per];
                 assert_eq!(got, want, "batch size {batch_size}, slot {k}, file {:?}", g.path(index));

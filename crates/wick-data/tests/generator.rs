@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use common::{epoch_indices, image8, opts};
 use wick_data::{
-    ColorMode, EpochMode, Error, Generator, ImageFolder, ImageFolderGenerator, ImageOptions, LabelMode, LastBatch, Rng,
+    ColorMode, Dataset, Error, ImageFolder, ImageFolderGenerator, ImageOptions, LabelMode, LastBatch, Rng,
 };
 
 fn dataset(per_class: usize) -> (tempfile::TempDir, ImageFolder) {
@@ -29,17 +29,17 @@ fn batches_have_keras_shapes_and_labels() {
         let image = ImageOptions { color_mode: color, ..ImageOptions::new(6, 7) };
         let mut g = ImageFolderGenerator::new(&all, image, wick_data::GeneratorOptions { label_mode: mode, ..opts(5, 1) }).unwrap();
         let b = g.next_batch().unwrap().unwrap();
-        assert_eq!(b.images.dims(), [5, color.channels(), 6, 7]);
-        assert_eq!(b.images.dtype(), candle_core::DType::F32);
-        let max = b.images.flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+        assert_eq!(b.x.dims(), [5, color.channels(), 6, 7]);
+        assert_eq!(b.x.dtype(), candle_core::DType::F32);
+        let max = b.x.flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
         assert!(max > 1.0 && max <= 255.0, "0..255 range, got max {max}");
-        match &b.labels {
+        match &b.y {
             Some(l) => assert_eq!(l.dims(), label_dims.as_slice()),
             None => assert!(label_dims.is_empty()),
         }
         if mode == LabelMode::Int {
-            let labels = b.labels.unwrap().to_vec1::<u32>().unwrap();
-            for (l, i) in labels.iter().zip(&b.indices) {
+            let labels = b.y.unwrap().to_vec1::<u32>().unwrap();
+            for (l, i) in labels.iter().zip(b.indices.as_ref().unwrap()) {
                 assert_eq!(*l as usize, g.samples()[*i].label);
             }
         }
@@ -54,38 +54,37 @@ fn last_batch_policy_and_steps() {
     let (_dir, folder) = dataset(4); // 12 images
     let all = folder.all(None);
     let mut keep = ImageFolderGenerator::new(&all, image8(), opts(5, 1)).unwrap();
-    assert_eq!(keep.steps_per_epoch(), Some(3));
+    assert_eq!(keep.len_batches(), Some(3));
     let sizes: Vec<usize> = epoch_indices(&mut keep).iter().map(Vec::len).collect();
     assert_eq!(sizes, [5, 5, 2]);
 
     let mut drop = ImageFolderGenerator::new(&all, image8(), wick_data::GeneratorOptions { last_batch: LastBatch::Drop, ..opts(5, 1) }).unwrap();
-    assert_eq!(drop.steps_per_epoch(), Some(2));
+    assert_eq!(drop.len_batches(), Some(2));
     assert_eq!(epoch_indices(&mut drop).iter().map(Vec::len).collect::<Vec<_>>(), [5, 5]);
 
-    let mut steps = ImageFolderGenerator::new(&all, image8(), wick_data::GeneratorOptions { steps_per_epoch: Some(1), ..opts(5, 1) }).unwrap();
-    assert_eq!(epoch_indices(&mut steps).len(), 1);
-    assert_eq!(epoch_indices(&mut steps).len(), 1);
+    // A pass left after one batch and begun again starts from its first batch.
+    keep.begin_pass(4, true).unwrap();
+    let first = keep.next_batch().unwrap().unwrap().indices;
+    keep.begin_pass(4, true).unwrap();
+    assert_eq!(keep.next_batch().unwrap().unwrap().indices, first);
+    assert_eq!(epoch_indices(&mut keep).len(), 2);
 }
 
 #[test]
 fn endless_streams_cross_passes_with_full_batches() {
     let (_dir, folder) = dataset(4); // 12 images
     let all = folder.all(None);
-    let o = wick_data::GeneratorOptions { epochs: EpochMode::Endless, steps_per_epoch: Some(4), ..opts(5, 9) };
+    let o = wick_data::GeneratorOptions { repeat: true, ..opts(5, 9) };
     let mut g = ImageFolderGenerator::new(&all, image8(), o).unwrap();
-    assert_eq!(g.steps_per_epoch(), Some(4));
-    let e0 = epoch_indices(&mut g);
-    assert_eq!(e0.len(), 4);
+    assert_eq!(g.len_batches(), None);
+    // fit's steps_per_epoch = 4 places the epoch boundaries of a repeating stream.
+    let e0: Vec<Vec<usize>> = (0..4).map(|_| g.next_batch().unwrap().unwrap().indices.unwrap()).collect();
     assert!(e0.iter().all(|b| b.len() == 5));
     // The first 10 images cover pass 0's 12 files minus 2, then pass 1 begins.
     let first_pass: std::collections::HashSet<usize> = e0.concat()[..12].iter().copied().collect();
     assert_eq!(first_pass.len(), 12);
-    assert_eq!(epoch_indices(&mut g).len(), 4);
-
-    let mut forever = ImageFolderGenerator::new(&all, image8(), wick_data::GeneratorOptions { epochs: EpochMode::Endless, ..opts(5, 9) }).unwrap();
-    assert_eq!(forever.steps_per_epoch(), None);
     for _ in 0..7 {
-        assert_eq!(forever.next_batch().unwrap().unwrap().len(), 5);
+        assert_eq!(g.next_batch().unwrap().unwrap().len(), 5);
     }
 }
 
@@ -108,11 +107,19 @@ fn shuffles_change_per_epoch_and_repeat_by_seed() {
     assert_eq!(a, run(11), "same seed, same epochs");
     assert_ne!(a, run(12));
 
-    // Validation keeps its order every epoch, even with shuffle on.
+    // Passes are numbered: beginning pass 1 gives the second epoch's order again.
+    let mut g = ImageFolderGenerator::new(&train, image8(), opts(4, 11)).unwrap();
+    g.begin_pass(1, true).unwrap();
+    assert_eq!(epoch_indices(&mut g).concat(), a[1]);
+    g.begin_pass(0, false).unwrap();
+    assert_eq!(epoch_indices(&mut g).concat(), (0..train.len()).collect::<Vec<_>>(), "unshuffled: base order");
+
+    // Validation keeps its order every epoch, and refuses to be shuffled.
     let mut v = ImageFolderGenerator::new(&val, image8(), opts(4, 11)).unwrap();
     let v0 = epoch_indices(&mut v).concat();
     assert_eq!(v0, (0..val.len()).collect::<Vec<_>>());
     assert_eq!(epoch_indices(&mut v).concat(), v0);
+    assert!(matches!(v.begin_pass(1, true), Err(Error::ShuffleUnsupported { context: "ImageFolderGenerator", .. })));
 }
 
 #[test]
@@ -131,7 +138,7 @@ fn batches_repeat_bit_for_bit_whatever_the_threads() {
         let mut out = Vec::new();
         for _ in 0..2 {
             while let Some(b) = g.next_batch().unwrap() {
-                out.push(b.images.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+                out.push(b.x.flatten_all().unwrap().to_vec1::<f32>().unwrap());
             }
         }
         out
@@ -150,7 +157,7 @@ fn no_augmentation_reaches_validation_batches() {
 
     let mut t = ImageFolderGenerator::new(&train, image8(), opts(4, 1)).unwrap().with_transform(mark.clone()).unwrap();
     let b = t.next_batch().unwrap().unwrap();
-    assert!(b.images.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().all(|&v| v == -1000.0));
+    assert!(b.x.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().all(|&v| v == -1000.0));
 
     let refused = ImageFolderGenerator::new(&val, image8(), opts(4, 1)).unwrap().with_transform(mark);
     assert!(matches!(refused, Err(Error::AugmentOutsideTraining { subset: "validation" })));
@@ -159,7 +166,7 @@ fn no_augmentation_reaches_validation_batches() {
     assert!(!v.is_augmented());
     for _ in 0..2 {
         while let Some(b) = v.next_batch().unwrap() {
-            assert!(b.images.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().all(|&v| (0.0..=255.0).contains(&v)));
+            assert!(b.x.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().all(|&v| (0.0..=255.0).contains(&v)));
         }
     }
 }

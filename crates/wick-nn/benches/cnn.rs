@@ -150,7 +150,7 @@ impl Trainer {
                 },
             )?)
         } else {
-            let rule = wick_optim::rules::adam::Adam::default();
+            let rule = wick_optim::rules::AdamRule::default();
             let config = wick_optim::OptimizerConfig::new(rule, 1e-3);
             Opt::Wick(Box::new(wick_optim::Adam::new(vm.all_vars(), config).map_err(candle_core::Error::wrap)?))
         };

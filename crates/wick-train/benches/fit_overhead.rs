@@ -59,10 +59,11 @@ use wick_callbacks::callbacks::model_checkpoint::ModelCheckpoint;
 use wick_callbacks::callbacks::progress_bar::ProgressBar;
 use wick_callbacks::callbacks::tensorboard::{TensorBoard, UpdateFreq};
 use wick_callbacks::{Callback, ModelVars};
-use wick_optim::rules::adam;
+use wick_optim::rules::AdamRule;
 use wick_optim::OptimizerConfig;
 use wick_train::losses::{Loss, SparseCategoricalCrossentropy};
-use wick_train::{FitOptions, TensorDataset, Trainer};
+use wick_data::TensorDataset;
+use wick_train::{FitOptions, Trainer};
 
 type Error = Box<dyn std::error::Error>;
 type Result<T> = std::result::Result<T, Error>;
@@ -161,7 +162,7 @@ impl Init {
             l2: Linear::new(t[2].clone(), Some(t[3].clone())),
         };
         let vars = ModelVars::from_varmap(&varmap);
-        let config = OptimizerConfig::new(adam::Adam::default(), adam::Adam::DEFAULT_LEARNING_RATE);
+        let config = OptimizerConfig::new(AdamRule::default(), AdamRule::DEFAULT_LEARNING_RATE);
         let opt = wick_optim::Adam::with_names(vars.vars().to_vec(), config)?;
         Ok((varmap, model, opt))
     }

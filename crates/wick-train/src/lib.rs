@@ -3,26 +3,25 @@
 //! * [`Trainer`]: Keras' compiled `Model` around a Candle model, its variables, an
 //!   optimizer, a loss and metrics; `fit` follows Keras 3's loop and callback protocol
 //!   (wick-callbacks) exactly.
-//! * [`data`]: the [`Dataset`] trait and [`TensorDataset`] (in-memory tensors, Keras'
-//!   batching, per-epoch shuffling and `validation_split`).
+//! * Data: anything that implements [`wick_data::Dataset`] — image folders, images or
+//!   tensors in memory ([`wick_data::TensorDataset`], Keras' `fit(x, y)`), or a struct
+//!   of your own; `fit` decides where epochs end (Keras' `EpochIterator`).
 //! * [`losses`]: Keras 3 losses as differentiable Candle ops, with Keras' reductions,
 //!   sample weights and clipping constants (ε = 1e-7).
 //! * [`metrics`]: Keras 3 metrics with running-over-the-epoch state.
+//! * [`Error`]: the one error type; a dataset's or callback's error is kept whole inside.
 
-pub mod data;
-pub mod error;
-pub mod generator_dataset;
-pub mod loss_metric;
+mod epoch_iterator;
+mod error;
+mod loss_metric;
 pub mod losses;
 pub mod metrics;
-pub mod shared;
-pub mod train_error;
-pub mod trainer;
+mod options;
+mod shared;
+mod trainer;
 
-pub use data::{Batch, BatchIter, Dataset, TensorDataset};
 pub use error::{Error, Result};
-pub use generator_dataset::GeneratorDataset;
 pub use loss_metric::LossMetric;
+pub use options::{EvaluateOptions, FitOptions, PredictOptions, RunOptions, ValidationFreq};
 pub use shared::Shared;
-pub use train_error::{TrainError, TrainResult};
-pub use trainer::{EvaluateOptions, FitOptions, IntoModelVars, PredictOptions, RunOptions, Trainer, ValidationFreq};
+pub use trainer::{IntoModelVars, Trainer};

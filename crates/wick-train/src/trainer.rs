@@ -2,15 +2,16 @@
 
 use candle_core::{DType, Tensor};
 use candle_nn::{ModuleT, Optimizer, VarMap};
-use wick_callbacks::callbacks::history::History;
-use wick_callbacks::callbacks::progress_bar::ProgressBar;
+use wick_callbacks::callbacks::{History, ProgressBar}; // MERGE-FIXUP
 use wick_callbacks::{Callback, CallbackList, Context, Logs, ModelVars, Params, RunState};
+use wick_data::{Batch, Dataset};
 use wick_optim::LrControl;
 
-use crate::data::{float_weights, Batch, BatchIter, Dataset};
+use crate::epoch_iterator::EpochIterator;
+use crate::error::{Error, Result};
 use crate::losses::{Loss, Reduction};
 use crate::metrics::{Mean, Metric};
-use crate::train_error::{TrainError, TrainResult};
+use crate::options::{EvaluateOptions, FitOptions, PredictOptions, RunOptions, ValidationFreq};
 
 /// The model's variables, from a `VarMap` or as [`ModelVars`].
 pub trait IntoModelVars {
@@ -35,141 +36,6 @@ impl IntoModelVars for &ModelVars {
         self.clone()
     }
 }
-
-/// When validation runs (Keras `validation_freq`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ValidationFreq {
-    /// After every `n`-th epoch: when `(epoch + 1) % n == 0` (Keras `validation_freq=n`;
-    /// the default is `Every(1)`). `n` must be positive.
-    Every(usize),
-    /// After the listed **1-based** epochs (Keras `validation_freq=[1, 5, 10]`).
-    Epochs(Vec<usize>),
-}
-
-impl Default for ValidationFreq {
-    fn default() -> Self {
-        ValidationFreq::Every(1)
-    }
-}
-
-impl ValidationFreq {
-    /// Whether validation runs after 0-based epoch `epoch`.
-    pub fn should_eval(&self, epoch: usize) -> bool {
-        match self {
-            ValidationFreq::Every(n) => *n > 0 && (epoch + 1) % n == 0,
-            ValidationFreq::Epochs(list) => list.contains(&(epoch + 1)),
-        }
-    }
-}
-
-/// Arguments of [`Trainer::fit`] (Keras' `fit` keyword arguments). Defaults are Keras':
-/// 1 epoch, `shuffle = true`, `verbose = 1`, validation after every epoch.
-///
-/// ```text
-/// let history = trainer.fit(&mut train, FitOptions {
-///     epochs: 10,
-///     validation_data: Some(&mut val),
-///     callbacks: vec![Box::new(EarlyStopping::new())],
-///     ..Default::default()
-/// })?;
-/// ```
-pub struct FitOptions<'a> {
-    /// Index of the epoch at which to stop (exclusive): the run covers epochs
-    /// `initial_epoch..epochs`.
-    pub epochs: usize,
-    /// Batches per epoch; `None` runs each epoch over the whole dataset. When set, a pass
-    /// over the data continues across epochs until it runs out (Keras).
-    pub steps_per_epoch: Option<usize>,
-    /// Validation data, evaluated at the end of the epochs selected by `validation_freq`
-    /// (never shuffled). Keras' `validation_split` is
-    /// [`TensorDataset::split_validation`](crate::data::TensorDataset::split_validation).
-    pub validation_data: Option<&'a mut dyn Dataset>,
-    /// Batches per validation run; `None` runs over the whole validation set.
-    pub validation_steps: Option<usize>,
-    /// Which epochs are followed by validation.
-    pub validation_freq: ValidationFreq,
-    /// First epoch (0-based) of the run, to resume an earlier one. A callback may raise it
-    /// in `on_train_begin` through `ctx.state.initial_epoch` (`BackupAndRestore`).
-    pub initial_epoch: usize,
-    /// Passed to the training dataset's [`Dataset::batches`] (a new permutation each epoch
-    /// for [`TensorDataset`](crate::data::TensorDataset)).
-    pub shuffle: bool,
-    /// 0 silent, 1 progress bar, 2 one line per epoch (Keras `verbose`).
-    pub verbose: u8,
-    /// The user's callbacks, called in this order, before `History` and the progress bar.
-    pub callbacks: Vec<Box<dyn Callback>>,
-}
-
-impl Default for FitOptions<'_> {
-    fn default() -> Self {
-        FitOptions {
-            epochs: 1,
-            steps_per_epoch: None,
-            validation_data: None,
-            validation_steps: None,
-            validation_freq: ValidationFreq::default(),
-            initial_epoch: 0,
-            shuffle: true,
-            verbose: 1,
-            callbacks: Vec::new(),
-        }
-    }
-}
-
-impl std::fmt::Debug for FitOptions<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FitOptions")
-            .field("epochs", &self.epochs)
-            .field("steps_per_epoch", &self.steps_per_epoch)
-            .field("validation_data", &self.validation_data.is_some())
-            .field("validation_steps", &self.validation_steps)
-            .field("validation_freq", &self.validation_freq)
-            .field("initial_epoch", &self.initial_epoch)
-            .field("shuffle", &self.shuffle)
-            .field("verbose", &self.verbose)
-            .field("callbacks", &self.callbacks.iter().map(|c| c.name().to_string()).collect::<Vec<_>>())
-            .finish()
-    }
-}
-
-/// Arguments of [`Trainer::evaluate`] and [`Trainer::predict`] (Keras' `steps`,
-/// `verbose`, `callbacks`). Default: the whole dataset, `verbose = 1`, no callbacks.
-pub struct RunOptions {
-    /// Batches to run; `None` runs over the whole dataset.
-    pub steps: Option<usize>,
-    /// 0 silent, 1 progress bar, 2 one line at the end.
-    pub verbose: u8,
-    /// Callbacks, called in this order, before the progress bar.
-    pub callbacks: Vec<Box<dyn Callback>>,
-}
-
-impl Default for RunOptions {
-    fn default() -> Self {
-        RunOptions { steps: None, verbose: 1, callbacks: Vec::new() }
-    }
-}
-
-impl RunOptions {
-    /// No progress bar, no callbacks.
-    pub fn silent() -> Self {
-        RunOptions { verbose: 0, ..Default::default() }
-    }
-}
-
-impl std::fmt::Debug for RunOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunOptions")
-            .field("steps", &self.steps)
-            .field("verbose", &self.verbose)
-            .field("callbacks", &self.callbacks.iter().map(|c| c.name().to_string()).collect::<Vec<_>>())
-            .finish()
-    }
-}
-
-/// Arguments of [`Trainer::evaluate`].
-pub type EvaluateOptions = RunOptions;
-/// Arguments of [`Trainer::predict`].
-pub type PredictOptions = RunOptions;
 
 /// Keras' `Model` after `compile`: a Candle model, its variables, an optimizer, a loss
 /// and metrics, with `fit`, `evaluate` and `predict` following Keras 3's loop and callback
@@ -215,96 +81,18 @@ macro_rules! hook {
     }};
 }
 
-/// Keras' warning when `steps_per_epoch` asks for more batches than a pass holds.
-const RAN_OUT: &str = "WARNING: Your input ran out of data; interrupting training. Make sure that your \
-dataset or generator can generate at least `steps_per_epoch * epochs` batches.";
-
-/// Keras' `EpochIterator`: hands out the batches of each epoch, keeping a pass across
-/// epochs when `steps_per_epoch` is set.
-struct EpochIterator {
-    steps_per_epoch: Option<usize>,
-    /// Batches in a pass, when known (learnt when an unknown-length pass runs out).
-    num_batches: Option<usize>,
-    current: Option<std::iter::Peekable<BatchIter>>,
-    /// Batches taken from the current pass.
-    steps_seen: usize,
-    shuffle: bool,
-    what: &'static str,
-}
-
-impl EpochIterator {
-    fn new(data: &dyn Dataset, steps_per_epoch: Option<usize>, shuffle: bool, what: &'static str) -> Self {
-        EpochIterator { steps_per_epoch, num_batches: data.len_batches(), current: None, steps_seen: 0, shuffle, what }
-    }
-
-    /// Keras' `epoch_iterator.num_batches` (`params["steps"]`).
-    fn steps(&self) -> Option<usize> {
-        self.steps_per_epoch.or(self.num_batches)
-    }
-
-    /// Prepares epoch `epoch`: a new pass unless one is kept across epochs and still has
-    /// batches. An error when a new pass has no batch at all.
-    fn begin_epoch(&mut self, data: &mut dyn Dataset, epoch: usize) -> TrainResult<()> {
-        if let Some(current) = self.current.as_mut() {
-            if self.steps_per_epoch.is_some() && current.peek().is_some() {
-                return Ok(());
-            }
-        }
-        let mut pass = data.batches(epoch, self.shuffle)?.peekable();
-        if pass.peek().is_none() {
-            return Err(TrainError::Data(format!("the {} data produced no batch (epoch {epoch})", self.what)));
-        }
-        self.current = Some(pass);
-        self.steps_seen = 0;
-        Ok(())
-    }
-
-    /// Batch `step` of the epoch, or `None` when the epoch is over.
-    fn next(&mut self, step: usize) -> TrainResult<Option<Batch>> {
-        if self.steps().is_some_and(|s| step >= s) {
-            return Ok(None);
-        }
-        let Some(current) = self.current.as_mut() else { return Ok(None) };
-        match current.next() {
-            Some(batch) => {
-                self.steps_seen += 1;
-                Ok(Some(batch?))
-            }
-            None => {
-                // The pass ran out before the epoch's steps were done.
-                if self.num_batches.is_none() {
-                    self.num_batches = Some(self.steps_seen);
-                }
-                if self.steps_per_epoch.is_some() {
-                    eprintln!("{RAN_OUT}");
-                }
-                self.current = None;
-                Ok(None)
-            }
-        }
-    }
-
-    /// Ends the epoch: the pass is dropped unless it continues into the next epoch.
-    fn end_epoch(&mut self) {
-        let exhausted = self.num_batches.is_some_and(|n| self.steps_seen >= n);
-        if self.steps_per_epoch.is_none() || exhausted {
-            self.current = None;
-        }
-    }
-}
-
 impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
     /// Keras' `model.compile(optimizer, loss)`: a trainer with no metrics (add them with
     /// [`with_metric`](Self::with_metric)). The loss must reduce to a scalar (any
     /// reduction but [`Reduction::None`]).
-    pub fn new(model: M, vars: impl IntoModelVars, optimizer: O, loss: impl Loss + 'static) -> TrainResult<Self> {
+    pub fn new(model: M, vars: impl IntoModelVars, optimizer: O, loss: impl Loss + 'static) -> Result<Self> {
         Self::with_boxed_loss(model, vars, optimizer, Box::new(loss))
     }
 
     /// [`new`](Self::new) with a boxed loss.
-    pub fn with_boxed_loss(model: M, vars: impl IntoModelVars, optimizer: O, loss: Box<dyn Loss>) -> TrainResult<Self> {
+    pub fn with_boxed_loss(model: M, vars: impl IntoModelVars, optimizer: O, loss: Box<dyn Loss>) -> Result<Self> {
         if loss.reduction() == Reduction::None {
-            return Err(TrainError::invalid(
+            return Err(Error::invalid(
                 "Trainer",
                 format!("the loss {} uses reduction `none`; training needs a scalar loss (e.g. sum_over_batch_size)", loss.name()),
             ));
@@ -377,16 +165,16 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
 
     /// Forward pass, loss and metric updates of one batch; returns the loss (unscaled)
     /// and the predictions.
-    fn forward_loss(&mut self, batch: &Batch, train: bool, context: &'static str) -> TrainResult<(Tensor, Tensor)> {
+    fn forward_loss(&mut self, batch: &Batch, train: bool, context: &'static str) -> Result<(Tensor, Tensor)> {
         let y = batch
             .y
             .as_ref()
-            .ok_or_else(|| TrainError::invalid(context, "the batch has no targets `y` (inputs-only data can only be used with predict)"))?;
+            .ok_or_else(|| Error::invalid(context, "the batch has no targets `y` (inputs-only data can only be used with predict)"))?;
         let sample_weight = batch.sample_weight.as_ref().map(float_weights).transpose()?;
         let y_pred = self.model.forward_t(&batch.x, train)?;
         let loss = self.loss.call(y, &y_pred, sample_weight.as_ref())?;
         if loss.rank() != 0 {
-            return Err(TrainError::invalid(
+            return Err(Error::invalid(
                 context,
                 format!("the loss {} returned shape {:?}; it must reduce to a scalar", self.loss.name(), loss.dims()),
             ));
@@ -395,8 +183,8 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
     }
 
     /// Loss tracker and metric updates after a step (Keras' `compute_metrics`).
-    fn update_metrics(&mut self, batch: &Batch, loss: &Tensor, y_pred: &Tensor) -> TrainResult<Logs> {
-        let n = batch.len()?;
+    fn update_metrics(&mut self, batch: &Batch, loss: &Tensor, y_pred: &Tensor) -> Result<Logs> {
+        let n = batch.len();
         let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
         self.loss_tracker.update(value, n as f64);
         let y_pred = y_pred.detach();
@@ -412,7 +200,7 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
     /// Keras' `train_step`: forward (training mode), loss, `optimizer.scale_loss`,
     /// backward, one optimizer step, then the loss tracker (sample-count-weighted) and the
     /// metrics on this batch's predictions. Returns the running results.
-    pub fn train_step(&mut self, batch: &Batch) -> TrainResult<Logs> {
+    pub fn train_step(&mut self, batch: &Batch) -> Result<Logs> {
         let (loss, y_pred) = self.forward_loss(batch, true, "train_step")?;
         let scaled = LrControl::scale_loss(&self.optimizer, &loss)?;
         self.optimizer.backward_step(&scaled)?;
@@ -421,13 +209,13 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
 
     /// Keras' `test_step`: forward (inference mode), loss, metrics; no update. Returns the
     /// running results.
-    pub fn test_step(&mut self, batch: &Batch) -> TrainResult<Logs> {
+    pub fn test_step(&mut self, batch: &Batch) -> Result<Logs> {
         let (loss, y_pred) = self.forward_loss(batch, false, "test_step")?;
         self.update_metrics(batch, &loss, &y_pred)
     }
 
     /// Keras' `predict_step`: the model's output in inference mode.
-    pub fn predict_step(&self, batch: &Batch) -> TrainResult<Tensor> {
+    pub fn predict_step(&self, batch: &Batch) -> Result<Tensor> {
         Ok(self.model.forward_t(&batch.x, false)?)
     }
 
@@ -450,10 +238,10 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
     /// ```
     ///
     /// A callback's error aborts the run at once and is returned
-    /// ([`TrainError::Callback`]); `on_train_end` is then not called (as in Keras).
+    /// ([`Error::Callback`]); `on_train_end` is then not called (as in Keras).
     /// `ctx.state.global_step` counts training batches: in `on_train_batch_end` it
     /// includes the batch just run.
-    pub fn fit(&mut self, train: &mut dyn Dataset, options: FitOptions<'_>) -> TrainResult<History> {
+    pub fn fit(&mut self, train: &mut dyn Dataset, options: FitOptions<'_>) -> Result<History> {
         let FitOptions {
             epochs,
             steps_per_epoch,
@@ -466,16 +254,16 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
             callbacks,
         } = options;
         if steps_per_epoch == Some(0) {
-            return Err(TrainError::invalid("fit", "steps_per_epoch must be positive; received 0"));
+            return Err(Error::invalid("fit", "steps_per_epoch must be positive; received 0"));
         }
         if validation_steps == Some(0) {
-            return Err(TrainError::invalid("fit", "validation_steps must be positive; received 0"));
+            return Err(Error::invalid("fit", "validation_steps must be positive; received 0"));
         }
         if validation_freq == ValidationFreq::Every(0) {
-            return Err(TrainError::invalid("fit", "validation_freq must be positive; received 0"));
+            return Err(Error::invalid("fit", "validation_freq must be positive; received 0"));
         }
-        let mut train_iter = EpochIterator::new(train, steps_per_epoch, shuffle, "training");
-        let mut val_iter = validation_data.as_deref().map(|v| EpochIterator::new(v, validation_steps, false, "validation"));
+        let mut train_iter = EpochIterator::new(train, steps_per_epoch, shuffle, "fit", "training");
+        let mut val_iter = validation_data.as_deref().map(|v| EpochIterator::new(v, validation_steps, false, "fit", "validation"));
 
         let history = History::new();
         let mut cbs = self.callback_list(callbacks, Some(&history), verbose);
@@ -496,7 +284,7 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
             hook!(self, cbs, &params, &mut state, on_epoch_begin(epoch));
             let skip = if epoch == start { resume_step } else { 0 };
             let mut step = 0;
-            while let Some(batch) = train_iter.next(step)? {
+            while let Some(batch) = train_iter.next(train, step)? {
                 if step < skip {
                     step += 1;
                     continue;
@@ -557,12 +345,12 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
         cbs: &mut CallbackList,
         params: &Params,
         state: &mut RunState,
-    ) -> TrainResult<Logs> {
+    ) -> Result<Logs> {
         iter.begin_epoch(data, 0)?;
         self.reset_metrics();
         hook!(self, cbs, params, state, on_test_begin());
         let mut step = 0;
-        while let Some(batch) = iter.next(step)? {
+        while let Some(batch) = iter.next(data, step)? {
             hook!(self, cbs, params, state, on_test_batch_begin(step));
             let mut logs = self.test_step(&batch)?;
             hook!(self, cbs, params, state, on_test_batch_end(step, &mut logs));
@@ -579,12 +367,12 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
     /// (never shuffled), with `on_test_begin`, `on_test_batch_begin/end` (running logs) and
     /// `on_test_end` (final logs) on `options.callbacks` (then the progress bar when
     /// `verbose > 0`). Resets the metrics first.
-    pub fn evaluate(&mut self, data: &mut dyn Dataset, options: EvaluateOptions) -> TrainResult<Logs> {
+    pub fn evaluate(&mut self, data: &mut dyn Dataset, options: EvaluateOptions) -> Result<Logs> {
         let RunOptions { steps, verbose, callbacks } = options;
         if steps == Some(0) {
-            return Err(TrainError::invalid("evaluate", "steps must be positive; received 0"));
+            return Err(Error::invalid("evaluate", "steps must be positive; received 0"));
         }
-        let mut iter = EpochIterator::new(data, steps, false, "evaluation");
+        let mut iter = EpochIterator::new(data, steps, false, "evaluate", "evaluation");
         let mut cbs = self.callback_list(callbacks, None, verbose);
         let params = Params { verbose, epochs: 1, steps: iter.steps() };
         let mut state = RunState::default();
@@ -595,12 +383,12 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
     /// shuffled, concatenated along axis 0; targets in `data` are ignored. Hooks:
     /// `on_predict_begin`, `on_predict_batch_begin(b)`, `on_predict_batch_end(b, outputs)`,
     /// `on_predict_end`.
-    pub fn predict(&mut self, data: &mut dyn Dataset, options: PredictOptions) -> TrainResult<Tensor> {
+    pub fn predict(&mut self, data: &mut dyn Dataset, options: PredictOptions) -> Result<Tensor> {
         let RunOptions { steps, verbose, callbacks } = options;
         if steps == Some(0) {
-            return Err(TrainError::invalid("predict", "steps must be positive; received 0"));
+            return Err(Error::invalid("predict", "steps must be positive; received 0"));
         }
-        let mut iter = EpochIterator::new(data, steps, false, "prediction");
+        let mut iter = EpochIterator::new(data, steps, false, "predict", "prediction");
         let mut cbs = self.callback_list(callbacks, None, verbose);
         let params = Params { verbose, epochs: 1, steps: iter.steps() };
         let mut state = RunState::default();
@@ -608,7 +396,7 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
         hook!(self, cbs, &params, &mut state, on_predict_begin());
         let mut outputs = Vec::new();
         let mut step = 0;
-        while let Some(batch) = iter.next(step)? {
+        while let Some(batch) = iter.next(data, step)? {
             hook!(self, cbs, &params, &mut state, on_predict_batch_begin(step));
             let out = self.predict_step(&batch)?;
             hook!(self, cbs, &params, &mut state, on_predict_batch_end(step, &out));
@@ -618,4 +406,9 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
         hook!(self, cbs, &params, &mut state, on_predict_end());
         Ok(Tensor::cat(&outputs, 0)?)
     }
+}
+
+/// Casts integer sample weights to `f32` (float weights are kept as they are).
+fn float_weights(w: &Tensor) -> Result<Tensor> {
+    Ok(if w.dtype().is_float() { w.clone() } else { w.to_dtype(DType::F32)? })
 }

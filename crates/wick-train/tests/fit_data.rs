@@ -3,7 +3,8 @@
 mod fit_support;
 
 use fit_support::*;
-use wick_train::{FitOptions, TensorDataset};
+use wick_data::TensorDataset;
+use wick_train::FitOptions;
 
 /// The order in which training samples were seen (first feature of each row), per
 /// train-mode forward pass.

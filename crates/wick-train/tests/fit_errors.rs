@@ -4,7 +4,7 @@ mod fit_support;
 
 use fit_support::*;
 use wick_callbacks::{Callback, Context, Logs};
-use wick_train::{FitOptions, TrainError, ValidationFreq};
+use wick_train::{Error, FitOptions, ValidationFreq};
 
 /// Fails at the end of training batch 1.
 struct Fails;
@@ -25,7 +25,7 @@ fn a_callback_error_aborts_fit_with_that_error() {
         .fit(&mut train_data(), FitOptions { epochs: 3, verbose: 0, callbacks: vec![before.boxed(), Box::new(Fails), after.boxed()], ..Default::default() })
         .unwrap_err();
     match &err {
-        TrainError::Callback(wick_callbacks::Error::Other(m)) => assert_eq!(m, "disk full"),
+        Error::Callback(wick_callbacks::Error::Other(m)) => assert_eq!(m, "disk full"),
         other => panic!("unexpected error {other:?}"),
     }
     assert_eq!(err.to_string(), "disk full");
@@ -43,12 +43,12 @@ fn invalid_arguments_are_rejected() {
         FitOptions { validation_freq: ValidationFreq::Every(0), verbose: 0, ..Default::default() },
     ];
     for options in bad {
-        assert!(matches!(trainer.fit(&mut train_data(), options), Err(TrainError::InvalidArgument { .. })));
+        assert!(matches!(trainer.fit(&mut train_data(), options), Err(Error::InvalidArgument { .. })));
     }
     assert!(train_data().with_batch_size(0).is_err());
     let x = candle_core::Tensor::zeros((3, 2), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
     let y = candle_core::Tensor::zeros((4, 1), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
-    assert!(wick_train::TensorDataset::new(x, y).is_err());
+    assert!(wick_data::TensorDataset::new(x, y).is_err());
 }
 
 #[test]
@@ -56,7 +56,7 @@ fn a_loss_shape_error_is_reported() {
     let (mut trainer, _) = trainer(0.1);
     let x = candle_core::Tensor::new(&X, &candle_core::Device::Cpu).unwrap();
     let y = candle_core::Tensor::zeros((10, 3), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
-    let mut data = wick_train::TensorDataset::new(x, y).unwrap();
+    let mut data = wick_data::TensorDataset::new(x, y).unwrap();
     let err = trainer.fit(&mut data, FitOptions { verbose: 0, ..Default::default() }).unwrap_err();
-    assert!(matches!(err, TrainError::LossOrMetric(_) | TrainError::Candle(_)), "{err:?}");
+    assert!(matches!(err, Error::ShapeMismatch { .. } | Error::Candle(_)), "{err:?}");
 }

@@ -4,7 +4,8 @@ mod fit_support;
 
 use fit_support::*;
 use wick_callbacks::{Callback, Context, Logs};
-use wick_train::{FitOptions, RunOptions, Shared, TensorDataset};
+use wick_data::TensorDataset;
+use wick_train::{FitOptions, RunOptions, Shared};
 
 fn fit_calls(epochs: usize) -> Vec<String> {
     let mut want = vec!["on_train_begin".to_string()];

@@ -326,6 +326,7 @@ impl Augmentation {
         match &self.invalid {
             None => Ok(()),
             Some((name, message)) => Err(Error::InvalidOption {
+                context: "Augmentation",
                 name,
                 message: message.clone(),
             }),

@@ -23,7 +23,7 @@
 //! let mut image = vec![128.0f32; c * h * w]; // CHW, values 0..=255
 //! aug.apply(&mut image, c, h, w, &mut image_rng(42, 0, 0))?;
 //! assert_eq!(image.len(), c * h * w);
-//! # Ok::<(), wick_data::error::Error>(())
+//! # Ok::<(), wick_data::Error>(())
 //! ```
 //!
 //! # One resample per image

@@ -776,7 +776,7 @@ fn interpolations_the_warp_cannot_do_are_rejected() {
             .random_rotation(0.1)
             .interpolation(interpolation);
         match aug.validate() {
-            Err(Error::InvalidOption { name, message }) => {
+            Err(Error::InvalidOption { name, message, .. }) => {
                 assert_eq!(name, "interpolation");
                 assert!(
                     message.contains(&format!("{interpolation:?}"))

@@ -392,7 +392,7 @@ pub(super) fn warp_with(
 /// let mut image = vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0];
 /// warp(&mut image, 1, 2, 3, &Projective::flip_horizontal(3), FillMode::Reflect, Interpolation::Bilinear)?;
 /// assert_eq!(image, [2.0, 1.0, 0.0, 5.0, 4.0, 3.0]);
-/// # Ok::<(), wick_data::error::Error>(())
+/// # Ok::<(), wick_data::Error>(())
 /// ```
 pub fn warp(
     image: &mut [f32],
@@ -406,6 +406,7 @@ pub fn warp(
     check_shape(image.len(), channels, height, width)?;
     if !m.is_finite() {
         return Err(Error::InvalidOption {
+            context: "warp",
             name: "warp matrix",
             message: format!("{:?} has a non-finite entry", m.matrix()),
         });
@@ -413,12 +414,14 @@ pub fn warp(
     if let FillMode::Constant(v) = fill {
         if !v.is_finite() {
             return Err(Error::InvalidOption {
+            context: "warp",
                 name: "fill_mode",
                 message: format!("constant fill value {v} must be finite"),
             });
         }
     }
     let sampling = Sampling::of(interpolation).map_err(|message| Error::InvalidOption {
+        context: "warp",
         name: "interpolation",
         message,
     })?;

@@ -37,11 +37,11 @@ pub fn opts(batch_size: usize, seed: u64) -> GeneratorOptions {
     GeneratorOptions { batch_size, seed, quiet_skips: true, ..GeneratorOptions::new(batch_size, seed) }
 }
 
-/// Collects one epoch's batch indices.
-pub fn epoch_indices(g: &mut impl wick_data::Generator) -> Vec<Vec<usize>> {
+/// Collects the batch indices of the rest of the current pass.
+pub fn epoch_indices(g: &mut impl wick_data::Dataset) -> Vec<Vec<usize>> {
     let mut out = Vec::new();
     while let Some(b) = g.next_batch().unwrap() {
-        out.push(b.indices.clone());
+        out.push(b.indices.expect("generators record indices"));
     }
     out
 }
