@@ -4,8 +4,7 @@
 use candle_core::{Device, Tensor, Var};
 use candle_nn::Optimizer;
 use std::path::Path;
-use wick_callbacks::callbacks::backup_and_restore::{BackupAndRestore, BackupState, SaveFreq};
-use wick_callbacks::{Callback, CallbackList, Context, Error, Logs, ModelVars, Params, RunState};
+use wick_callbacks::{BackupAndRestore, BackupState, Callback, CallbackList, Context, Error, Logs, ModelVars, Params, RunState, SaveFreq};
 use wick_optim::{rules::adam, LrControl, OptimizerConfig};
 
 const N: usize = 24;

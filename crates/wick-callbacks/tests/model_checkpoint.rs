@@ -4,9 +4,7 @@ mod common;
 
 use common::{Harness, SEQ_ACC, SEQ_LOSS};
 use std::path::Path;
-use wick_callbacks::callbacks::model_checkpoint::OPTIMIZER_STATE_SUFFIX;
-use wick_callbacks::callbacks::{ModelCheckpoint, Mode, SaveFreq};
-use wick_callbacks::{Callback, Error, Logs};
+use wick_callbacks::{Callback, Error, Logs, Mode, ModelCheckpoint, SaveFreq, OPTIMIZER_STATE_SUFFIX};
 
 fn files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();

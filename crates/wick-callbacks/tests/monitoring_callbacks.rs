@@ -4,8 +4,7 @@
 mod common;
 
 use common::{Harness, SEQ_ACC, SEQ_LOSS};
-use wick_callbacks::callbacks::{EarlyStopping, LearningRateScheduler, Mode, ReduceLROnPlateau};
-use wick_callbacks::{Callback, Error, Logs};
+use wick_callbacks::{Callback, EarlyStopping, Error, LearningRateScheduler, Logs, Mode, ReduceLROnPlateau};
 
 /// (epochs run, stopped_epoch, best_epoch, weights value after on_train_end (-1: none restored)).
 fn es(cb: EarlyStopping, key: &str, seq: &[f64]) -> (usize, usize, usize, f32, Vec<usize>) {

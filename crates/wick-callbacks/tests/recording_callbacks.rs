@@ -5,8 +5,7 @@ mod common;
 use common::Harness;
 use std::cell::RefCell;
 use std::rc::Rc;
-use wick_callbacks::callbacks::{BatchLossHistory, CSVLogger, History, LambdaCallback, TerminateOnNaN};
-use wick_callbacks::{Callback, CallbackList, Error, Logs};
+use wick_callbacks::{BatchLossHistory, CSVLogger, Callback, CallbackList, Error, History, LambdaCallback, Logs, TerminateOnNaN};
 
 #[test]
 fn history_records_epochs_and_keys_and_keeps_values_across_runs() {

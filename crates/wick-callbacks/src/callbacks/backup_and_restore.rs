@@ -19,10 +19,10 @@ const MODEL_FILE: &str = "model.safetensors";
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 const STATE_FILE: &str = "state.txt";
 
-/// When `BackupAndRestore` saves (Keras' `save_freq`; the type `ModelCheckpoint` uses):
-/// [`SaveFreq::Epoch`] at every epoch end, [`SaveFreq::Batches`]`(n)` after every `n`
-/// training batches, counted over the whole run (across epochs and restarts).
-pub use super::model_checkpoint::SaveFreq;
+// When `BackupAndRestore` saves (Keras' `save_freq`; the type `ModelCheckpoint` uses):
+// `SaveFreq::Epoch` at every epoch end, `SaveFreq::Batches(n)` after every `n` training
+// batches, counted over the whole run (across epochs and restarts).
+use super::model_checkpoint::SaveFreq;
 
 /// Where a backup says the run stands: what the loop runs next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

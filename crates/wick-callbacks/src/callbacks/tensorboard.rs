@@ -67,7 +67,7 @@ pub enum UpdateFreq {
 /// Everything is flushed at each epoch end and closed at `on_train_end`.
 ///
 /// ```no_run
-/// use wick_callbacks::callbacks::tensorboard::{TensorBoard, UpdateFreq};
+/// use wick_callbacks::{TensorBoard, UpdateFreq};
 /// let tb = TensorBoard::new("logs/fit/run1")
 ///     .update_freq(UpdateFreq::Batches(10))
 ///     .histogram_freq(1)
