@@ -253,6 +253,7 @@ fn bad_manifest_and_missing_model_are_errors() {
     std::fs::write(dir.path().join("checkpoint"), b"something else").unwrap();
     let err = run(backup(dir.path(), SaveFreq::Epoch), 1, Stop::Never, 1, None).err().expect("fails");
     assert!(err.to_string().contains("checkpoint"), "{err}");
+    assert!(matches!(err, Error::Corrupt { context: "BackupAndRestore", .. }), "{err:?}");
 
     let params = Params { verbose: 0, epochs: 1, steps: None };
     let mut state = RunState::default();

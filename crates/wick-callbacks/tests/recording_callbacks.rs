@@ -90,6 +90,7 @@ fn terminate_on_nan_stops_or_fails() {
     let mut h = Harness::new(1, 0.1);
     let err = TerminateOnNaN::new().raise_error(true).on_train_batch_end(7, &mut Logs::sorted([("loss", f64::NAN)]), &mut h.ctx()).unwrap_err();
     assert_eq!(err.to_string(), "NaN or Inf loss encountered at batch 7. Loss value: nan. Terminating training immediately.");
+    assert!(matches!(err, Error::NonFiniteLoss { context: "TerminateOnNaN", batch: 7, .. }), "{err:?}");
     assert!(!h.state.stop_training);
 }
 

@@ -203,7 +203,7 @@ impl ProgressBar {
         self.out
             .write_all(s.as_bytes())
             .and_then(|()| self.out.flush())
-            .map_err(|e| Error::Other(format!("ProgbarLogger: cannot write the progress output: {e}")))
+            .map_err(|source| Error::Output { context: "ProgbarLogger", source })
     }
 
     fn update(&mut self, batch: usize, logs: &Logs) -> Result<()> {
