@@ -56,9 +56,10 @@ impl<'a> Context<'a> {
         self.state.stop_training = true;
     }
 
-    /// The model's variables; an error naming `callback` when the loop gave none.
-    pub fn model(&self, callback: &'static str) -> Result<&'a ModelVars> {
-        self.model.ok_or(Error::Missing { callback, what: "the model's variables" })
+    /// The model's variables; an [`Error::Missing`] naming `context` (the callback's
+    /// Keras class name) when the loop gave none.
+    pub fn model(&self, context: &'static str) -> Result<&'a ModelVars> {
+        self.model.ok_or(Error::Missing { context, what: "the model's variables" })
     }
 
     /// True when the loop provides the model's variables.
@@ -66,11 +67,12 @@ impl<'a> Context<'a> {
         self.model.is_some()
     }
 
-    /// The optimizer; an error naming `callback` when the loop gave none.
-    pub fn optimizer(&mut self, callback: &'static str) -> Result<&mut (dyn LrControl + 'a)> {
+    /// The optimizer; an [`Error::Missing`] naming `context` (the callback's Keras class
+    /// name) when the loop gave none.
+    pub fn optimizer(&mut self, context: &'static str) -> Result<&mut (dyn LrControl + 'a)> {
         match self.optimizer.as_deref_mut() {
             Some(o) => Ok(o),
-            None => Err(Error::Missing { callback, what: "an optimizer" }),
+            None => Err(Error::Missing { context, what: "an optimizer" }),
         }
     }
 

@@ -1,12 +1,15 @@
 //! The one error type of wick-callbacks.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Errors raised by callbacks and the callback machinery.
+///
+/// Built-in callbacks report their failures through the typed variants; [`Error::Other`]
+/// is for user callbacks.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A file or folder could not be created, written or read.
-    #[error("{path}: {source}")]
+    /// A file or folder could not be created, written or read; `source` says why.
+    #[error("I/O error on {path}")]
     Io {
         /// The file or folder concerned.
         path: PathBuf,
@@ -14,22 +17,110 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A weights file (safetensors) could not be written or read; `source` says why.
+    #[error("cannot write or read the weights file {path}")]
+    WeightsFile {
+        /// The weights file.
+        path: PathBuf,
+        /// Candle's error.
+        #[source]
+        source: candle_core::Error,
+    },
+    /// Saved weights (a weights file or a `Snapshot`) do not match the
+    /// model's variables: one is missing, extra or has another shape. Nothing was
+    /// changed; load weights written for this model.
+    #[error("{}: {message}", origin(.path.as_deref()))]
+    VariableMismatch {
+        /// The weights file; `None` for an in-memory snapshot.
+        path: Option<PathBuf>,
+        /// What does not match, naming the variable.
+        message: String,
+    },
+    /// A backup does not fit this training loop (it holds optimizer state and the loop has
+    /// no optimizer, or the reverse). Run with the setup that wrote it, or delete it.
+    #[error("{context}: the backup in {path} {message}")]
+    BackupMismatch {
+        /// The callback (Keras class name), e.g. `"BackupAndRestore"`.
+        context: &'static str,
+        /// The backup folder.
+        path: PathBuf,
+        /// What does not fit.
+        message: String,
+    },
+    /// Neither the latest backup nor the previous one (`double_checkpoint`) can be
+    /// restored; `latest` says why the latest failed, `source` why the previous did.
+    /// Delete the backup folder to start over.
+    #[error("{context}: cannot restore the backup in {path} ({latest}), nor the previous one")]
+    BackupUnusable {
+        /// The callback (Keras class name), e.g. `"BackupAndRestore"`.
+        context: &'static str,
+        /// The backup folder.
+        path: PathBuf,
+        /// Why the latest backup could not be restored.
+        latest: Box<Error>,
+        /// Why the previous backup could not be restored.
+        #[source]
+        previous: Box<Error>,
+    },
+    /// A file a callback wrote and reads back (e.g. `BackupAndRestore`'s manifest or
+    /// state file) is damaged or not one of its files. Delete it to start over.
+    #[error("{context}: {path}: {message}")]
+    Corrupt {
+        /// The callback (Keras class name), e.g. `"BackupAndRestore"`.
+        context: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A callback argument is invalid; names the callback, the argument and the value.
-    #[error("{callback}: {message}")]
+    #[error("{context}: {message}")]
     InvalidArgument {
-        /// The callback (Keras class name).
-        callback: &'static str,
+        /// The callback (Keras class name), e.g. `"ModelCheckpoint"`.
+        context: &'static str,
         /// What is wrong.
         message: String,
     },
     /// A callback needs something the training loop did not provide (e.g. model
     /// variables for `restore_best_weights`, or an optimizer to change the learning rate).
-    #[error("{callback} needs {what}, which this training loop does not provide")]
+    #[error("{context} needs {what}, which this training loop does not provide")]
     Missing {
-        /// The callback (Keras class name).
-        callback: &'static str,
+        /// The callback (Keras class name), e.g. `"EarlyStopping"`.
+        context: &'static str,
         /// What is missing.
         what: &'static str,
+    },
+    /// A hook was called before `on_train_begin` set the callback up (a training loop
+    /// calling hooks out of Keras' order).
+    #[error("{context}: {what} is not set up; on_train_begin was not called")]
+    NotStarted {
+        /// The callback (Keras class name), e.g. `"CSVLogger"`.
+        context: &'static str,
+        /// What is not set up, e.g. `"the CSV file"`.
+        what: &'static str,
+    },
+    /// The loss is NaN or infinite (`TerminateOnNaN` with `raise_error`, Keras'
+    /// `RuntimeError`); the message is Keras'.
+    #[error(
+        "NaN or Inf loss encountered at batch {batch}. Loss value: {}. Terminating training immediately.",
+        crate::callbacks::pyfmt::repr_f64(*.loss)
+    )]
+    NonFiniteLoss {
+        /// The callback (Keras class name), e.g. `"TerminateOnNaN"`.
+        context: &'static str,
+        /// The training batch (0-based within the epoch).
+        batch: usize,
+        /// The loss value (NaN or ±Inf).
+        loss: f64,
+    },
+    /// Writing a callback's console output (e.g. the progress bar) failed; `source` says why.
+    #[error("{context}: cannot write the output")]
+    Output {
+        /// The callback (Keras class name), e.g. `"ProgbarLogger"`.
+        context: &'static str,
+        /// The writer's error.
+        #[source]
+        source: std::io::Error,
     },
     /// A tensor operation failed.
     #[error(transparent)]
@@ -40,7 +131,8 @@ pub enum Error {
     /// Writing TensorBoard events failed.
     #[error(transparent)]
     Tfevents(#[from] wick_tfevents::Error),
-    /// Anything else a user callback reports.
+    /// Anything else a user callback reports (for user callbacks; the built-in ones use
+    /// the variants above).
     #[error("{0}")]
     Other(String),
 }
@@ -52,5 +144,13 @@ impl Error {
     /// An I/O error about `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
+    }
+}
+
+/// Where saved weights came from, for [`Error::VariableMismatch`].
+fn origin(path: Option<&Path>) -> String {
+    match path {
+        Some(p) => p.display().to_string(),
+        None => "snapshot".to_string(),
     }
 }

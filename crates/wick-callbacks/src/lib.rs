@@ -14,16 +14,44 @@
 //! ```
 //!
 //! The loop checks `ctx.state.stop_training` after every batch and after `on_epoch_end`.
+//!
+//! The built-in callbacks (Keras names), all at the crate root:
+//!
+//! | Keras | here |
+//! |---|---|
+//! | `History` | [`History`] (clones share the record) |
+//! | `ModelCheckpoint` | [`ModelCheckpoint`] |
+//! | `EarlyStopping` | [`EarlyStopping`] |
+//! | `ReduceLROnPlateau` | [`ReduceLROnPlateau`] |
+//! | `LearningRateScheduler` | [`LearningRateScheduler`] |
+//! | `CSVLogger` | [`CSVLogger`] |
+//! | `TerminateOnNaN` | [`TerminateOnNaN`] |
+//! | `LambdaCallback` | [`LambdaCallback`] |
+//! | `TensorBoard` | [`TensorBoard`] |
+//! | `ProgbarLogger` | [`ProgressBar`] |
+//! | `BackupAndRestore` | [`BackupAndRestore`] |
+//! | (guide's custom callback) | [`BatchLossHistory`] |
+//!
+//! [`Monitor`], [`Mode`], [`Direction`] and [`metric_direction`] are the decision rules
+//! shared by the monitoring callbacks.
+
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod callback;
+mod callbacks;
 mod context;
 mod error;
 mod list;
 mod logs;
 mod model_vars;
-pub mod callbacks;
 
 pub use callback::Callback;
+pub use callbacks::{
+    metric_direction, BackupAndRestore, BackupState, BatchLossHistory, BatchRecord, CSVLogger, Direction, EarlyStopping, History,
+    HistoryRecord, LambdaCallback, LearningRateScheduler, Mode, ModelCheckpoint, Monitor, ProgressBar, ReduceLROnPlateau, SaveFreq,
+    TensorBoard, TerminateOnNaN, UpdateFreq, OPTIMIZER_STATE_SUFFIX,
+};
 pub use context::{Context, Params, RunState};
 pub use error::{Error, Result};
 pub use list::CallbackList;

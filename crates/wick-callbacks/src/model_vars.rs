@@ -52,22 +52,21 @@ impl ModelVars {
     /// Writes `snapshot` back into the variables; names and shapes must match.
     pub fn restore(&self, snapshot: &Snapshot) -> Result<()> {
         let by_name: HashMap<&str, &Tensor> = snapshot.values.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        self.assign(&by_name, "snapshot")
+        self.assign(&by_name, None)
     }
 
-    fn assign(&self, values: &HashMap<&str, &Tensor>, source: &str) -> Result<()> {
+    /// Checks `values` against the variables (`path`: where they came from, `None` for a
+    /// snapshot), then writes them.
+    fn assign(&self, values: &HashMap<&str, &Tensor>, path: Option<&Path>) -> Result<()> {
+        let mismatch = |message: String| Error::VariableMismatch { path: path.map(Path::to_path_buf), message };
         for (name, var) in &self.vars {
-            let value = values.get(name.as_str()).ok_or_else(|| Error::Other(format!("{source} has no value for variable {name:?}")))?;
+            let value = values.get(name.as_str()).ok_or_else(|| mismatch(format!("no value for variable {name:?}")))?;
             if value.dims() != var.dims() {
-                return Err(Error::Other(format!(
-                    "{source}: variable {name:?} has shape {:?}, the model's has {:?}",
-                    value.dims(),
-                    var.dims()
-                )));
+                return Err(mismatch(format!("variable {name:?} has shape {:?}, the model's has {:?}", value.dims(), var.dims())));
             }
         }
         if let Some(extra) = values.keys().find(|k| !self.vars.iter().any(|(n, _)| n == *k)) {
-            return Err(Error::Other(format!("{source} holds variable {extra:?}, which the model does not have")));
+            return Err(mismatch(format!("holds variable {extra:?}, which the model does not have")));
         }
         for (name, var) in &self.vars {
             if let Some(value) = values.get(name.as_str()) {
@@ -89,7 +88,7 @@ impl ModelVars {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let tmp = tempfile::Builder::new().prefix(".wick-tmp-").suffix(".safetensors").tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
         let tensors: HashMap<String, Tensor> = self.vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
-        candle_core::safetensors::save(&tensors, tmp.path())?;
+        candle_core::safetensors::save(&tensors, tmp.path()).map_err(|source| Error::WeightsFile { path: tmp.path().to_path_buf(), source })?;
         tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
         Ok(())
     }
@@ -102,9 +101,9 @@ impl ModelVars {
             return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such weights file")));
         }
         let device = self.vars.first().map(|(_, v)| v.device().clone()).unwrap_or(candle_core::Device::Cpu);
-        let loaded = candle_core::safetensors::load(path, &device)?;
+        let loaded = candle_core::safetensors::load(path, &device).map_err(|source| Error::WeightsFile { path: path.to_path_buf(), source })?;
         let by_name: HashMap<&str, &Tensor> = loaded.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        self.assign(&by_name, &path.display().to_string())
+        self.assign(&by_name, Some(path))
     }
 }
 

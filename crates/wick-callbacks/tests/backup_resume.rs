@@ -4,8 +4,7 @@
 use candle_core::{Device, Tensor, Var};
 use candle_nn::Optimizer;
 use std::path::Path;
-use wick_callbacks::callbacks::backup_and_restore::{BackupAndRestore, BackupState, SaveFreq};
-use wick_callbacks::{Callback, CallbackList, Context, Error, Logs, ModelVars, Params, RunState};
+use wick_callbacks::{BackupAndRestore, BackupState, Callback, CallbackList, Context, Error, Logs, ModelVars, Params, RunState, SaveFreq};
 use wick_optim::{rules::adam, LrControl, OptimizerConfig};
 
 const N: usize = 24;
@@ -254,6 +253,7 @@ fn bad_manifest_and_missing_model_are_errors() {
     std::fs::write(dir.path().join("checkpoint"), b"something else").unwrap();
     let err = run(backup(dir.path(), SaveFreq::Epoch), 1, Stop::Never, 1, None).err().expect("fails");
     assert!(err.to_string().contains("checkpoint"), "{err}");
+    assert!(matches!(err, Error::Corrupt { context: "BackupAndRestore", .. }), "{err:?}");
 
     let params = Params { verbose: 0, epochs: 1, steps: None };
     let mut state = RunState::default();

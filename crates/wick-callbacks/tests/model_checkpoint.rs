@@ -4,9 +4,7 @@ mod common;
 
 use common::{Harness, SEQ_ACC, SEQ_LOSS};
 use std::path::Path;
-use wick_callbacks::callbacks::model_checkpoint::OPTIMIZER_STATE_SUFFIX;
-use wick_callbacks::callbacks::{ModelCheckpoint, Mode, SaveFreq};
-use wick_callbacks::{Callback, Error, Logs};
+use wick_callbacks::{Callback, Error, Logs, Mode, ModelCheckpoint, SaveFreq, OPTIMIZER_STATE_SUFFIX};
 
 fn files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
@@ -145,7 +143,9 @@ fn missing_monitor_saves_anyway_and_missing_template_key_is_an_error() {
     std::fs::create_dir(dir.path().join("z1")).unwrap();
     let mut cb = ModelCheckpoint::new(dir.path().join("z{epoch}").to_string_lossy());
     cb.on_train_begin(&mut h.ctx()).unwrap();
-    let err = cb.on_epoch_end(0, &mut Logs::new(), &mut h.ctx()).unwrap_err().to_string();
+    let err = cb.on_epoch_end(0, &mut Logs::new(), &mut h.ctx()).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { context: "ModelCheckpoint", .. }), "{err:?}");
+    let err = err.to_string();
     assert!(err.contains("z1") && err.contains("directory"), "{err}");
 }
 
@@ -172,7 +172,7 @@ fn folder_is_created_at_train_begin_or_the_run_fails_naming_it() {
     // The model's variables are required.
     h.with_model = false;
     let err = ModelCheckpoint::new(dir.path().join("w.ckpt").to_string_lossy()).on_train_begin(&mut h.ctx()).unwrap_err();
-    assert!(matches!(err, Error::Missing { callback: "ModelCheckpoint", .. }));
+    assert!(matches!(err, Error::Missing { context: "ModelCheckpoint", .. }));
 }
 
 #[test]

@@ -4,8 +4,7 @@
 mod common;
 
 use common::{Harness, SEQ_ACC, SEQ_LOSS};
-use wick_callbacks::callbacks::{EarlyStopping, LearningRateScheduler, Mode, ReduceLROnPlateau};
-use wick_callbacks::{Callback, Error, Logs};
+use wick_callbacks::{Callback, EarlyStopping, Error, LearningRateScheduler, Logs, Mode, ReduceLROnPlateau};
 
 /// (epochs run, stopped_epoch, best_epoch, weights value after on_train_end (-1: none restored)).
 fn es(cb: EarlyStopping, key: &str, seq: &[f64]) -> (usize, usize, usize, f32, Vec<usize>) {
@@ -69,7 +68,7 @@ fn early_stopping_restore_needs_the_model_at_start() {
     h.with_model = false;
     let mut cb = EarlyStopping::new().restore_best_weights(true);
     let err = cb.on_train_begin(&mut h.ctx()).unwrap_err();
-    assert!(matches!(err, Error::Missing { callback: "EarlyStopping", .. }), "{err}");
+    assert!(matches!(err, Error::Missing { context: "EarlyStopping", .. }), "{err}");
     // Without restore it does not need it.
     EarlyStopping::new().on_train_begin(&mut h.ctx()).unwrap();
 }
@@ -156,7 +155,7 @@ fn reduce_lr_on_plateau_arguments() {
     }
     h.with_optimizer = false;
     let err = ReduceLROnPlateau::new().on_train_begin(&mut h.ctx()).unwrap_err();
-    assert!(matches!(err, Error::Missing { callback: "ReduceLROnPlateau", .. }));
+    assert!(matches!(err, Error::Missing { context: "ReduceLROnPlateau", .. }));
     // A missing monitor only warns; the learning rate is still logged.
     let mut h = Harness::new(1, 0.1);
     let mut cb = ReduceLROnPlateau::new().patience(0);
@@ -189,5 +188,5 @@ fn learning_rate_scheduler_sets_lr_at_epoch_begin_and_logs_it() {
     assert!(err.to_string().contains("nan"), "{err}");
     h.with_optimizer = false;
     let err = LearningRateScheduler::new(|_, lr| lr).on_epoch_begin(0, &mut h.ctx()).unwrap_err();
-    assert!(matches!(err, Error::Missing { callback: "LearningRateScheduler", .. }));
+    assert!(matches!(err, Error::Missing { context: "LearningRateScheduler", .. }));
 }

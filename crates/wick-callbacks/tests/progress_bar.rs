@@ -2,63 +2,7 @@
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use wick_callbacks::callbacks::progress_bar::{format_epoch_line, format_progress_line, format_value, ProgressBar, ProgressLine};
-use wick_callbacks::{Callback, Context, Logs, Params, RunState};
-
-fn m(pairs: &[(&str, f64)]) -> Vec<(String, f64)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
-}
-
-#[test]
-fn keras_final_line_verbose1() {
-    let metrics = m(&[("accuracy", 0.7), ("loss", 0.6278), ("val_accuracy", 0.25), ("val_loss", 0.7413)]);
-    let line = ProgressLine { current: 3, target: Some(3), finalize: true, elapsed: 2.2, time_per_step: 0.365, metrics: &metrics };
-    assert_eq!(
-        format_progress_line(&line, false),
-        "3/3 ━━━━━━━━━━━━━━━━━━━━ 2s 365ms/step - accuracy: 0.7000 - loss: 0.6278 - val_accuracy: 0.2500 - val_loss: 0.7413"
-    );
-    assert_eq!(
-        format_progress_line(&line, true),
-        "\x1b[1m3/3\x1b[0m \x1b[32m━━━━━━━━━━━━━━━━━━━━\x1b[0m\x1b[37m\x1b[0m \x1b[1m2s\x1b[0m 365ms/step - accuracy: 0.7000 - loss: 0.6278 - val_accuracy: 0.2500 - val_loss: 0.7413"
-    );
-}
-
-#[test]
-fn keras_intermediate_line_verbose1() {
-    let metrics = m(&[("accuracy", 0.51), ("loss", 0.7)]);
-    // 12 of 100 steps at 25 ms/step: 88 steps left, ETA 2.2 s; the counter is padded
-    // to the target's width ("%3d").
-    let line = ProgressLine { current: 12, target: Some(100), finalize: false, elapsed: 0.3, time_per_step: 0.025, metrics: &metrics };
-    assert_eq!(format_progress_line(&line, false), " 12/100 ━━━━━━━━━━━━━━━━━━━━ 2s 25ms/step - accuracy: 0.5100 - loss: 0.7000");
-    assert_eq!(
-        format_progress_line(&line, true),
-        "\x1b[1m 12/100\x1b[0m \x1b[32m━━\x1b[0m\x1b[37m━━━━━━━━━━━━━━━━━━\x1b[0m \x1b[1m2s\x1b[0m 25ms/step - accuracy: 0.5100 - loss: 0.7000"
-    );
-    // Long ETAs and unknown targets.
-    let line = ProgressLine { current: 1, target: Some(1000), finalize: false, elapsed: 5.0, time_per_step: 5.0, metrics: &[] };
-    assert_eq!(format_progress_line(&line, false), "   1/1000 ━━━━━━━━━━━━━━━━━━━━ 1:23:15 5s/step");
-    let line = ProgressLine { current: 7, target: None, finalize: false, elapsed: 1.6, time_per_step: 0.0002, metrics: &[] };
-    assert_eq!(format_progress_line(&line, false), "      7/Unknown 2s 200us/step");
-}
-
-#[test]
-fn keras_verbose2_line() {
-    let metrics = m(&[("accuracy", 0.7), ("loss", 0.6278), ("val_accuracy", 0.25), ("val_loss", 0.7413)]);
-    assert_eq!(
-        format_epoch_line(3, 3, 1.3, 0.205, &metrics),
-        "3/3 - 1s - 205ms/step - accuracy: 0.7000 - loss: 0.6278 - val_accuracy: 0.2500 - val_loss: 0.7413"
-    );
-    // verbose 2 tests `v > 1e-3` without abs.
-    assert_eq!(format_epoch_line(10, 10, 0.0, 0.0, &m(&[("loss", -0.5)])), "10/10 - 0s - 0s/step - loss: -5.0000e-01");
-}
-
-#[test]
-fn python_value_format() {
-    assert_eq!(format_value(1e-4), "1.0000e-04");
-    assert_eq!(format_value(0.001), "1.0000e-03");
-    assert_eq!(format_value(0.0011), "0.0011");
-    assert_eq!(format_value(-2.5), "-2.5000");
-}
+use wick_callbacks::{Callback, Context, Logs, Params, ProgressBar, RunState};
 
 #[derive(Clone, Default)]
 struct Shared(Arc<Mutex<Vec<u8>>>);

@@ -19,10 +19,10 @@ const MODEL_FILE: &str = "model.safetensors";
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 const STATE_FILE: &str = "state.txt";
 
-/// When `BackupAndRestore` saves (Keras' `save_freq`; the type `ModelCheckpoint` uses):
-/// [`SaveFreq::Epoch`] at every epoch end, [`SaveFreq::Batches`]`(n)` after every `n`
-/// training batches, counted over the whole run (across epochs and restarts).
-pub use super::model_checkpoint::SaveFreq;
+// When `BackupAndRestore` saves (Keras' `save_freq`; the type `ModelCheckpoint` uses):
+// `SaveFreq::Epoch` at every epoch end, `SaveFreq::Batches(n)` after every `n` training
+// batches, counted over the whole run (across epochs and restarts).
+use super::model_checkpoint::SaveFreq;
 
 /// Where a backup says the run stands: what the loop runs next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -190,16 +190,18 @@ impl BackupAndRestore {
         let state = read_state(&folder)?;
         match (state.has_optimizer, ctx.has_optimizer()) {
             (true, false) => {
-                return Err(Error::Other(format!(
-                    "{NAME}: the backup in {} holds optimizer state, but this training loop provides no optimizer",
-                    folder.display()
-                )))
+                return Err(Error::BackupMismatch {
+                    context: NAME,
+                    path: folder,
+                    message: "holds optimizer state, but this training loop provides no optimizer".into(),
+                })
             }
             (false, true) => {
-                return Err(Error::Other(format!(
-                    "{NAME}: the backup in {} holds no optimizer state (it was written by a loop without optimizer)",
-                    folder.display()
-                )))
+                return Err(Error::BackupMismatch {
+                    context: NAME,
+                    path: folder,
+                    message: "holds no optimizer state (it was written by a loop without optimizer)".into(),
+                })
             }
             _ => {}
         }
@@ -218,10 +220,10 @@ impl Callback for BackupAndRestore {
 
     fn on_train_begin(&mut self, ctx: &mut Context<'_>) -> Result<()> {
         if self.save_freq == SaveFreq::Batches(0) {
-            return Err(Error::InvalidArgument { callback: NAME, message: "save_freq must be at least 1 step; received 0".into() });
+            return Err(Error::InvalidArgument { context: NAME, message: "save_freq must be at least 1 step; received 0".into() });
         }
         if !ctx.has_model() {
-            return Err(Error::Missing { callback: NAME, what: "the model's variables" });
+            return Err(Error::Missing { context: NAME, what: "the model's variables" });
         }
         self.restored = None;
         self.global_step = 0;
@@ -242,8 +244,11 @@ impl Callback for BackupAndRestore {
         let state = match self.load(ctx, &manifest.latest) {
             Ok(state) => state,
             Err(latest_error) => match &manifest.previous {
-                Some(previous) => self.load(ctx, previous).map_err(|e| {
-                    Error::Other(format!("{NAME}: cannot restore the backup ({latest_error}), nor the previous one ({e})"))
+                Some(previous) => self.load(ctx, previous).map_err(|e| Error::BackupUnusable {
+                    context: NAME,
+                    path: dir.clone(),
+                    latest: Box::new(latest_error),
+                    previous: Box::new(e),
                 })?,
                 None => return Err(latest_error),
             },
@@ -312,7 +317,7 @@ fn seq_of(name: &str) -> Option<u64> {
 }
 
 fn bad(path: &Path, what: &str) -> Error {
-    Error::Other(format!("{NAME}: {}: {what}", path.display()))
+    Error::Corrupt { context: NAME, path: path.to_path_buf(), message: what.to_string() }
 }
 
 fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {

@@ -67,7 +67,7 @@ impl CSVLogger {
     fn write_row(&mut self, fields: &[String]) -> Result<()> {
         let line = fields.iter().map(|f| self.field(f)).collect::<Vec<_>>().join(&self.separator) + "\r\n";
         let Some(file) = self.file.as_mut() else {
-            return Err(Error::Other(format!("CSVLogger: {} is not open (on_train_begin was not called)", self.filename.display())));
+            return Err(Error::NotStarted { context: "CSVLogger", what: "the CSV file" });
         };
         let r = file.write_all(line.as_bytes()).and_then(|()| file.flush());
         r.map_err(|e| self.io(e))
@@ -94,7 +94,7 @@ impl Callback for CSVLogger {
 
     fn on_train_begin(&mut self, _ctx: &mut Context<'_>) -> Result<()> {
         if self.separator.is_empty() {
-            return Err(Error::InvalidArgument { callback: "CSVLogger", message: "separator must not be empty".into() });
+            return Err(Error::InvalidArgument { context: "CSVLogger", message: "separator must not be empty".into() });
         }
         if let Some(dir) = self.filename.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;

@@ -21,7 +21,7 @@ type PredictFn = Box<dyn FnMut(usize, &Tensor, &mut Context<'_>) -> Result<()>>;
 /// optimizer, ...) and return `Result` so they can fail the run.
 ///
 /// ```
-/// use wick_callbacks::callbacks::LambdaCallback;
+/// use wick_callbacks::LambdaCallback;
 /// let cb = LambdaCallback::new()
 ///     .with_on_epoch_end(|epoch, logs, _ctx| {
 ///         println!("epoch {epoch}: loss {:?}", logs.get("loss"));

@@ -56,7 +56,7 @@ impl Callback for LearningRateScheduler {
         let lr = (self.schedule)(epoch, optimizer.learning_rate());
         if !lr.is_finite() {
             return Err(Error::InvalidArgument {
-                callback: "LearningRateScheduler",
+                context: "LearningRateScheduler",
                 message: format!("the schedule returned learning rate {} at epoch {epoch}; it must be a finite number", repr_f64(lr)),
             });
         }

@@ -1,36 +1,20 @@
-//! The built-in callbacks, one file each (Keras names).
-//!
-//! | Keras | here |
-//! |---|---|
-//! | `History` | [`History`] (clones share the record) |
-//! | `ModelCheckpoint` | [`ModelCheckpoint`] |
-//! | `EarlyStopping` | [`EarlyStopping`] |
-//! | `ReduceLROnPlateau` | [`ReduceLROnPlateau`] |
-//! | `LearningRateScheduler` | [`LearningRateScheduler`] |
-//! | `CSVLogger` | [`CSVLogger`] |
-//! | `TerminateOnNaN` | [`TerminateOnNaN`] |
-//! | `LambdaCallback` | [`LambdaCallback`] |
-//! | `TensorBoard` | [`TensorBoard`] |
-//! | `ProgbarLogger` | [`ProgressBar`] |
-//! | `BackupAndRestore` | [`BackupAndRestore`] |
-//! | (guide's custom callback) | [`BatchLossHistory`] |
-//!
-//! [`monitor`] holds the decision rules shared by the monitoring callbacks.
+//! The built-in callbacks, one file each (Keras names); everything public is re-exported
+//! at the crate root (see the crate docs for the table).
 
-pub mod backup_and_restore;
-pub mod batch_loss_history;
-pub mod csv_logger;
-pub mod early_stopping;
-pub mod history;
-pub mod lambda;
-pub mod learning_rate_scheduler;
-pub mod model_checkpoint;
-pub mod monitor;
-pub mod progress_bar;
-pub mod pyfmt;
-pub mod reduce_lr_on_plateau;
-pub mod tensorboard;
-pub mod terminate_on_nan;
+mod backup_and_restore;
+mod batch_loss_history;
+mod csv_logger;
+mod early_stopping;
+mod history;
+mod lambda;
+mod learning_rate_scheduler;
+mod model_checkpoint;
+mod monitor;
+mod progress_bar;
+pub(crate) mod pyfmt;
+mod reduce_lr_on_plateau;
+mod tensorboard;
+mod terminate_on_nan;
 
 pub use backup_and_restore::{BackupAndRestore, BackupState};
 pub use batch_loss_history::{BatchLossHistory, BatchRecord};
@@ -39,9 +23,9 @@ pub use early_stopping::EarlyStopping;
 pub use history::{History, HistoryRecord};
 pub use lambda::LambdaCallback;
 pub use learning_rate_scheduler::LearningRateScheduler;
-pub use model_checkpoint::{ModelCheckpoint, SaveFreq};
-pub use monitor::{Direction, Mode, Monitor};
+pub use model_checkpoint::{ModelCheckpoint, SaveFreq, OPTIMIZER_STATE_SUFFIX};
+pub use monitor::{metric_direction, Direction, Mode, Monitor};
 pub use progress_bar::ProgressBar;
 pub use reduce_lr_on_plateau::ReduceLROnPlateau;
-pub use tensorboard::TensorBoard;
+pub use tensorboard::{TensorBoard, UpdateFreq};
 pub use terminate_on_nan::TerminateOnNaN;

@@ -185,7 +185,7 @@ impl ModelCheckpoint {
             }
         };
         format_template(&self.filepath, lookup).map_err(|reason| Error::InvalidArgument {
-            callback: "ModelCheckpoint",
+            context: "ModelCheckpoint",
             message: format!("failed to format this callback filepath: {:?}. Reason: {reason}", self.filepath),
         })
     }
@@ -242,10 +242,10 @@ impl ModelCheckpoint {
         }
         let file = Path::new(&path);
         if file.is_dir() {
-            return Err(Error::io(
-                file,
-                std::io::Error::other("Please specify a non-directory filepath for ModelCheckpoint; this path is an existing directory"),
-            ));
+            return Err(Error::InvalidArgument {
+                context: "ModelCheckpoint",
+                message: format!("Please specify a non-directory filepath for ModelCheckpoint. Filepath used is an existing directory: {path}"),
+            });
         }
         ctx.model("ModelCheckpoint")?.save(file)?;
         if !self.save_weights_only && ctx.has_optimizer() {
@@ -283,12 +283,12 @@ impl Callback for ModelCheckpoint {
     fn on_train_begin(&mut self, ctx: &mut Context<'_>) -> Result<()> {
         if self.save_freq == SaveFreq::Batches(0) {
             return Err(Error::InvalidArgument {
-                callback: "ModelCheckpoint",
+                context: "ModelCheckpoint",
                 message: "unrecognized save_freq: Batches(0); expected Epoch or Batches(n) with n >= 1".into(),
             });
         }
         if self.filepath.is_empty() {
-            return Err(Error::InvalidArgument { callback: "ModelCheckpoint", message: "filepath is empty".into() });
+            return Err(Error::InvalidArgument { context: "ModelCheckpoint", message: "filepath is empty".into() });
         }
         ctx.model("ModelCheckpoint")?;
         let dir = self.static_dir();

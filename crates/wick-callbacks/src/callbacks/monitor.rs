@@ -130,14 +130,14 @@ pub struct Monitor {
     pub mode: Mode,
     /// `|min_delta|` (Keras stores `abs(min_delta)`).
     pub min_delta: f64,
-    callback: &'static str,
+    context: &'static str,
     direction: Option<Direction>,
 }
 
 impl Monitor {
-    /// A monitor for `callback` (its Keras class name, used in errors).
-    pub fn new(callback: &'static str, monitor: impl Into<String>, mode: Mode, min_delta: f64) -> Self {
-        Monitor { monitor: monitor.into(), mode, min_delta: min_delta.abs(), callback, direction: None }
+    /// A monitor for the callback `context` (its Keras class name, used in errors).
+    pub fn new(context: &'static str, monitor: impl Into<String>, mode: Mode, min_delta: f64) -> Self {
+        Monitor { monitor: monitor.into(), mode, min_delta: min_delta.abs(), context, direction: None }
     }
 
     /// The direction: `min`/`max` as given; for `auto`, strip one leading `val_`, then
@@ -154,7 +154,7 @@ impl Monitor {
             Mode::Auto => {
                 let name = self.monitor.strip_prefix("val_").unwrap_or(&self.monitor);
                 metric_direction(name).ok_or_else(|| Error::InvalidArgument {
-                    callback: self.callback,
+                    context: self.context,
                     message: format!(
                         "monitor={:?}: cannot determine automatically whether this metric should be maximized or \
                          minimized. Pass mode=Max to monitor based on the highest value, or mode=Min to use the \

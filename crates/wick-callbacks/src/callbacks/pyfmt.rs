@@ -3,7 +3,7 @@
 
 /// A value a file-name template can format: Python `int` (epoch, batch) or `float` (logs).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum PyValue {
+pub(crate) enum PyValue {
     /// A Python `int`.
     Int(i64),
     /// A Python `float`.
@@ -13,7 +13,7 @@ pub enum PyValue {
 /// Python's `str(x)` / `repr(x)` for a float: the shortest digits that round-trip, in fixed
 /// notation when the decimal exponent is in `-4..16`, else in scientific notation with a
 /// two-digit exponent (`0.5`, `1.0`, `1e-05`, `1.5e+16`, `nan`, `inf`).
-pub fn repr_f64(x: f64) -> String {
+pub(crate) fn repr_f64(x: f64) -> String {
     if x.is_nan() {
         return "nan".into();
     }
@@ -186,7 +186,7 @@ fn pad(sign: &str, body: &str, s: &Spec, default_align: char) -> String {
 
 /// Python's `format(value, spec)` for an `int` or a `float` (types `d n x X o b` for ints,
 /// `e E f F g G n %` and none for both). Errors read like Python's `ValueError`s.
-pub fn format_value(value: PyValue, spec: &str) -> Result<String, String> {
+pub(crate) fn format_value(value: PyValue, spec: &str) -> Result<String, String> {
     let s = parse_spec(spec)?;
     let sign_of = |negative: bool| match (negative, s.sign) {
         (true, _) => "-",
@@ -286,7 +286,7 @@ fn general(a: f64, p: usize, upper: bool, alt: bool, add_dot_0: bool) -> String 
 /// Python's `template.format(**fields)` for named fields only: `{name}`, `{name:spec}`,
 /// `{name!r}`, and `{{`/`}}` escapes. `lookup` gives each field's value; a missing one is
 /// an error naming it (Python's `KeyError`).
-pub fn format_template(template: &str, lookup: impl Fn(&str) -> Option<PyValue>) -> Result<String, String> {
+pub(crate) fn format_template(template: &str, lookup: impl Fn(&str) -> Option<PyValue>) -> Result<String, String> {
     let mut out = String::new();
     let mut chars = template.chars().peekable();
     while let Some(ch) = chars.next() {

@@ -130,13 +130,13 @@ impl ReduceLROnPlateau {
     pub fn validate(&self) -> Result<()> {
         if self.factor.is_nan() || self.factor >= 1.0 {
             return Err(Error::InvalidArgument {
-                callback: "ReduceLROnPlateau",
+                context: "ReduceLROnPlateau",
                 message: format!("ReduceLROnPlateau does not support a factor >= 1.0. Received factor={}", repr_f64(self.factor)),
             });
         }
         if self.min_lr.is_nan() || self.min_lr < 0.0 || self.min_lr.is_infinite() {
             return Err(Error::InvalidArgument {
-                callback: "ReduceLROnPlateau",
+                context: "ReduceLROnPlateau",
                 message: format!("min_lr must be a finite number >= 0, got {}", repr_f64(self.min_lr)),
             });
         }

@@ -67,7 +67,7 @@ pub enum UpdateFreq {
 /// Everything is flushed at each epoch end and closed at `on_train_end`.
 ///
 /// ```no_run
-/// use wick_callbacks::callbacks::tensorboard::{TensorBoard, UpdateFreq};
+/// use wick_callbacks::{TensorBoard, UpdateFreq};
 /// let tb = TensorBoard::new("logs/fit/run1")
 ///     .update_freq(UpdateFreq::Batches(10))
 ///     .histogram_freq(1)
@@ -188,10 +188,11 @@ impl TensorBoard {
     }
 
     fn validation_writer(&mut self) -> Result<&SummaryWriter> {
-        if self.validation.is_none() {
-            self.validation = Some(Self::open(&self.log_dir.join("validation"))?);
-        }
-        self.validation.as_ref().ok_or(Error::Other("TensorBoard: no validation writer".into()))
+        let writer = match self.validation.take() {
+            Some(writer) => writer,
+            None => Self::open(&self.log_dir.join("validation"))?,
+        };
+        Ok(self.validation.insert(writer))
     }
 
     fn log_variables(&self, model: &ModelVars, epoch: usize) -> Result<()> {
@@ -275,10 +276,10 @@ impl Callback for TensorBoard {
 
     fn on_train_begin(&mut self, ctx: &mut Context<'_>) -> Result<()> {
         if self.update_freq == UpdateFreq::Batches(0) {
-            return Err(Error::InvalidArgument { callback: NAME, message: "update_freq must be at least 1 batch; received 0".into() });
+            return Err(Error::InvalidArgument { context: NAME, message: "update_freq must be at least 1 batch; received 0".into() });
         }
         if self.histogram_freq > 0 && !ctx.has_model() {
-            return Err(Error::Missing { callback: NAME, what: "the model's variables (for histogram_freq)" });
+            return Err(Error::Missing { context: NAME, what: "the model's variables (for histogram_freq)" });
         }
         // A writer left from an earlier fit is closed first.
         self.close_all(SessionStatus::Unknown)?;

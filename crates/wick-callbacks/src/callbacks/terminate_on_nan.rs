@@ -3,7 +3,8 @@
 use crate::{Callback, Context, Error, Logs, Result};
 
 /// Keras' `TerminateOnNaN(raise_error=False)`: after each training batch, if `logs["loss"]`
-/// is NaN or ±Inf, either fails the run (`raise_error`, Keras' `RuntimeError`) or prints
+/// is NaN or ±Inf, either fails the run (`raise_error`, Keras' `RuntimeError`, here
+/// [`Error::NonFiniteLoss`](crate::Error::NonFiniteLoss)) or prints
 /// `Batch {b}: Invalid loss, terminating training` and asks the loop to stop (validation
 /// and `on_epoch_end` still run for the current epoch).
 ///
@@ -37,11 +38,8 @@ impl Callback for TerminateOnNaN {
         if loss.is_finite() {
             return Ok(());
         }
-        let loss_str = super::pyfmt::repr_f64(loss);
         if self.raise_error {
-            return Err(Error::Other(format!(
-                "NaN or Inf loss encountered at batch {batch}. Loss value: {loss_str}. Terminating training immediately."
-            )));
+            return Err(Error::NonFiniteLoss { context: "TerminateOnNaN", batch, loss });
         }
         println!("Batch {batch}: Invalid loss, terminating training");
         ctx.stop_training();

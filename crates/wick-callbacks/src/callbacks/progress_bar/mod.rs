@@ -1,9 +1,8 @@
 //! `ProgressBar`: Keras' `ProgbarLogger` (the `verbose` output of `fit`, `evaluate` and
 //! `predict`), byte for byte.
 //!
-//! The line formatting is done by pure functions ([`format_progress_line`],
-//! [`format_epoch_line`], [`format_value`], …) so it can be checked against Keras'
-//! strings; the callback adds timing, throttling and in-place rewriting.
+//! The line formatting is done by pure functions (`format.rs`) so it can be checked
+//! against Keras' strings; the callback adds timing, throttling and in-place rewriting.
 //!
 //! ```text
 //! Epoch 3/10
@@ -12,158 +11,16 @@
 //! 100/100 - 3s - 25ms/step - accuracy: 0.5300 - loss: 0.6900                   (verbose 2)
 //! ```
 
+mod format;
+
 use crate::callback::Callback;
 use crate::context::Context;
 use crate::logs::Logs;
 use crate::{Error, Result};
 use candle_core::Tensor;
+use format::{format_epoch_line, format_progress_line, ProgressLine, UPDATE_INTERVAL};
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
-
-/// Width of the bar in characters (Keras' `Progbar(width=20)`).
-pub const BAR_WIDTH: usize = 20;
-/// Minimum seconds between two intermediate updates (Keras' `interval=0.05`).
-pub const UPDATE_INTERVAL: f64 = 0.05;
-
-const BOLD: &str = "\x1b[1m";
-const GREEN: &str = "\x1b[32m";
-const WHITE: &str = "\x1b[37m";
-const RESET: &str = "\x1b[0m";
-
-/// Formats a metric value as Keras' verbose-1 progress bar does: `{:.4f}` when
-/// `|v| > 1e-3`, else `{:.4e}` with a Python-style exponent (`1.0000e-04`); NaN and
-/// infinities as Python prints them (`nan`, `inf`, `-inf`).
-pub fn format_value(v: f64) -> String {
-    format_value_with(v, v.abs() > 1e-3)
-}
-
-/// Formats a metric value as Keras' verbose-2 line does: the test is `v > 1e-3`
-/// without `abs`, so negative values come out in `e` notation (a Keras quirk kept here).
-pub fn format_value_verbose2(v: f64) -> String {
-    format_value_with(v, v > 1e-3)
-}
-
-fn format_value_with(v: f64, fixed: bool) -> String {
-    if v.is_nan() {
-        return "nan".to_string();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".to_string() } else { "-inf".to_string() };
-    }
-    if fixed {
-        format!("{v:.4}")
-    } else {
-        python_exp(v, 4)
-    }
-}
-
-/// Python's `f"{v:.{precision}e}"`: Rust writes `1.0000e-4`, Python `1.0000e-04`
-/// (explicit sign, at least two exponent digits).
-fn python_exp(v: f64, precision: usize) -> String {
-    let s = format!("{v:.precision$e}");
-    match s.split_once('e') {
-        Some((mantissa, exp)) => {
-            let (sign, digits) = match exp.strip_prefix('-') {
-                Some(d) => ('-', d),
-                None => ('+', exp),
-            };
-            format!("{mantissa}e{sign}{digits:0>2}")
-        }
-        None => s,
-    }
-}
-
-/// Keras' time per step: `"{:.0f}s/step"` when ≥ 1 s (or exactly 0), `"{:.0f}ms/step"`
-/// when ≥ 1 ms, otherwise `"{:.0f}us/step"`.
-pub fn format_step_time(seconds_per_step: f64) -> String {
-    let t = seconds_per_step;
-    if t >= 1.0 || t == 0.0 {
-        format!("{t:.0}s/step")
-    } else if t >= 1e-3 {
-        format!("{:.0}ms/step", t * 1000.0)
-    } else {
-        format!("{:.0}us/step", t * 1_000_000.0)
-    }
-}
-
-/// Keras' ETA: `"%ds"` up to a minute, `"%d:%02d"` up to an hour, `"%d:%02d:%02d"` beyond
-/// (whole seconds, truncated as Python's `%d` truncates a float).
-pub fn format_eta(eta: f64) -> String {
-    let eta = if eta.is_finite() { eta.max(0.0) } else { 0.0 };
-    if eta > 3600.0 {
-        format!("{}:{:02}:{:02}", (eta / 3600.0).floor() as u64, ((eta % 3600.0) / 60.0).floor() as u64, (eta % 60.0) as u64)
-    } else if eta > 60.0 {
-        format!("{}:{:02}", (eta / 60.0).floor() as u64, (eta % 60.0) as u64)
-    } else {
-        format!("{}s", eta as u64)
-    }
-}
-
-/// The number of decimal digits of `n` (Keras' `int(log10(target)) + 1`), at least 1.
-fn num_digits(n: usize) -> usize {
-    n.max(1).to_string().len()
-}
-
-/// What one progress-bar line shows.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProgressLine<'a> {
-    /// Steps done (1-based).
-    pub current: usize,
-    /// Steps per epoch, when known (`None` shows `"      n/Unknown"`).
-    pub target: Option<usize>,
-    /// The final update of the epoch: shows the elapsed time instead of the ETA.
-    pub finalize: bool,
-    /// Seconds since the epoch started.
-    pub elapsed: f64,
-    /// Estimated seconds per step (Keras measures from the end of step 1 once past it).
-    pub time_per_step: f64,
-    /// Metric values to show, in order.
-    pub metrics: &'a [(String, f64)],
-}
-
-/// One verbose-1 line as Keras' `Progbar.update` draws it, without the leading
-/// `"\b…\r"` and the trailing padding and newline:
-/// `"{cur:>d}/{target} {bar} {T} {rate} - k: v - …"`, `T` being the ETA on
-/// intermediate updates and the elapsed whole seconds on the final one. With `ansi`,
-/// the counter and `T` are bold and the bar green and white, exactly as Keras writes them.
-pub fn format_progress_line(line: &ProgressLine<'_>, ansi: bool) -> String {
-    let (bold, green, white, reset) = if ansi { (BOLD, GREEN, WHITE, RESET) } else { ("", "", "", "") };
-    let mut out = String::new();
-    let known = line.target.filter(|t| *t > 0);
-    match known {
-        Some(target) => {
-            let d = num_digits(target);
-            out.push_str(&format!("{bold}{:>d$}/{target}{reset} ", line.current));
-            let prog_width = ((BAR_WIDTH as f64 * line.current as f64 / target as f64) as usize).min(BAR_WIDTH);
-            if prog_width > 0 {
-                out.push_str(&format!("{green}{}{reset}", "━".repeat(prog_width)));
-            }
-            out.push_str(&format!("{white}{}{reset}", "━".repeat(BAR_WIDTH - prog_width)));
-        }
-        None => out.push_str(&format!("{:>7}/Unknown", line.current)),
-    }
-    let t = match known {
-        Some(target) if !line.finalize => format_eta(line.time_per_step * target.saturating_sub(line.current) as f64),
-        _ => format!("{:.0}s", line.elapsed),
-    };
-    out.push_str(&format!(" {bold}{t}{reset} {}", format_step_time(line.time_per_step)));
-    for (k, v) in line.metrics {
-        out.push_str(&format!(" - {k}: {}", format_value(*v)));
-    }
-    out
-}
-
-/// The verbose-2 line printed once per epoch:
-/// `"{cur:>d}/{target} - {elapsed:.0f}s - {rate} - k: v - …"` (values formatted with
-/// [`format_value_verbose2`]).
-pub fn format_epoch_line(current: usize, target: usize, elapsed: f64, time_per_step: f64, metrics: &[(String, f64)]) -> String {
-    let d = num_digits(target);
-    let mut out = format!("{current:>d$}/{target} - {elapsed:.0}s - {}", format_step_time(time_per_step));
-    for (k, v) in metrics {
-        out.push_str(&format!(" - {k}: {}", format_value_verbose2(*v)));
-    }
-    out
-}
 
 /// State of one bar (Keras' `Progbar`), created at each epoch (or evaluate/predict) start.
 struct Bar {
@@ -251,7 +108,7 @@ impl Bar {
 ///   logged running values, weighted by the steps each stood for); the final line shows
 ///   the epoch's logs as they are.
 ///
-/// Drawing is done by hand (`std::io::IsTerminal` + [`format_progress_line`]) rather than
+/// Drawing is done by hand (`std::io::IsTerminal` + pure line-formatting functions) rather than
 /// with `indicatif`, whose templates and ETA estimate cannot reproduce Keras' output.
 pub struct ProgressBar {
     verbose: Option<u8>,
@@ -346,7 +203,7 @@ impl ProgressBar {
         self.out
             .write_all(s.as_bytes())
             .and_then(|()| self.out.flush())
-            .map_err(|e| Error::Other(format!("ProgbarLogger: cannot write the progress output: {e}")))
+            .map_err(|source| Error::Output { context: "ProgbarLogger", source })
     }
 
     fn update(&mut self, batch: usize, logs: &Logs) -> Result<()> {
@@ -497,37 +354,5 @@ impl Callback for ProgressBar {
 
     fn on_predict_end(&mut self, _ctx: &mut Context<'_>) -> Result<()> {
         self.finalize(&Logs::new())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn values_like_python() {
-        assert_eq!(format_value(0.7), "0.7000");
-        assert_eq!(format_value(1e-4), "1.0000e-04");
-        assert_eq!(format_value(-1e-4), "-1.0000e-04");
-        assert_eq!(format_value(0.0), "0.0000e+00");
-        assert_eq!(format_value(123456.0), "123456.0000");
-        assert_eq!(format_value(1.5e-12), "1.5000e-12");
-        assert_eq!(format_value(f64::NAN), "nan");
-        assert_eq!(format_value(f64::NEG_INFINITY), "-inf");
-        assert_eq!(format_value(-0.5), "-0.5000");
-        assert_eq!(format_value_verbose2(-0.5), "-5.0000e-01");
-        assert_eq!(python_exp(1.0e123, 4), "1.0000e+123");
-    }
-
-    #[test]
-    fn times() {
-        assert_eq!(format_step_time(0.365), "365ms/step");
-        assert_eq!(format_step_time(0.0), "0s/step");
-        assert_eq!(format_step_time(2.4), "2s/step");
-        assert_eq!(format_step_time(0.0004), "400us/step");
-        assert_eq!(format_eta(3.9), "3s");
-        assert_eq!(format_eta(61.5), "1:01");
-        assert_eq!(format_eta(3725.0), "1:02:05");
-        assert_eq!(format_eta(60.0), "60s");
     }
 }
