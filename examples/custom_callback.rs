@@ -14,7 +14,8 @@ use wick::callbacks::{Callback, Context, Logs, ModelVars};
 use wick::optim::{rules::SgdRule, OptimizerConfig, SGD};
 use wick::train::losses::BinaryCrossentropy;
 use wick::train::metrics::BinaryAccuracy;
-use wick::train::{FitOptions, Shared, TensorDataset, Trainer};
+use wick::data::TensorDataset;
+use wick::train::{FitOptions, Shared, Trainer};
 
 type Error = Box<dyn std::error::Error>;
 

@@ -50,14 +50,15 @@ use std::process::ExitCode;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use clap::Parser;
-use wick::callbacks::callbacks::TensorBoard;
+use wick::callbacks::TensorBoard;
 use wick::callbacks::ModelVars;
 use wick::data::synthetic::{write_shapes, Shape, ShapesOptions};
 use wick::data::{ImageFolder, SplitOptions};
 use wick::optim::{rules::AdamRule, OptimizerConfig};
 use wick::train::losses::SparseCategoricalCrossentropy;
 use wick::train::metrics::SparseCategoricalAccuracy;
-use wick::train::{Dataset, FitOptions, Trainer};
+use wick::data::Dataset;
+use wick::train::{FitOptions, Trainer};
 
 use model::{build_cnn, init_seeded, Cnn, CnnConfig};
 

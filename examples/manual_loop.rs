@@ -12,7 +12,7 @@
 
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{linear, loss, Module, Optimizer, VarBuilder, VarMap};
-use wick::callbacks::callbacks::{EarlyStopping, History};
+use wick::callbacks::{EarlyStopping, History};
 use wick::callbacks::{CallbackList, Context, Logs, ModelVars, Params, RunState};
 use wick::optim::{rules::AdamRule, OptimizerConfig};
 

@@ -39,8 +39,8 @@ use std::time::Instant;
 use candle_core::DType;
 use candle_nn::{VarBuilder, VarMap};
 use clap::{Parser, ValueEnum};
-use wick::callbacks::callbacks::tensorboard::UpdateFreq;
-use wick::callbacks::callbacks::{BatchLossHistory, CSVLogger, EarlyStopping, ModelCheckpoint, ProgressBar, ReduceLROnPlateau, TensorBoard};
+use wick::callbacks::UpdateFreq;
+use wick::callbacks::{BatchLossHistory, CSVLogger, EarlyStopping, ModelCheckpoint, ProgressBar, ReduceLROnPlateau, TensorBoard};
 use wick::callbacks::{Callback, ModelVars};
 use wick::optim::schedules::{CosineDecay, ExponentialDecay};
 use wick::optim::{rules, KerasOptimizer, LearningRate, OptimizerConfig, UpdateRule};
@@ -305,8 +305,8 @@ fn fit<R: UpdateRule>(
     vars: ModelVars,
     rule: R,
     learning_rate: LearningRate,
-    train: &mut dyn wick::train::Dataset,
-    val: &mut dyn wick::train::Dataset,
+    train: &mut dyn wick::data::Dataset,
+    val: &mut dyn wick::data::Dataset,
 ) -> Result<Outcome, Error> {
     let optimizer = KerasOptimizer::with_names(vars.vars().to_vec(), OptimizerConfig::new(rule, learning_rate))?;
     let mut trainer = Trainer::new(model, vars, optimizer, SparseCategoricalCrossentropy::new().with_from_logits(true))?

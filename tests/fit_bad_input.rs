@@ -10,8 +10,8 @@ use candle_nn::{linear, ModuleT, VarBuilder, VarMap};
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use wick::callbacks::callbacks::tensorboard::UpdateFreq;
-use wick::callbacks::callbacks::{
+use wick::callbacks::UpdateFreq;
+use wick::callbacks::{
     BackupAndRestore, CSVLogger, LambdaCallback, ModelCheckpoint, TensorBoard, TerminateOnNaN,
 };
 use wick::callbacks::{Callback, ModelVars};

@@ -9,12 +9,13 @@ use candle_nn::{linear, ModuleT, VarBuilder, VarMap};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use wick::callbacks::callbacks::{BackupAndRestore, LambdaCallback, ModelCheckpoint, TensorBoard};
+use wick::callbacks::{BackupAndRestore, LambdaCallback, ModelCheckpoint, TensorBoard};
 use wick::callbacks::{Callback, ModelVars};
 use wick::optim::{rules::AdamRule, OptimizerConfig, Adam as AdamOptimizer};
 use wick::train::losses::SparseCategoricalCrossentropy;
 use wick::train::metrics::SparseCategoricalAccuracy;
-use wick::train::{FitOptions, TensorDataset, Trainer};
+use wick::data::TensorDataset;
+use wick::train::{FitOptions, Trainer};
 
 const CHILD_ENV: &str = "WICK_FIT_CRASH_DIR";
 const EPOCHS: usize = 8;

@@ -17,13 +17,14 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
 use support::tensorboard::{Loader, TensorBoard};
-use wick::callbacks::callbacks::tensorboard::{TensorBoard as TensorBoardCallback, UpdateFreq};
-use wick::callbacks::callbacks::LambdaCallback;
+use wick::callbacks::{TensorBoard as TensorBoardCallback, UpdateFreq};
+use wick::callbacks::LambdaCallback;
 use wick::callbacks::ModelVars;
 use wick::optim::{rules::SgdRule, LrControl, OptimizerConfig, SGD};
 use wick::train::losses::BinaryCrossentropy;
 use wick::train::metrics::BinaryAccuracy;
-use wick::train::{FitOptions, TensorDataset, Trainer};
+use wick::data::TensorDataset;
+use wick::train::{FitOptions, Trainer};
 
 /// Epochs of the run.
 const EPOCHS: usize = 4;

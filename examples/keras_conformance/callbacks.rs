@@ -13,8 +13,8 @@ use crate::json::Kwargs;
 use candle_core::{Device, Tensor, Var};
 use serde_json::{json, Map, Value};
 use std::path::Path;
-use wick_callbacks::callbacks::model_checkpoint::OPTIMIZER_STATE_SUFFIX;
-use wick_callbacks::callbacks::{EarlyStopping, LearningRateScheduler, ModelCheckpoint, Mode, ReduceLROnPlateau, SaveFreq};
+use wick_callbacks::OPTIMIZER_STATE_SUFFIX;
+use wick_callbacks::{EarlyStopping, LearningRateScheduler, ModelCheckpoint, Mode, ReduceLROnPlateau, SaveFreq};
 use wick_callbacks::{Callback, Context, Logs, ModelVars, Params, RunState};
 use wick_optim::LrControl;
 

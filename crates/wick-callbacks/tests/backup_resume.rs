@@ -5,7 +5,7 @@ use candle_core::{Device, Tensor, Var};
 use candle_nn::Optimizer;
 use std::path::Path;
 use wick_callbacks::{BackupAndRestore, BackupState, Callback, CallbackList, Context, Error, Logs, ModelVars, Params, RunState, SaveFreq};
-use wick_optim::{rules::adam, LrControl, OptimizerConfig};
+use wick_optim::{rules::AdamRule, LrControl, OptimizerConfig};
 
 const N: usize = 24;
 const BATCH: usize = 4;
@@ -73,7 +73,7 @@ fn run(backup: BackupAndRestore, epochs: usize, stop: Stop, init_seed: u64, fail
     let b = Var::from_tensor(&Tensor::from_vec(values(init_seed + 1, 2), 2, &dev)?)?;
     let named = vec![("linear.weight".to_string(), w.clone()), ("linear.bias".to_string(), b.clone())];
     let vars = ModelVars::new(named.clone());
-    let config = OptimizerConfig::new(adam::Adam::default(), 0.01);
+    let config = OptimizerConfig::new(AdamRule::default(), 0.01);
     let mut opt = wick_optim::Adam::with_names(named, config)?;
     let params = Params { verbose: 0, epochs, steps: Some(STEPS) };
     let mut state = RunState::default();

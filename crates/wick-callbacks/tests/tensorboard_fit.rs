@@ -5,7 +5,7 @@ use candle_nn::Optimizer;
 use std::collections::BTreeMap;
 use std::path::Path;
 use wick_callbacks::{Callback, CallbackList, Context, Error, Logs, ModelVars, Params, RunState, TensorBoard, UpdateFreq};
-use wick_optim::{rules::sgd, LrControl, OptimizerConfig};
+use wick_optim::{rules::SgdRule, LrControl, OptimizerConfig};
 use wick_tfevents::decode::{decode_value, DecodeOptions, DecodedValue};
 use wick_tfevents::proto::event::What;
 
@@ -55,7 +55,7 @@ fn fit(cbs: &mut CallbackList, epochs: usize, validation: bool) -> Result<Record
     let w = Var::from_tensor(&Tensor::new(&[[0.1f32, -0.2, 0.3], [0.0, 0.1, 0.2]], &dev)?)?;
     let b = Var::zeros(2, DType::F32, &dev)?;
     let vars = ModelVars::new(vec![("linear.weight".into(), w.clone()), ("linear.bias".into(), b.clone())]);
-    let config = OptimizerConfig::new(sgd::Sgd::default(), 0.1);
+    let config = OptimizerConfig::new(SgdRule::default(), 0.1);
     let mut opt = wick_optim::SGD::with_names(vec![("linear.weight".into(), w.clone()), ("linear.bias".into(), b.clone())], config)?;
     let params = Params { verbose: 0, epochs, steps: Some(STEPS) };
     let mut state = RunState::default();

@@ -53,11 +53,11 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::{Linear, Optimizer, VarMap};
-use wick_callbacks::callbacks::csv_logger::CSVLogger;
-use wick_callbacks::callbacks::early_stopping::EarlyStopping;
-use wick_callbacks::callbacks::model_checkpoint::ModelCheckpoint;
-use wick_callbacks::callbacks::progress_bar::ProgressBar;
-use wick_callbacks::callbacks::tensorboard::{TensorBoard, UpdateFreq};
+use wick_callbacks::CSVLogger;
+use wick_callbacks::EarlyStopping;
+use wick_callbacks::ModelCheckpoint;
+use wick_callbacks::ProgressBar;
+use wick_callbacks::{TensorBoard, UpdateFreq};
 use wick_callbacks::{Callback, ModelVars};
 use wick_optim::rules::AdamRule;
 use wick_optim::OptimizerConfig;

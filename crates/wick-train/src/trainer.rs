@@ -2,8 +2,7 @@
 
 use candle_core::{DType, Tensor};
 use candle_nn::{ModuleT, Optimizer, VarMap};
-use wick_callbacks::callbacks::{History, ProgressBar}; // MERGE-FIXUP
-use wick_callbacks::{Callback, CallbackList, Context, Logs, ModelVars, Params, RunState};
+use wick_callbacks::{Callback, CallbackList, Context, History, Logs, ModelVars, Params, ProgressBar, RunState};
 use wick_data::{Batch, Dataset};
 use wick_optim::LrControl;
 

@@ -3,7 +3,7 @@
 mod fit_support;
 
 use fit_support::*;
-use wick_callbacks::callbacks::EarlyStopping;
+use wick_callbacks::EarlyStopping;
 use wick_callbacks::{Callback, Context, Logs};
 use wick_optim::OptimizerOptions;
 use wick_train::{FitOptions, Shared};
