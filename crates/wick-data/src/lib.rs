@@ -45,6 +45,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod augment;
 mod batch;
 mod dataset;

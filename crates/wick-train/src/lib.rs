@@ -11,6 +11,9 @@
 //! * [`metrics`]: Keras 3 metrics with running-over-the-epoch state.
 //! * [`Error`]: the one error type; a dataset's or callback's error is kept whole inside.
 
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
 mod epoch_iterator;
 mod error;
 mod loss_metric;
