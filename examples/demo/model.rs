@@ -145,7 +145,7 @@ pub struct Cnn {
 }
 
 /// Builds the CNN with its variables under `vb` (names in the module docs).
-pub fn build_cnn(vb: VarBuilder, config: &CnnConfig) -> Result<Cnn> {
+pub fn build_cnn(vb: VarBuilder<'_>, config: &CnnConfig) -> Result<Cnn> {
     config.validate()?;
     let conv = Conv2dConfig::default();
     let k = config.kernel_size;

@@ -61,9 +61,9 @@ struct Cnn {
 }
 
 impl Cnn {
-    fn new(kind: Kind, vb: VarBuilder) -> Result<Self> {
+    fn new(kind: Kind, vb: VarBuilder<'_>) -> Result<Self> {
         let cfg = candle_nn::Conv2dConfig::default();
-        let conv = |i, o, vb: VarBuilder| -> Result<Conv> {
+        let conv = |i, o, vb: VarBuilder<'_>| -> Result<Conv> {
             Ok(match kind {
                 Kind::Candle => Conv::Candle(candle_nn::conv2d(i, o, 3, cfg, vb)?),
                 Kind::Wick => Conv::Wick(wick_nn::conv2d(i, o, 3, cfg, vb)?),
@@ -74,7 +74,7 @@ impl Cnn {
                 ),
             })
         };
-        let dense = |i, o, vb: VarBuilder| -> Result<Box<dyn Module>> {
+        let dense = |i, o, vb: VarBuilder<'_>| -> Result<Box<dyn Module>> {
             Ok(match kind {
                 Kind::Candle => Box::new(candle_nn::linear(i, o, vb)?),
                 Kind::Wick | Kind::WickFused => Box::new(wick_nn::linear(i, o, vb)?),

@@ -75,12 +75,12 @@ impl Module for Linear {
 
 /// A [`Linear`] with a bias, created through `vb` with candle-nn's names (`weight`, `bias`),
 /// shapes and initialisers (Kaiming-normal weight, uniform ±1/√in bias).
-pub fn linear(in_dim: usize, out_dim: usize, vb: candle_nn::VarBuilder) -> Result<Linear> {
+pub fn linear(in_dim: usize, out_dim: usize, vb: candle_nn::VarBuilder<'_>) -> Result<Linear> {
     candle_nn::linear(in_dim, out_dim, vb).map(Linear::from)
 }
 
 /// A [`Linear`] without bias, created through `vb` as [`candle_nn::linear_no_bias`] does.
-pub fn linear_no_bias(in_dim: usize, out_dim: usize, vb: candle_nn::VarBuilder) -> Result<Linear> {
+pub fn linear_no_bias(in_dim: usize, out_dim: usize, vb: candle_nn::VarBuilder<'_>) -> Result<Linear> {
     candle_nn::linear_no_bias(in_dim, out_dim, vb).map(Linear::from)
 }
 

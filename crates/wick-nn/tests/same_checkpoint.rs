@@ -72,14 +72,14 @@ const CONV2: candle_nn::Conv2dConfig = candle_nn::Conv2dConfig {
     cudnn_fwd_algo: None,
 };
 
-fn heads(vb: &VarBuilder) -> Result<(Linear, Linear)> {
+fn heads(vb: &VarBuilder<'_>) -> Result<(Linear, Linear)> {
     Ok((
         candle_nn::linear(16 * 3 * 3, 32, vb.pp("fc1"))?,
         candle_nn::linear(32, 3, vb.pp("fc2"))?,
     ))
 }
 
-fn candle_net(vb: VarBuilder) -> Result<Net<candle_nn::Conv2d>> {
+fn candle_net(vb: VarBuilder<'_>) -> Result<Net<candle_nn::Conv2d>> {
     let (fc1, fc2) = heads(&vb)?;
     Ok(Net {
         conv1: candle_nn::conv2d(3, 8, 3, Default::default(), vb.pp("conv1"))?,
@@ -91,7 +91,7 @@ fn candle_net(vb: VarBuilder) -> Result<Net<candle_nn::Conv2d>> {
     })
 }
 
-fn wick_net(vb: VarBuilder, fused: bool) -> Result<Net<wick_nn::Conv2d>> {
+fn wick_net(vb: VarBuilder<'_>, fused: bool) -> Result<Net<wick_nn::Conv2d>> {
     let (fc1, fc2) = heads(&vb)?;
     let block = |c: wick_nn::Conv2d| {
         if fused {

@@ -85,7 +85,7 @@ impl<R: UpdateRule> KerasOptimizer<R> {
             }
         }
         let is_update = match self.options.gradient_accumulation_steps {
-            Some(n) => (k + 1) % n == 0,
+            Some(n) => (k + 1).is_multiple_of(n),
             None => true,
         };
         if let Some(n) = &self.consts.accumulation {
@@ -131,7 +131,7 @@ impl<R: UpdateRule> KerasOptimizer<R> {
             let overwrite = self
                 .options
                 .ema_overwrite_frequency
-                .is_some_and(|f| f > 0 && (iterations + 1) % f == 0);
+                .is_some_and(|f| f > 0 && (iterations + 1).is_multiple_of(f));
             for (var, avg) in self.vars.iter().zip(&self.ema) {
                 let new = (avg.as_tensor().affine(mu as f64, 0.0)?
                     + var.as_tensor().affine(one_minus as f64, 0.0)?)?;

@@ -273,7 +273,7 @@ impl Callback for BackupAndRestore {
         self.global_step += 1;
         self.step_in_epoch = self.step_in_epoch.max(batch) + 1;
         if let SaveFreq::Batches(n) = self.save_freq {
-            if n > 0 && self.global_step % n as u64 == 0 {
+            if n > 0 && self.global_step.is_multiple_of(n as u64) {
                 let (epoch, step) = (self.epoch, self.step_in_epoch);
                 self.save(ctx, epoch, step)?;
             }

@@ -330,7 +330,7 @@ impl Callback for TensorBoard {
             start.batches += 1;
         }
         let UpdateFreq::Batches(n) = self.update_freq else { return Ok(()) };
-        if n == 0 || self.global_batch % n as u64 != 0 {
+        if n == 0 || !self.global_batch.is_multiple_of(n as u64) {
             return Ok(());
         }
         let Some(train) = self.train.as_ref() else { return Ok(()) };
@@ -405,7 +405,7 @@ impl Callback for TensorBoard {
                 }
             }
         }
-        if self.histogram_freq > 0 && epoch % self.histogram_freq == 0 {
+        if self.histogram_freq > 0 && epoch.is_multiple_of(self.histogram_freq) {
             let model = ctx.model(NAME)?;
             self.log_variables(model, epoch)?;
         }

@@ -309,8 +309,8 @@ pub(super) fn warp_with(
             .map(|d| (&d.dx[row..row + width], &d.dy[row..row + width]));
         // Pass 1: input cells.
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `simd` implies the CPU has AVX2 (checked above).
         let start = if simd {
+            // SAFETY: `simd` implies the CPU has AVX2 (checked above).
             unsafe { super::warp_avx2::map_row(&p, y, disp, &mut r) }
         } else {
             0
@@ -326,8 +326,8 @@ pub(super) fn warp_with(
         // Pass 2: samples, and the list of border pixels for pass 3.
         r.border.clear();
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above; `fits` was checked.
         let start = if simd {
+            // SAFETY: `simd` implies the CPU has AVX2 (checked above); `fits` was checked.
             unsafe { super::warp_avx2::sample_row(&p, &mut r, dst, row) }
         } else {
             0

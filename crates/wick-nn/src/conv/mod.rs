@@ -109,7 +109,7 @@ pub fn conv2d(
     out_channels: usize,
     kernel_size: usize,
     config: Conv2dConfig,
-    vb: candle_nn::VarBuilder,
+    vb: candle_nn::VarBuilder<'_>,
 ) -> Result<Conv2d> {
     candle_nn::conv2d(in_channels, out_channels, kernel_size, config, vb).map(Conv2d::from)
 }
@@ -120,7 +120,7 @@ pub fn conv2d_no_bias(
     out_channels: usize,
     kernel_size: usize,
     config: Conv2dConfig,
-    vb: candle_nn::VarBuilder,
+    vb: candle_nn::VarBuilder<'_>,
 ) -> Result<Conv2d> {
     candle_nn::conv2d_no_bias(in_channels, out_channels, kernel_size, config, vb).map(Conv2d::from)
 }

@@ -226,7 +226,7 @@ fn typed<T: Clone>(vals: &[T], count: u64, field: &str) -> Result<Vec<T>, String
 /// Complex elements from a typed field of interleaved `(real, imaginary)` parts.
 fn pairs<T: Copy>(vals: &[T], count: u64, field: &str, f: impl Fn(T) -> f64) -> Result<Vec<[JsonF64; 2]>, String> {
     let pair = |c: &[T]| [JsonF64(f(c[0])), JsonF64(f(c[1]))];
-    if vals.len() % 2 != 0 {
+    if !vals.len().is_multiple_of(2) {
         return Err(format!("{field} holds {} parts, not (real, imaginary) pairs", vals.len()));
     }
     let n = (vals.len() / 2) as u64;
