@@ -1,9 +1,31 @@
 #!/usr/bin/env bash
-# The test command: prepares the Python venv with stock TensorBoard, then runs every test
-# of the workspace in the one (release) build profile. Extra arguments go to `cargo test`.
+# The test command (CI runs exactly this): the gates, then every test of the workspace in
+# the one (release) build profile. Extra arguments go to `cargo test`.
+#
+# Gates, in order: formatting (`cargo fmt --check`), layout (no module pair importing each
+# other, no source file over 600 lines), clippy with warnings denied (including
+# `incompatible_msrv` against `rust-version`), a logging-only wick-tfevents (no `cli`
+# feature) that builds without clap, then the Python venv with stock TensorBoard and
+# `cargo test`, doctests included (the README's Rust blocks are the facade's doctests).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+
+echo "== layout"
+python3 scripts/check_layout.py
+
+echo "== clippy"
+cargo clippy --release --workspace --all-targets -- -D warnings
+
+echo "== wick-tfevents without its cli feature"
+if cargo tree -p wick-tfevents --no-default-features -e normal | grep -q '\bclap\b'; then
+    echo "wick-tfevents without default features depends on clap" >&2
+    exit 1
+fi
+cargo build --release -p wick-tfevents --no-default-features
 
 scripts/ensure_venv.sh
 exec cargo test --release --workspace "$@"
