@@ -4,7 +4,7 @@
 #
 # Gates, in order: formatting (`cargo fmt --check`), layout (no module pair importing each
 # other, no source file over 600 lines), clippy with warnings denied (including
-# `incompatible_msrv` against `rust-version`), a logging-only wick-tfevents (no `cli`
+# `incompatible_msrv` against `rust-version`), rustdoc without broken links, a logging-only wick-tfevents (no `cli`
 # feature) that builds without clap, then the Python venv with stock TensorBoard and
 # `cargo test`, doctests included (the README's Rust blocks are the facade's doctests).
 set -euo pipefail
@@ -19,6 +19,9 @@ python3 scripts/check_layout.py
 
 echo "== clippy"
 cargo clippy --release --workspace --all-targets -- -D warnings
+
+echo "== rustdoc (broken intra-doc links are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --release --workspace --no-deps --quiet
 
 echo "== wick-tfevents without its cli feature"
 if cargo tree -p wick-tfevents --no-default-features -e normal | grep -q '\bclap\b'; then

@@ -6,10 +6,14 @@ use std::path::PathBuf;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong while indexing, decoding, batching or writing images.
+///
+/// `Display` names the file, folder or value; a wrapped cause (the operating system's or
+/// the decoder's error) is the [`source`](std::error::Error::source), not repeated in the
+/// message: print the chain with [`with_sources`].
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file or folder could not be read or written (permissions, missing, dangling link).
-    #[error("cannot access {path}: {source}")]
+    #[error("cannot access {path}")]
     Io {
         /// The file or folder.
         path: PathBuf,
@@ -132,7 +136,7 @@ pub enum Error {
         subset: &'static str,
     },
     /// Encoding a synthetic image failed.
-    #[error("cannot encode {path}: {source}")]
+    #[error("cannot encode {path}")]
     Encode {
         /// The file being written.
         path: PathBuf,
@@ -153,7 +157,7 @@ pub enum Error {
     #[error("the generator's worker stopped: {0}")]
     WorkerStopped(String),
     /// Building a Candle tensor failed.
-    #[error("candle: {0}")]
+    #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }
 

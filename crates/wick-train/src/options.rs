@@ -29,7 +29,7 @@ impl ValidationFreq {
     }
 }
 
-/// Arguments of [`Trainer::fit`] (Keras' `fit` keyword arguments). Defaults are Keras':
+/// Arguments of [`Trainer::fit`](crate::Trainer::fit) (Keras' `fit` keyword arguments). Defaults are Keras':
 /// 1 epoch, `shuffle = true`, `verbose = 1`, validation after every epoch.
 ///
 /// ```text
@@ -101,7 +101,7 @@ impl std::fmt::Debug for FitOptions<'_> {
     }
 }
 
-/// Arguments of [`Trainer::evaluate`] and [`Trainer::predict`] (Keras' `steps`,
+/// Arguments of [`Trainer::evaluate`](crate::Trainer::evaluate) and [`Trainer::predict`](crate::Trainer::predict) (Keras' `steps`,
 /// `verbose`, `callbacks`). Default: the whole dataset, `verbose = 1`, no callbacks.
 pub struct RunOptions {
     /// Batches to run; `None` runs over the whole dataset.
@@ -135,7 +135,7 @@ impl std::fmt::Debug for RunOptions {
     }
 }
 
-/// Arguments of [`Trainer::evaluate`].
+/// Arguments of [`Trainer::evaluate`](crate::Trainer::evaluate).
 pub type EvaluateOptions = RunOptions;
-/// Arguments of [`Trainer::predict`].
+/// Arguments of [`Trainer::predict`](crate::Trainer::predict).
 pub type PredictOptions = RunOptions;
