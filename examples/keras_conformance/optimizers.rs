@@ -5,10 +5,10 @@ use crate::json::{nested, Kwargs};
 use crate::schedules::schedule_from_json;
 use candle_core::{Device, Tensor, Var};
 use serde_json::{json, Map, Value};
-use wick_optim::rule::UpdateRule;
+use wick_optim::UpdateRule;
 use wick_optim::rules::{AdadeltaRule, AdafactorRule, AdagradRule, AdamRule, AdamWRule, AdamaxRule};
 use wick_optim::rules::{FtrlRule, LambRule, LionRule, NadamRule, RmspropRule, SgdRule};
-use wick_optim::schedule::LearningRate;
+use wick_optim::LearningRate;
 use wick_optim::{KerasOptimizer, OptimizerConfig, OptimizerOptions};
 
 /// The variables and per-step gradients shared by every config.

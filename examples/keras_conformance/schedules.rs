@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use wick_optim::schedule::LearningRateSchedule;
+use wick_optim::LearningRateSchedule;
 use wick_optim::schedules::{
     CosineDecay, CosineDecayRestarts, ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay, PolynomialDecay,
 };

@@ -27,9 +27,9 @@ mod error;
 mod lr_control;
 mod optimizer;
 mod options;
-pub mod rule;
+mod rule;
 pub mod rules;
-pub mod schedule;
+mod schedule;
 pub mod schedules;
 mod state;
 

@@ -3,7 +3,7 @@
 //! Every schedule is a plain struct whose public fields are the Keras constructor arguments
 //! (less `name`), built with a validating `new` that fails with
 //! [`Error::InvalidArgument`](crate::Error::InvalidArgument) naming the class, the argument
-//! and the value. [`LearningRateSchedule::lr_at`](crate::schedule::LearningRateSchedule::lr_at)
+//! and the value. [`LearningRateSchedule::lr_at`](crate::LearningRateSchedule::lr_at)
 //! reproduces Keras 3 on the TensorFlow backend: the arguments are cast to float32 and every
 //! operation is done in float32 in Keras' order, so the values match Keras' float32 results
 //! (transcendental functions are computed in float64 and rounded once to float32).
@@ -21,7 +21,7 @@
 //! | `CosineDecayRestarts` | [`CosineDecayRestarts`] |
 //!
 //! ```
-//! use wick_optim::schedule::LearningRateSchedule;
+//! use wick_optim::LearningRateSchedule;
 //! use wick_optim::schedules::ExponentialDecay;
 //!
 //! let schedule = ExponentialDecay::new(0.1, 10, 0.5, true)?;
