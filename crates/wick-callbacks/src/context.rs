@@ -46,7 +46,12 @@ pub struct Context<'a> {
 impl<'a> Context<'a> {
     /// A context; `model` and `optimizer` are optional (a loop without them still drives
     /// callbacks that do not need them).
-    pub fn new(params: &'a Params, state: &'a mut RunState, model: Option<&'a ModelVars>, optimizer: Option<&'a mut dyn LrControl>) -> Self {
+    pub fn new(
+        params: &'a Params,
+        state: &'a mut RunState,
+        model: Option<&'a ModelVars>,
+        optimizer: Option<&'a mut dyn LrControl>,
+    ) -> Self {
         Context { params, state, model, optimizer }
     }
 

@@ -48,9 +48,9 @@ mod model_vars;
 
 pub use callback::Callback;
 pub use callbacks::{
-    metric_direction, BackupAndRestore, BackupState, BatchLossHistory, BatchRecord, CSVLogger, Direction, EarlyStopping, History,
-    HistoryRecord, LambdaCallback, LearningRateScheduler, Mode, ModelCheckpoint, Monitor, ProgressBar, ReduceLROnPlateau, SaveFreq,
-    TensorBoard, TerminateOnNaN, UpdateFreq, OPTIMIZER_STATE_SUFFIX,
+    metric_direction, BackupAndRestore, BackupState, BatchLossHistory, BatchRecord, CSVLogger, Direction,
+    EarlyStopping, History, HistoryRecord, LambdaCallback, LearningRateScheduler, Mode, ModelCheckpoint, Monitor,
+    ProgressBar, ReduceLROnPlateau, SaveFreq, TensorBoard, TerminateOnNaN, UpdateFreq, OPTIMIZER_STATE_SUFFIX,
 };
 pub use context::{Context, Params, RunState};
 pub use error::{Error, Result};

@@ -45,7 +45,8 @@ impl ModelVars {
 
     /// Copies every variable's current value.
     pub fn snapshot(&self) -> Result<Snapshot> {
-        let values = self.vars.iter().map(|(n, v)| Ok((n.clone(), v.as_tensor().copy()?))).collect::<Result<Vec<_>>>()?;
+        let values =
+            self.vars.iter().map(|(n, v)| Ok((n.clone(), v.as_tensor().copy()?))).collect::<Result<Vec<_>>>()?;
         Ok(Snapshot { values })
     }
 
@@ -62,7 +63,11 @@ impl ModelVars {
         for (name, var) in &self.vars {
             let value = values.get(name.as_str()).ok_or_else(|| mismatch(format!("no value for variable {name:?}")))?;
             if value.dims() != var.dims() {
-                return Err(mismatch(format!("variable {name:?} has shape {:?}, the model's has {:?}", value.dims(), var.dims())));
+                return Err(mismatch(format!(
+                    "variable {name:?} has shape {:?}, the model's has {:?}",
+                    value.dims(),
+                    var.dims()
+                )));
             }
         }
         if let Some(extra) = values.keys().find(|k| !self.vars.iter().any(|(n, _)| n == *k)) {
@@ -86,9 +91,15 @@ impl ModelVars {
             _ => Path::new("."),
         };
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let tmp = tempfile::Builder::new().prefix(".wick-tmp-").suffix(".safetensors").tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
-        let tensors: HashMap<String, Tensor> = self.vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
-        candle_core::safetensors::save(&tensors, tmp.path()).map_err(|source| Error::WeightsFile { path: tmp.path().to_path_buf(), source })?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".wick-tmp-")
+            .suffix(".safetensors")
+            .tempfile_in(dir)
+            .map_err(|e| Error::io(dir, e))?;
+        let tensors: HashMap<String, Tensor> =
+            self.vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+        candle_core::safetensors::save(&tensors, tmp.path())
+            .map_err(|source| Error::WeightsFile { path: tmp.path().to_path_buf(), source })?;
         tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
         Ok(())
     }
@@ -101,7 +112,8 @@ impl ModelVars {
             return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such weights file")));
         }
         let device = self.vars.first().map(|(_, v)| v.device().clone()).unwrap_or(candle_core::Device::Cpu);
-        let loaded = candle_core::safetensors::load(path, &device).map_err(|source| Error::WeightsFile { path: path.to_path_buf(), source })?;
+        let loaded = candle_core::safetensors::load(path, &device)
+            .map_err(|source| Error::WeightsFile { path: path.to_path_buf(), source })?;
         let by_name: HashMap<&str, &Tensor> = loaded.iter().map(|(n, t)| (n.as_str(), t)).collect();
         self.assign(&by_name, Some(path))
     }

@@ -4,7 +4,9 @@
 use candle_core::{Device, Tensor, Var};
 use candle_nn::Optimizer;
 use std::path::Path;
-use wick_callbacks::{BackupAndRestore, BackupState, Callback, CallbackList, Context, Error, Logs, ModelVars, Params, RunState, SaveFreq};
+use wick_callbacks::{
+    BackupAndRestore, BackupState, Callback, CallbackList, Context, Error, Logs, ModelVars, Params, RunState, SaveFreq,
+};
 use wick_optim::{rules::AdamRule, LrControl, OptimizerConfig};
 
 const N: usize = 24;
@@ -64,7 +66,13 @@ struct Outcome {
 
 /// One process's worth of training: a Linear(3 → 2) layer, Adam, MSE, 6 batches of 4 per
 /// epoch; everything is dropped on return (as a killed process loses it).
-fn run(backup: BackupAndRestore, epochs: usize, stop: Stop, init_seed: u64, fail_at: Option<usize>) -> Result<Outcome, Error> {
+fn run(
+    backup: BackupAndRestore,
+    epochs: usize,
+    stop: Stop,
+    init_seed: u64,
+    fail_at: Option<usize>,
+) -> Result<Outcome, Error> {
     let dev = Device::Cpu;
     let x = Tensor::from_vec(values(7, N * 3), (N, 3), &dev)?;
     let y = Tensor::from_vec(values(8, N * 2), (N, 2), &dev)?;
@@ -129,7 +137,9 @@ fn run(backup: BackupAndRestore, epochs: usize, stop: Stop, init_seed: u64, fail
     let weights = vars
         .vars()
         .iter()
-        .map(|(n, v)| Ok((n.clone(), v.as_tensor().flatten_all()?.to_vec1::<f32>()?.iter().map(|f| f.to_bits()).collect())))
+        .map(|(n, v)| {
+            Ok((n.clone(), v.as_tensor().flatten_all()?.to_vec1::<f32>()?.iter().map(|f| f.to_bits()).collect()))
+        })
         .collect::<candle_core::Result<Vec<_>>>()?;
     Ok(Outcome { weights: Some(weights), batches, iterations: opt.iterations() })
 }
@@ -236,14 +246,16 @@ fn keep_backup_and_leftovers() {
     std::fs::write(bdir.join("notes.txt"), b"mine").unwrap();
     // Without delete_checkpoint, the last backup stays; leftovers are removed, other files kept.
     run(backup(&bdir, SaveFreq::Epoch).delete_checkpoint(false), 2, Stop::Never, 1, None).unwrap();
-    let mut names: Vec<String> = std::fs::read_dir(&bdir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(&bdir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     assert_eq!(names, ["checkpoint", "ckpt-00000002", "notes.txt"]);
     assert_eq!(BackupAndRestore::latest(&bdir).unwrap().map(|s| s.epoch), Some(2));
     // A completed run's backup resumes at the end: nothing left to run.
     let again = run(backup(&bdir, SaveFreq::Epoch), 2, Stop::Never, 1, None).unwrap();
     assert!(again.batches.is_empty());
-    let names: Vec<String> = std::fs::read_dir(&bdir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        std::fs::read_dir(&bdir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names, ["notes.txt"]);
 }
 

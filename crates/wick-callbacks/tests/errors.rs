@@ -76,6 +76,8 @@ fn csv_logger_before_train_begin_is_not_started() {
     let params = Params { verbose: 0, epochs: 1, steps: None };
     let mut state = RunState::default();
     let mut ctx = Context::new(&params, &mut state, None, None);
-    let err = CSVLogger::new(dir.path().join("log.csv")).on_epoch_end(0, &mut Logs::sorted([("loss", 1.0)]), &mut ctx).unwrap_err();
+    let err = CSVLogger::new(dir.path().join("log.csv"))
+        .on_epoch_end(0, &mut Logs::sorted([("loss", 1.0)]), &mut ctx)
+        .unwrap_err();
     assert!(matches!(err, Error::NotStarted { context: "CSVLogger", .. }), "{err:?}");
 }

@@ -7,7 +7,8 @@ use std::path::Path;
 use wick_callbacks::{Callback, Error, Logs, Mode, ModelCheckpoint, SaveFreq, OPTIMIZER_STATE_SUFFIX};
 
 fn files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
 }
@@ -31,7 +32,12 @@ fn save_best_only_decisions_match_keras() {
     let dir = tempfile::tempdir().unwrap();
     let t = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
     assert_eq!(
-        saved_epochs(ModelCheckpoint::new(t("a-{epoch:02d}.ckpt")).save_best_only(true), "val_loss", &SEQ_LOSS, dir.path()),
+        saved_epochs(
+            ModelCheckpoint::new(t("a-{epoch:02d}.ckpt")).save_best_only(true),
+            "val_loss",
+            &SEQ_LOSS,
+            dir.path()
+        ),
         [0, 1, 3, 4, 8]
     );
     assert_eq!(
@@ -44,10 +50,18 @@ fn save_best_only_decisions_match_keras() {
         [4, 8]
     );
     assert_eq!(
-        saved_epochs(ModelCheckpoint::new(t("c-{epoch:02d}.ckpt")).save_best_only(true).mode(Mode::Max), "val_accuracy", &SEQ_ACC, dir.path()),
+        saved_epochs(
+            ModelCheckpoint::new(t("c-{epoch:02d}.ckpt")).save_best_only(true).mode(Mode::Max),
+            "val_accuracy",
+            &SEQ_ACC,
+            dir.path()
+        ),
         [0, 1, 3, 6]
     );
-    assert_eq!(saved_epochs(ModelCheckpoint::new(t("d-{epoch:02d}.ckpt")), "val_loss", &SEQ_LOSS[..4], dir.path()), [0, 1, 2, 3]);
+    assert_eq!(
+        saved_epochs(ModelCheckpoint::new(t("d-{epoch:02d}.ckpt")), "val_loss", &SEQ_LOSS[..4], dir.path()),
+        [0, 1, 2, 3]
+    );
 }
 
 #[test]
@@ -109,7 +123,8 @@ fn batch_level_saving_counts_across_epochs() {
     let dir = tempfile::tempdir().unwrap();
     let template = dir.path().join("e{epoch}-b{batch}.ckpt");
     let mut h = Harness::new(2, 0.1);
-    let mut cb = ModelCheckpoint::new(template.to_string_lossy()).save_freq(SaveFreq::Batches(2)).save_weights_only(true);
+    let mut cb =
+        ModelCheckpoint::new(template.to_string_lossy()).save_freq(SaveFreq::Batches(2)).save_weights_only(true);
     cb.on_train_begin(&mut h.ctx()).unwrap();
     for e in 0..2 {
         cb.on_epoch_begin(e, &mut h.ctx()).unwrap();
@@ -121,7 +136,10 @@ fn batch_level_saving_counts_across_epochs() {
     // Batches 1..6 overall; saves after the 2nd, 4th and 6th: (epoch 1, batch 2), (2, 1), (2, 3).
     assert_eq!(files(dir.path()), ["e1-b2.ckpt", "e2-b1.ckpt", "e2-b3.ckpt"]);
 
-    let err = ModelCheckpoint::new(template.to_string_lossy()).save_freq(SaveFreq::Batches(0)).on_train_begin(&mut h.ctx()).unwrap_err();
+    let err = ModelCheckpoint::new(template.to_string_lossy())
+        .save_freq(SaveFreq::Batches(0))
+        .on_train_begin(&mut h.ctx())
+        .unwrap_err();
     assert!(err.to_string().contains("save_freq"), "{err}");
 }
 
@@ -171,7 +189,8 @@ fn folder_is_created_at_train_begin_or_the_run_fails_naming_it() {
 
     // The model's variables are required.
     h.with_model = false;
-    let err = ModelCheckpoint::new(dir.path().join("w.ckpt").to_string_lossy()).on_train_begin(&mut h.ctx()).unwrap_err();
+    let err =
+        ModelCheckpoint::new(dir.path().join("w.ckpt").to_string_lossy()).on_train_begin(&mut h.ctx()).unwrap_err();
     assert!(matches!(err, Error::Missing { context: "ModelCheckpoint", .. }));
 }
 

@@ -40,17 +40,22 @@ fn early_stopping_keras_table() {
 
 #[test]
 fn early_stopping_restores_best_weights_with_and_without_stop() {
-    let (ran, stop, best, restored, _) = es(EarlyStopping::new().patience(3).restore_best_weights(true), "val_loss", &SEQ_LOSS);
+    let (ran, stop, best, restored, _) =
+        es(EarlyStopping::new().patience(3).restore_best_weights(true), "val_loss", &SEQ_LOSS);
     assert_eq!((ran, stop, best, restored), (8, 7, 4, 4.0));
     // Keras 3 restores even when training runs to the end.
-    let (ran, stop, best, restored, _) = es(EarlyStopping::new().patience(100).restore_best_weights(true), "val_loss", &SEQ_LOSS);
+    let (ran, stop, best, restored, _) =
+        es(EarlyStopping::new().patience(100).restore_best_weights(true), "val_loss", &SEQ_LOSS);
     assert_eq!((ran, stop, best, restored), (15, 0, 8, 8.0));
     // Without restore_best_weights the weights are left alone.
     let (_, _, _, restored, _) = es(EarlyStopping::new().patience(3), "val_loss", &SEQ_LOSS);
     assert_eq!(restored, -1.0);
     // The first counted epoch is the provisional best (start_from_epoch).
-    let (_, _, best, restored, _) =
-        es(EarlyStopping::new().patience(100).start_from_epoch(10).restore_best_weights(true), "val_loss", &SEQ_LOSS[..12]);
+    let (_, _, best, restored, _) = es(
+        EarlyStopping::new().patience(100).start_from_epoch(10).restore_best_weights(true),
+        "val_loss",
+        &SEQ_LOSS[..12],
+    );
     assert_eq!((best, restored), (10, 10.0));
 }
 
@@ -125,7 +130,12 @@ fn f32s(v: &[f64]) -> Vec<f64> {
 #[test]
 fn reduce_lr_on_plateau_sequences() {
     let (lrs, waits, logged) = rlrop(ReduceLROnPlateau::new().patience(2).factor(0.5), "val_loss", &SEQ_LOSS);
-    assert_eq!(lrs, f32s(&[0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.025, 0.0125, 0.0125, 0.00625, 0.00625, 0.003125]));
+    assert_eq!(
+        lrs,
+        f32s(&[
+            0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.025, 0.0125, 0.0125, 0.00625, 0.00625, 0.003125
+        ])
+    );
     assert_eq!(waits, [0, 0, 1, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0]);
     // The logged value is the lr before that epoch's reduction.
     assert_eq!(logged[3], lrs[2]);
@@ -142,7 +152,8 @@ fn reduce_lr_on_plateau_sequences() {
     let (lrs, _, _) = rlrop(ReduceLROnPlateau::new().patience(0).factor(0.5), "val_loss", &SEQ_LOSS[..4]);
     assert_eq!(lrs, f32s(&[0.1, 0.1, 0.05, 0.025]));
 
-    let (lrs, _, _) = rlrop(ReduceLROnPlateau::new().patience(1).factor(0.2).mode(Mode::Max), "val_accuracy", &SEQ_ACC[..5]);
+    let (lrs, _, _) =
+        rlrop(ReduceLROnPlateau::new().patience(1).factor(0.2).mode(Mode::Max), "val_accuracy", &SEQ_ACC[..5]);
     assert_eq!(lrs[..3], f32s(&[0.1, 0.1, 0.1 * 0.2])[..]);
 }
 

@@ -27,7 +27,8 @@ fn bar(terminal: bool) -> (ProgressBar, Shared, Arc<Mutex<f64>>) {
     let out = Shared::default();
     let now = Arc::new(Mutex::new(0.0f64));
     let clock = now.clone();
-    let pb = ProgressBar::with_writer(out.clone(), terminal).with_clock(move || *clock.lock().unwrap_or_else(|p| p.into_inner()));
+    let pb = ProgressBar::with_writer(out.clone(), terminal)
+        .with_clock(move || *clock.lock().unwrap_or_else(|p| p.into_inner()));
     (pb, out, now)
 }
 
@@ -88,7 +89,10 @@ fn intermediate_values_are_keras_display_averages() {
     pb_plain.on_train_batch_end(1, &mut Logs::sorted([("loss", 0.5)]), &mut ctx).unwrap();
     let text = out.take();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines, ["1/4 ━━━━━━━━━━━━━━━━━━━━ 3s 1s/step - loss: 1.0000", "2/4 ━━━━━━━━━━━━━━━━━━━━ 2s 1s/step - loss: 0.7500"]);
+    assert_eq!(
+        lines,
+        ["1/4 ━━━━━━━━━━━━━━━━━━━━ 3s 1s/step - loss: 1.0000", "2/4 ━━━━━━━━━━━━━━━━━━━━ 2s 1s/step - loss: 0.7500"]
+    );
 }
 
 #[test]

@@ -5,7 +5,9 @@ mod common;
 use common::Harness;
 use std::cell::RefCell;
 use std::rc::Rc;
-use wick_callbacks::{BatchLossHistory, CSVLogger, Callback, CallbackList, Error, History, LambdaCallback, Logs, TerminateOnNaN};
+use wick_callbacks::{
+    BatchLossHistory, CSVLogger, Callback, CallbackList, Error, History, LambdaCallback, Logs, TerminateOnNaN,
+};
 
 #[test]
 fn history_records_epochs_and_keys_and_keeps_values_across_runs() {
@@ -88,8 +90,14 @@ fn terminate_on_nan_stops_or_fails() {
     assert!(h.state.stop_training);
 
     let mut h = Harness::new(1, 0.1);
-    let err = TerminateOnNaN::new().raise_error(true).on_train_batch_end(7, &mut Logs::sorted([("loss", f64::NAN)]), &mut h.ctx()).unwrap_err();
-    assert_eq!(err.to_string(), "NaN or Inf loss encountered at batch 7. Loss value: nan. Terminating training immediately.");
+    let err = TerminateOnNaN::new()
+        .raise_error(true)
+        .on_train_batch_end(7, &mut Logs::sorted([("loss", f64::NAN)]), &mut h.ctx())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "NaN or Inf loss encountered at batch 7. Loss value: nan. Terminating training immediately."
+    );
     assert!(matches!(err, Error::NonFiniteLoss { context: "TerminateOnNaN", batch: 7, .. }), "{err:?}");
     assert!(!h.state.stop_training);
 }

@@ -4,7 +4,9 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::Optimizer;
 use std::collections::BTreeMap;
 use std::path::Path;
-use wick_callbacks::{Callback, CallbackList, Context, Error, Logs, ModelVars, Params, RunState, TensorBoard, UpdateFreq};
+use wick_callbacks::{
+    Callback, CallbackList, Context, Error, Logs, ModelVars, Params, RunState, TensorBoard, UpdateFreq,
+};
 use wick_optim::{rules::SgdRule, LrControl, OptimizerConfig};
 use wick_tfevents::decode::{decode_value, DecodeOptions, DecodedValue};
 use wick_tfevents::proto::event::What;
@@ -56,10 +58,15 @@ fn fit(cbs: &mut CallbackList, epochs: usize, validation: bool) -> Result<Record
     let b = Var::zeros(2, DType::F32, &dev)?;
     let vars = ModelVars::new(vec![("linear.weight".into(), w.clone()), ("linear.bias".into(), b.clone())]);
     let config = OptimizerConfig::new(SgdRule::default(), 0.1);
-    let mut opt = wick_optim::SGD::with_names(vec![("linear.weight".into(), w.clone()), ("linear.bias".into(), b.clone())], config)?;
+    let mut opt = wick_optim::SGD::with_names(
+        vec![("linear.weight".into(), w.clone()), ("linear.bias".into(), b.clone())],
+        config,
+    )?;
     let params = Params { verbose: 0, epochs, steps: Some(STEPS) };
     let mut state = RunState::default();
-    let forward = |xb: &Tensor| -> candle_core::Result<Tensor> { xb.matmul(&w.as_tensor().t()?)?.broadcast_add(b.as_tensor())?.sum_keepdim(1) };
+    let forward = |xb: &Tensor| -> candle_core::Result<Tensor> {
+        xb.matmul(&w.as_tensor().t()?)?.broadcast_add(b.as_tensor())?.sum_keepdim(1)
+    };
     let mut rec = Recorded { epoch_logs: vec![], batch_logs: vec![], test_logs: vec![] };
     macro_rules! ctx {
         () => {
@@ -93,7 +100,11 @@ fn fit(cbs: &mut CallbackList, epochs: usize, validation: bool) -> Result<Record
                 let xb = x.narrow(0, batch * BATCH, BATCH)?;
                 let yb = y.narrow(0, batch * BATCH, BATCH)?;
                 vt += (forward(&xb)? - yb)?.sqr()?.mean_all()?.to_scalar::<f32>()? as f64;
-                cbs.on_test_batch_end(batch, &mut Logs::sorted([("loss", vt / (batch + 1) as f64), ("mae", 0.25)]), ctx!())?;
+                cbs.on_test_batch_end(
+                    batch,
+                    &mut Logs::sorted([("loss", vt / (batch + 1) as f64), ("mae", 0.25)]),
+                    ctx!(),
+                )?;
             }
             let mut test = Logs::sorted([("loss", vt / 2.0), ("mae", 0.25)]);
             cbs.on_test_end(&mut test, ctx!())?;
@@ -127,11 +138,17 @@ fn keras_layout_tags_steps_and_values() {
 
     let train = read(&log_dir.join("train"));
     for key in ["loss", "mae"] {
-        let want: Vec<(i64, f32)> = rec.epoch_logs.iter().enumerate().map(|(e, l)| (e as i64, l.get(key).unwrap() as f32)).collect();
+        let want: Vec<(i64, f32)> =
+            rec.epoch_logs.iter().enumerate().map(|(e, l)| (e as i64, l.get(key).unwrap() as f32)).collect();
         assert_eq!(scalars(&train, &format!("epoch_{key}")), want);
         // batch_* every 2 batches of the global, 1-based counter: 2, 4, …, 14.
-        let want: Vec<(i64, f32)> =
-            rec.batch_logs.iter().enumerate().filter(|(i, _)| (i + 1) % 2 == 0).map(|(i, l)| (i as i64 + 1, l.get(key).unwrap() as f32)).collect();
+        let want: Vec<(i64, f32)> = rec
+            .batch_logs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (i + 1) % 2 == 0)
+            .map(|(i, l)| (i as i64 + 1, l.get(key).unwrap() as f32))
+            .collect();
         assert_eq!(scalars(&train, &format!("batch_{key}")), want);
     }
     assert_eq!(scalars(&train, "epoch_learning_rate"), vec![(0, 0.1f32), (1, 0.1), (2, 0.1)]);
@@ -152,10 +169,12 @@ fn keras_layout_tags_steps_and_values() {
 
     let val = read(&log_dir.join("validation"));
     for key in ["loss", "mae"] {
-        let want: Vec<(i64, f32)> = rec.test_logs.iter().enumerate().map(|(e, l)| (e as i64, l.get(key).unwrap() as f32)).collect();
+        let want: Vec<(i64, f32)> =
+            rec.test_logs.iter().enumerate().map(|(e, l)| (e as i64, l.get(key).unwrap() as f32)).collect();
         assert_eq!(scalars(&val, &format!("epoch_{key}")), want);
         // At optimizer.iterations: 5, 10, 15.
-        let want: Vec<(i64, f32)> = rec.test_logs.iter().enumerate().map(|(e, l)| (5 * (e as i64 + 1), l.get(key).unwrap() as f32)).collect();
+        let want: Vec<(i64, f32)> =
+            rec.test_logs.iter().enumerate().map(|(e, l)| (5 * (e as i64 + 1), l.get(key).unwrap() as f32)).collect();
         assert_eq!(scalars(&val, &format!("evaluation_{key}_vs_iterations")), want);
     }
     assert_eq!(val.len(), 4, "{:?}", val.keys().collect::<Vec<_>>());

@@ -28,8 +28,7 @@ use std::time::Instant;
 use wick_data::augment::{Augmentation, FlipMode};
 use wick_data::synthetic::{self, ImageFileFormat, Shape, ShapesOptions};
 use wick_data::{
-    Dataset, GeneratorOptions, ImageFolder, ImageFolderGenerator, ImageOptions, ImageTransform,
-    LabelMode,
+    Dataset, GeneratorOptions, ImageFolder, ImageFolderGenerator, ImageOptions, ImageTransform, LabelMode,
 };
 
 const SIZE: usize = 128;
@@ -55,13 +54,8 @@ fn default_dir() -> PathBuf {
 
 fn parse_args() -> Args {
     let mut args = Args {
-        dir: std::env::var_os("WICK_BENCH_DATA")
-            .map(PathBuf::from)
-            .unwrap_or_else(default_dir),
-        epochs: std::env::var("WICK_BENCH_EPOCHS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(3),
+        dir: std::env::var_os("WICK_BENCH_DATA").map(PathBuf::from).unwrap_or_else(default_dir),
+        epochs: std::env::var("WICK_BENCH_EPOCHS").ok().and_then(|v| v.parse().ok()).unwrap_or(3),
         pipelines: vec!["a".into(), "b".into(), "elastic".into()],
         prepare_only: false,
     };
@@ -80,10 +74,7 @@ fn parse_args() -> Args {
     }
     assert!(args.epochs >= 1, "--epochs must be at least 1");
     for p in &args.pipelines {
-        assert!(
-            ["a", "b", "elastic"].contains(&p.as_str()),
-            "unknown pipeline {p:?} (a, b, elastic)"
-        );
+        assert!(["a", "b", "elastic"].contains(&p.as_str()), "unknown pipeline {p:?} (a, b, elastic)");
     }
     args
 }
@@ -95,10 +86,7 @@ fn dataset_complete(dir: &Path) -> bool {
         let Ok(entries) = std::fs::read_dir(&class_dir) else {
             return false;
         };
-        let jpgs = entries
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().extension().is_some_and(|x| x == "jpg"))
-            .count();
+        let jpgs = entries.filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "jpg")).count();
         jpgs == PER_CLASS
     })
 }
@@ -121,10 +109,7 @@ fn prepare(dir: &Path) -> bool {
         seed: 0,
     };
     synthetic::write_shapes(dir, &opts).expect("write the bench folder");
-    assert!(
-        dataset_complete(dir),
-        "bench folder incomplete after writing"
-    );
+    assert!(dataset_complete(dir), "bench folder incomplete after writing");
     true
 }
 
@@ -146,14 +131,8 @@ fn transform_for(pipeline: &str) -> Option<Arc<dyn ImageTransform>> {
 
 fn generator(folder: &ImageFolder, pipeline: &str, seed: u64) -> ImageFolderGenerator {
     let subset = folder.all(Some(seed));
-    let options = GeneratorOptions {
-        batch_size: BATCH,
-        seed,
-        label_mode: LabelMode::Int,
-        ..Default::default()
-    };
-    let gen = ImageFolderGenerator::new(&subset, ImageOptions::new(SIZE, SIZE), options)
-        .expect("generator");
+    let options = GeneratorOptions { batch_size: BATCH, seed, label_mode: LabelMode::Int, ..Default::default() };
+    let gen = ImageFolderGenerator::new(&subset, ImageOptions::new(SIZE, SIZE), options).expect("generator");
     match transform_for(pipeline) {
         Some(t) => gen.with_transform(t).expect("attach transform"),
         None => gen,
@@ -197,11 +176,7 @@ fn main() {
         dir.display(),
         CLASSES.len(),
         PER_CLASS,
-        if written {
-            format!("written in {:.2} s", t.elapsed().as_secs_f64())
-        } else {
-            "reused".into()
-        }
+        if written { format!("written in {:.2} s", t.elapsed().as_secs_f64()) } else { "reused".into() }
     );
     if args.prepare_only {
         return;
@@ -228,10 +203,7 @@ fn main() {
         }
         let med = median(rates.clone());
         let per_epoch: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
-        println!(
-            "{p:>8}: {med:8.0} images/s (epochs: {})",
-            per_epoch.join(", ")
-        );
+        println!("{p:>8}: {med:8.0} images/s (epochs: {})", per_epoch.join(", "));
         result.push(format!("{p}={med:.1}"));
     }
     println!("RESULT {}", result.join(" "));

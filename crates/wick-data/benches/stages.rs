@@ -38,14 +38,9 @@ fn time(name: &str, n: usize, mut f: impl FnMut()) {
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (run `cargo bench -p wick-data --bench pipeline -- --prepare-only`)",
-                dir.display()
-            )
+            panic!("{}: {e} (run `cargo bench -p wick-data --bench pipeline -- --prepare-only`)", dir.display())
         })
-        .flat_map(|class| {
-            std::fs::read_dir(class.expect("class folder").path()).expect("class folder")
-        })
+        .flat_map(|class| std::fs::read_dir(class.expect("class folder").path()).expect("class folder"))
         .map(|f| f.expect("file").path())
         .collect();
     paths.sort();
@@ -56,63 +51,38 @@ fn main() {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let dir = match (args.next().as_deref(), args.next()) {
         (Some("--dir"), Some(d)) => PathBuf::from(d),
-        (None, _) => std::env::var_os("WICK_BENCH_DATA")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                let target = std::env::var_os("CARGO_TARGET_DIR")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-                target.join("bench-data").join("shapes128x2000")
-            }),
+        (None, _) => std::env::var_os("WICK_BENCH_DATA").map(PathBuf::from).unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+            target.join("bench-data").join("shapes128x2000")
+        }),
         _ => panic!("usage: stages [--dir PATH]"),
     };
     let paths = files(&dir);
     let n = paths.len();
-    let bytes: Vec<Vec<u8>> = paths
-        .iter()
-        .map(|p| std::fs::read(p).expect("read"))
-        .collect();
-    let decoded: Vec<_> = paths
-        .iter()
-        .zip(&bytes)
-        .map(|(p, b)| decode_bytes(p, b).expect("decode"))
-        .collect();
+    let bytes: Vec<Vec<u8>> = paths.iter().map(|p| std::fs::read(p).expect("read")).collect();
+    let decoded: Vec<_> = paths.iter().zip(&bytes).map(|(p, b)| decode_bytes(p, b).expect("decode")).collect();
     let (w, h) = (decoded[0].width() as usize, decoded[0].height() as usize);
     let options = ImageOptions::new(h, w);
     let mut slot = vec![0f32; options.image_len()];
     println!("{n} files in {} ({h}x{w}), one thread", dir.display());
 
-    time("read", n, || {
-        paths
-            .iter()
-            .for_each(|p| drop(black_box(std::fs::read(p).expect("read"))))
-    });
+    time("read", n, || paths.iter().for_each(|p| drop(black_box(std::fs::read(p).expect("read")))));
     time("decode (wick)", n, || {
-        paths
-            .iter()
-            .zip(&bytes)
-            .for_each(|(p, b)| drop(black_box(decode_bytes(p, b).expect("decode"))))
+        paths.iter().zip(&bytes).for_each(|(p, b)| drop(black_box(decode_bytes(p, b).expect("decode"))))
     });
     time("decode (image)", n, || {
-        bytes
-            .iter()
-            .for_each(|b| drop(black_box(image::load_from_memory(b).expect("decode"))))
+        bytes.iter().for_each(|b| drop(black_box(image::load_from_memory(b).expect("decode"))))
     });
     time("convert", n, || {
-        decoded
-            .iter()
-            .for_each(|d| image_to_chw_into(d, &options, black_box(&mut slot)).expect("convert"))
+        decoded.iter().for_each(|d| image_to_chw_into(d, &options, black_box(&mut slot)).expect("convert"))
     });
     time("load_image_into", n, || {
-        paths
-            .iter()
-            .for_each(|p| load_image_into(p, &options, black_box(&mut slot)).expect("load"))
+        paths.iter().for_each(|p| load_image_into(p, &options, black_box(&mut slot)).expect("load"))
     });
 
-    let chw: Vec<Vec<f32>> = decoded
-        .iter()
-        .map(|d| wick_data::decode::image_to_chw(d, &options))
-        .collect();
+    let chw: Vec<Vec<f32>> = decoded.iter().map(|d| wick_data::decode::image_to_chw(d, &options)).collect();
     let b = Augmentation::new()
         .random_flip(FlipMode::Horizontal)
         .random_rotation(0.1)
@@ -125,8 +95,7 @@ fn main() {
             round += 1;
             for (i, image) in chw.iter().enumerate() {
                 slot.copy_from_slice(image);
-                aug.apply(&mut slot, 3, h, w, &mut image_rng(round, 0, i as u64))
-                    .expect("augment");
+                aug.apply(&mut slot, 3, h, w, &mut image_rng(round, 0, i as u64)).expect("augment");
             }
         });
     }

@@ -66,7 +66,13 @@ pub struct ImageOptions {
 impl ImageOptions {
     /// `height x width`, RGB, bilinear, stretched (Keras defaults apart from the size).
     pub fn new(height: usize, width: usize) -> Self {
-        Self { height, width, color_mode: ColorMode::Rgb, interpolation: Interpolation::Bilinear, aspect: AspectMode::Stretch }
+        Self {
+            height,
+            width,
+            color_mode: ColorMode::Rgb,
+            interpolation: Interpolation::Bilinear,
+            aspect: AspectMode::Stretch,
+        }
     }
 
     /// Number of f32 values of one output image (`C * H * W`).
@@ -77,7 +83,11 @@ impl ImageOptions {
     /// Checks that the size is non-zero.
     pub fn validate(&self) -> Result<()> {
         if self.height == 0 || self.width == 0 {
-            return Err(Error::InvalidOption { context: "ImageOptions", name: "image_size", message: format!("{}x{} has a zero side", self.height, self.width) });
+            return Err(Error::InvalidOption {
+                context: "ImageOptions",
+                name: "image_size",
+                message: format!("{}x{} has a zero side", self.height, self.width),
+            });
         }
         Ok(())
     }
@@ -285,7 +295,8 @@ fn deinterleave_body(hwc: &[u8], channels: usize, width_full: usize, win: Window
         3 => {
             let (r, rest) = planes.split_at_mut(plane);
             let (g, b) = rest.split_at_mut(plane);
-            let rows = r.chunks_exact_mut(win.width).zip(g.chunks_exact_mut(win.width)).zip(b.chunks_exact_mut(win.width));
+            let rows =
+                r.chunks_exact_mut(win.width).zip(g.chunks_exact_mut(win.width)).zip(b.chunks_exact_mut(win.width));
             for (y, ((r, g), b)) in rows.enumerate() {
                 for (((px, r), g), b) in row(y).chunks_exact(3).zip(r).zip(g).zip(b) {
                     *r = f32::from(px[0]);
@@ -316,7 +327,11 @@ mod tests {
     fn crop_takes_the_centred_window() {
         // 2x8 image whose left and right quarters are white: a 2x4 centre crop is black.
         let src = gray(2, 8, |_, x| if !(2..6).contains(&x) { 255 } else { 0 });
-        let o = ImageOptions { color_mode: ColorMode::Grayscale, aspect: AspectMode::CropToAspectRatio, ..ImageOptions::new(2, 4) };
+        let o = ImageOptions {
+            color_mode: ColorMode::Grayscale,
+            aspect: AspectMode::CropToAspectRatio,
+            ..ImageOptions::new(2, 4)
+        };
         assert_eq!(hwc_u8_to_target(&src, 1, 2, 8, &o).unwrap(), vec![0.0; 8]);
         let stretch = ImageOptions { aspect: AspectMode::Stretch, ..o };
         assert!(hwc_u8_to_target(&src, 1, 2, 8, &stretch).unwrap().contains(&255.0));
@@ -326,7 +341,11 @@ mod tests {
     fn pad_letterboxes_with_zeros() {
         // 2x4 white image into 4x4: rows 1..3 white, rows 0 and 3 zero.
         let src = gray(2, 4, |_, _| 255);
-        let o = ImageOptions { color_mode: ColorMode::Grayscale, aspect: AspectMode::PadToAspectRatio, ..ImageOptions::new(4, 4) };
+        let o = ImageOptions {
+            color_mode: ColorMode::Grayscale,
+            aspect: AspectMode::PadToAspectRatio,
+            ..ImageOptions::new(4, 4)
+        };
         let out = hwc_u8_to_target(&src, 1, 2, 4, &o).unwrap();
         assert_eq!(&out[0..4], &[0.0; 4]);
         assert_eq!(&out[4..12], &[255.0; 8]);
@@ -344,7 +363,8 @@ mod tests {
             for c in 0..channels {
                 for y in 0..win.height {
                     for x in 0..win.width {
-                        want[c * plane + y * win.width + x] = f32::from(hwc[((win.y0 + y) * w + win.x0 + x) * channels + c]);
+                        want[c * plane + y * win.width + x] =
+                            f32::from(hwc[((win.y0 + y) * w + win.x0 + x) * channels + c]);
                     }
                 }
             }

@@ -4,10 +4,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::batch::Batch;
+use crate::dataset::Dataset;
 use crate::decode::{load_image_into, ImageOptions};
 use crate::error::{Error, Result};
 use crate::folder::Sample;
-use crate::dataset::Dataset;
 use crate::generator_options::GeneratorOptions;
 use crate::pipeline::{Pipeline, Source};
 use crate::skip::SkipReport;
@@ -54,7 +54,13 @@ impl ImageFolderGenerator {
         options.label_mode.check(subset.class_names())?;
         let samples = subset.samples().to_vec();
         let source = Arc::new(FolderSource { samples: samples.clone(), image });
-        let pipeline = Pipeline::new(source, options, "ImageFolderGenerator", no_shuffle(subset.kind()), subset.class_names().len())?;
+        let pipeline = Pipeline::new(
+            source,
+            options,
+            "ImageFolderGenerator",
+            no_shuffle(subset.kind()),
+            subset.class_names().len(),
+        )?;
         Ok(Self { pipeline, kind: subset.kind(), class_names: subset.class_names().to_vec(), samples })
     }
 

@@ -86,7 +86,10 @@ impl GeneratorOptions {
             return bad("samples", "the dataset is empty".into());
         }
         if self.last_batch == LastBatch::Drop && !self.repeat && len < self.batch_size {
-            return bad("batch_size", format!("{} exceeds the {len} samples and the last batch is dropped: no batch", self.batch_size));
+            return bad(
+                "batch_size",
+                format!("{} exceeds the {len} samples and the last batch is dropped: no batch", self.batch_size),
+            );
         }
         Ok(())
     }

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use crate::batch::Batch;
+use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::folder_generator::no_shuffle;
-use crate::dataset::Dataset;
 use crate::generator_options::GeneratorOptions;
 use crate::pipeline::{Pipeline, Source};
 use crate::resize::{resize_chw, Interpolation};
@@ -38,7 +38,10 @@ impl ImageArray {
             });
         }
         if let Some((i, l)) = labels.iter().enumerate().find(|(_, &l)| l >= num_classes) {
-            return Err(Error::Shape { what: "labels", message: format!("label {l} of image {i} is not below {num_classes}") });
+            return Err(Error::Shape {
+                what: "labels",
+                message: format!("label {l} of image {i} is not below {num_classes}"),
+            });
         }
         Ok(Self { images, labels, shape, num_classes })
     }
@@ -57,7 +60,11 @@ impl ImageArray {
     pub fn resized(&self, height: usize, width: usize, interpolation: Interpolation) -> Self {
         let (c, h, w) = self.shape;
         let per = c * h * w;
-        let images = self.images.chunks_exact(per).flat_map(|img| resize_chw(img, c, h, w, height, width, interpolation)).collect();
+        let images = self
+            .images
+            .chunks_exact(per)
+            .flat_map(|img| resize_chw(img, c, h, w, height, width, interpolation))
+            .collect();
         Self { images, labels: self.labels.clone(), shape: (c, height, width), num_classes: self.num_classes }
     }
 
@@ -69,7 +76,12 @@ impl ImageArray {
         for &i in indices {
             images.extend_from_slice(&self.images[i * per..(i + 1) * per]);
         }
-        Self { images, labels: indices.iter().map(|&i| self.labels[i]).collect(), shape: self.shape, num_classes: self.num_classes }
+        Self {
+            images,
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            shape: self.shape,
+            num_classes: self.num_classes,
+        }
     }
 }
 

@@ -59,33 +59,22 @@ fn options(space: ColorSpace) -> DecoderOptions {
 /// `Rgba8`, `L8` or `La8`). Errors are the decoder's message. May panic on hostile input
 /// like any decoder; the caller contains that.
 pub(crate) fn decode_jpeg(bytes: &[u8]) -> Result<DynamicImage, String> {
-    let mut decoder =
-        JpegDecoder::new_with_options(SliceReader::new(bytes), options(ColorSpace::RGB));
+    let mut decoder = JpegDecoder::new_with_options(SliceReader::new(bytes), options(ColorSpace::RGB));
     decoder.decode_headers().map_err(|e| e.to_string())?;
-    let input = decoder
-        .input_colorspace()
-        .ok_or("no colour space after the headers")?;
+    let input = decoder.input_colorspace().ok_or("no colour space after the headers")?;
     let space = output_space(input);
     if space != ColorSpace::RGB {
         // The colour converter is chosen while parsing the headers: start over (rare).
         decoder = JpegDecoder::new_with_options(SliceReader::new(bytes), options(space));
         decoder.decode_headers().map_err(|e| e.to_string())?;
     }
-    let (width, height) = decoder
-        .dimensions()
-        .ok_or("no dimensions after the headers")?;
-    let len = decoder
-        .output_buffer_size()
-        .ok_or("the image size overflows")?;
+    let (width, height) = decoder.dimensions().ok_or("no dimensions after the headers")?;
+    let len = decoder.output_buffer_size().ok_or("the image size overflows")?;
     if len > MAX_ALLOC {
-        return Err(format!(
-            "{width}x{height} needs {len} bytes, over the 512 MiB decode limit"
-        ));
+        return Err(format!("{width}x{height} needs {len} bytes, over the 512 MiB decode limit"));
     }
     let mut pixels = vec![0u8; len];
-    decoder
-        .decode_into(&mut pixels)
-        .map_err(|e| e.to_string())?;
+    decoder.decode_into(&mut pixels).map_err(|e| e.to_string())?;
     let (w, h) = (width as u32, height as u32);
     let image = match space {
         ColorSpace::RGBA => ImageBuffer::from_raw(w, h, pixels).map(DynamicImage::ImageRgba8),
@@ -107,9 +96,7 @@ mod tests {
     fn encode(image: DynamicImage, format: ImageFileFormat) -> Vec<u8> {
         if let (DynamicImage::ImageLuma8(g), ImageFileFormat::Jpeg { quality }) = (&image, format) {
             let mut bytes = Vec::new();
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
-                .encode_image(g)
-                .unwrap();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality).encode_image(g).unwrap();
             return bytes;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -124,17 +111,11 @@ mod tests {
         let mut out = Vec::new();
         for (w, h) in [(1, 1), (7, 5), (33, 17), (128, 128)] {
             let img = RgbImage::from_fn(w, h, |x, y| {
-                Rgb([
-                    (x * 9) as u8 ^ (rng.random::<u8>() / 4),
-                    (y * 7) as u8,
-                    rng.random(),
-                ])
+                Rgb([(x * 9) as u8 ^ (rng.random::<u8>() / 4), (y * 7) as u8, rng.random()])
             });
             out.push(encode(DynamicImage::ImageRgb8(img), format));
         }
-        let grey = GrayImage::from_fn(40, 24, |x, y| {
-            Luma([((x + y) * 5) as u8 ^ (rng.random::<u8>() / 8)])
-        });
+        let grey = GrayImage::from_fn(40, 24, |x, y| Luma([((x + y) * 5) as u8 ^ (rng.random::<u8>() / 8)]));
         out.push(encode(DynamicImage::ImageLuma8(grey), format));
         out
     }
@@ -142,10 +123,7 @@ mod tests {
     #[test]
     fn direct_decode_equals_image_pixel_for_pixel() {
         for (format, kind) in [
-            (
-                ImageFileFormat::Jpeg { quality: 90 },
-                image::ImageFormat::Jpeg,
-            ),
+            (ImageFileFormat::Jpeg { quality: 90 }, image::ImageFormat::Jpeg),
             (ImageFileFormat::Png, image::ImageFormat::Png),
         ] {
             for bytes in pictures(format) {
@@ -153,13 +131,7 @@ mod tests {
                 let got = crate::decode::decode_bytes(std::path::Path::new("x"), &bytes).unwrap();
                 assert_eq!(got.color(), want.color());
                 assert_eq!((got.width(), got.height()), (want.width(), want.height()));
-                assert_eq!(
-                    got.as_bytes(),
-                    want.as_bytes(),
-                    "{kind:?} {}x{}",
-                    want.width(),
-                    want.height()
-                );
+                assert_eq!(got.as_bytes(), want.as_bytes(), "{kind:?} {}x{}", want.width(), want.height());
             }
         }
     }
@@ -173,8 +145,7 @@ mod tests {
     }
 
     fn via_slice_reader(bytes: &[u8]) -> Option<Vec<u8>> {
-        let mut d =
-            JpegDecoder::new_with_options(SliceReader::new(bytes), options(ColorSpace::RGB));
+        let mut d = JpegDecoder::new_with_options(SliceReader::new(bytes), options(ColorSpace::RGB));
         d.decode_headers().ok()?;
         let mut out = vec![0; d.output_buffer_size()?];
         d.decode_into(&mut out).ok().map(|()| out)
@@ -221,10 +192,7 @@ mod tests {
                 }
             }
         }
-        assert!(
-            ok > 50 && failed > 50,
-            "both outcomes exercised: {ok} decoded, {failed} refused"
-        );
+        assert!(ok > 50 && failed > 50, "both outcomes exercised: {ok} decoded, {failed} refused");
     }
 
     #[test]
@@ -252,14 +220,8 @@ mod tests {
         for _ in 0..20_000 {
             let len = rng.random_range(0..12);
             // Few distinct bytes so that markers appear often.
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| [0xFF, 0xDA, 0xD9, 0x00][rng.random_range(0..4)])
-                .collect();
-            assert_eq!(
-                jpeg_is_complete(&bytes),
-                complete_reference(&bytes),
-                "{bytes:02X?}"
-            );
+            let bytes: Vec<u8> = (0..len).map(|_| [0xFF, 0xDA, 0xD9, 0x00][rng.random_range(0..4)]).collect();
+            assert_eq!(jpeg_is_complete(&bytes), complete_reference(&bytes), "{bytes:02X?}");
         }
     }
 }

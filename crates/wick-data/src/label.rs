@@ -40,7 +40,9 @@ impl LabelMode {
                 }
                 Tensor::from_vec(one_hot, (n, num_classes), device)?
             }
-            LabelMode::Binary => Tensor::from_vec(labels.iter().map(|&l| l as f32).collect::<Vec<_>>(), (n, 1), device)?,
+            LabelMode::Binary => {
+                Tensor::from_vec(labels.iter().map(|&l| l as f32).collect::<Vec<_>>(), (n, 1), device)?
+            }
         };
         Ok(Some(tensor))
     }

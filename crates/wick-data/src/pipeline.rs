@@ -14,8 +14,8 @@ use rand::seq::SliceRandom;
 use rayon::prelude::*;
 
 use crate::batch::Batch;
-use crate::error::{Error, Result};
 use crate::error::with_sources;
+use crate::error::{Error, Result};
 use crate::generator_options::{GeneratorOptions, LastBatch};
 use crate::rng::{image_rng, rng_for, Stream};
 use crate::skip::{OnBadFile, SkipReport, SkippedFile};
@@ -143,11 +143,13 @@ impl Pipeline {
             return Err(Error::Shape { what: "samples", message: format!("{c}x{h}x{w} images have no values") });
         }
         let pool = match options.num_threads {
-            Some(n) => Some(rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| Error::InvalidOption {
-                context,
-                name: "num_threads",
-                message: format!("cannot start {n} decode threads: {e}"),
-            })?),
+            Some(n) => {
+                Some(rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| Error::InvalidOption {
+                    context,
+                    name: "num_threads",
+                    message: format!("cannot start {n} decode threads: {e}"),
+                })?)
+            }
             None => None,
         };
         let shape = source.shape();
@@ -176,7 +178,11 @@ impl Pipeline {
                 plan.transform = transform;
                 Ok(())
             }
-            _ => Err(Error::InvalidOption { context, name: "transform", message: "cannot change after the first batch".into() }),
+            _ => Err(Error::InvalidOption {
+                context,
+                name: "transform",
+                message: "cannot change after the first batch".into(),
+            }),
         }
     }
 
@@ -212,7 +218,10 @@ impl Pipeline {
                 return Err(Error::ShuffleUnsupported { context: self.context, reason });
             }
         }
-        let keep = self.worker.as_ref().is_some_and(|w| w.taken == 0 && self.same_batches((w.pass, w.shuffle), (pass, shuffle)));
+        let keep = self
+            .worker
+            .as_ref()
+            .is_some_and(|w| w.taken == 0 && self.same_batches((w.pass, w.shuffle), (pass, shuffle)));
         if !keep {
             self.worker = None;
         }
@@ -289,7 +298,9 @@ impl Pipeline {
                     self.stop(format!("stopped after an earlier error: {}", with_sources(&e)));
                     return Err(e);
                 }
-                Err(_) => return Err(self.stop("the worker thread ended unexpectedly (a panic in a transform?)".into())),
+                Err(_) => {
+                    return Err(self.stop("the worker thread ended unexpectedly (a panic in a transform?)".into()))
+                }
             }
         }
     }
@@ -375,7 +386,11 @@ impl Plan {
 }
 
 fn run(plan: &Plan, pass: usize, shuffle: bool, tx: SyncSender<Msg>) {
-    let result = if plan.options.repeat { produce_repeating(plan, pass as u64, shuffle, &tx) } else { produce_pass(plan, pass, shuffle, &tx) };
+    let result = if plan.options.repeat {
+        produce_repeating(plan, pass as u64, shuffle, &tx)
+    } else {
+        produce_pass(plan, pass, shuffle, &tx)
+    };
     if let Err(e) = result {
         let _ = tx.send(Msg::Failed(e));
     }
@@ -435,7 +450,10 @@ fn produce_repeating(plan: &Plan, pass: u64, shuffle: bool, tx: &SyncSender<Msg>
                 }
                 ok_in_pass = 0;
                 if !report.is_empty() {
-                    let done = std::mem::replace(&mut report, SkipReport { pass: cursor.pass as usize + 1, skipped: Vec::new() });
+                    let done = std::mem::replace(
+                        &mut report,
+                        SkipReport { pass: cursor.pass as usize + 1, skipped: Vec::new() },
+                    );
                     if tx.send(Msg::Skipped(done)).is_err() {
                         return Ok(());
                     }

@@ -59,8 +59,20 @@ fn kernel(kind: Interpolation, x: f64) -> f64 {
                 0.0
             }
         }
-        Interpolation::Lanczos3 => if ax < 3.0 { sinc(x) * sinc(x / 3.0) } else { 0.0 },
-        Interpolation::Lanczos5 => if ax < 5.0 { sinc(x) * sinc(x / 5.0) } else { 0.0 },
+        Interpolation::Lanczos3 => {
+            if ax < 3.0 {
+                sinc(x) * sinc(x / 3.0)
+            } else {
+                0.0
+            }
+        }
+        Interpolation::Lanczos5 => {
+            if ax < 5.0 {
+                sinc(x) * sinc(x / 5.0)
+            } else {
+                0.0
+            }
+        }
         Interpolation::Nearest | Interpolation::Area => 0.0,
     }
 }
@@ -174,7 +186,14 @@ mod tests {
 
     #[test]
     fn constant_image_stays_constant() {
-        for kind in [Interpolation::Nearest, Interpolation::Bilinear, Interpolation::Bicubic, Interpolation::Lanczos3, Interpolation::Lanczos5, Interpolation::Area] {
+        for kind in [
+            Interpolation::Nearest,
+            Interpolation::Bilinear,
+            Interpolation::Bicubic,
+            Interpolation::Lanczos3,
+            Interpolation::Lanczos5,
+            Interpolation::Area,
+        ] {
             let out = resize_chw(&[7.0; 2 * 5 * 3], 2, 5, 3, 4, 9, kind);
             assert!(out.iter().all(|v| (v - 7.0).abs() < 1e-4), "{kind:?}: {out:?}");
             let out = resize_chw(&[7.0; 2 * 9 * 8], 2, 9, 8, 3, 2, kind);

@@ -95,9 +95,6 @@ mod tests {
         let a = image_rng(1, 2, 3).next_u64();
         assert_ne!(a, image_rng(1, 3, 2).next_u64());
         assert_ne!(a, image_rng(2, 2, 3).next_u64());
-        assert_ne!(
-            rng_for(1, Stream::Shuffle, &[2]).next_u64(),
-            rng_for(1, Stream::Split, &[2]).next_u64()
-        );
+        assert_ne!(rng_for(1, Stream::Shuffle, &[2]).next_u64(), rng_for(1, Stream::Split, &[2]).next_u64());
     }
 }

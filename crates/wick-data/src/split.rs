@@ -50,7 +50,12 @@ impl Subset {
             return Err(Error::InvalidOption {
                 context: "Subset",
                 name: "label",
-                message: format!("{} has label {} but there are {} classes", bad.path.display(), bad.label, class_names.len()),
+                message: format!(
+                    "{} has label {} but there are {} classes",
+                    bad.path.display(),
+                    bad.label,
+                    class_names.len()
+                ),
             });
         }
         Ok(Self { kind, class_names: class_names.into(), samples })

@@ -182,11 +182,19 @@ pub fn render_shape(shape: Shape, height: u32, width: u32, noise: u8, rng: &mut 
 pub fn write_shapes(root: impl AsRef<Path>, options: &ShapesOptions) -> Result<ShapesSummary> {
     let root = root.as_ref();
     if options.height == 0 || options.width == 0 {
-        return Err(Error::InvalidOption { context: "write_shapes", name: "image size", message: format!("{}x{}", options.height, options.width) });
+        return Err(Error::InvalidOption {
+            context: "write_shapes",
+            name: "image size",
+            message: format!("{}x{}", options.height, options.width),
+        });
     }
     if let ImageFileFormat::Jpeg { quality } = options.format {
         if !(1..=100).contains(&quality) {
-            return Err(Error::InvalidOption { context: "write_shapes", name: "quality", message: format!("{quality} is not in 1..=100") });
+            return Err(Error::InvalidOption {
+                context: "write_shapes",
+                name: "quality",
+                message: format!("{quality} is not in 1..=100"),
+            });
         }
     }
     let mut jobs = Vec::new();

@@ -45,13 +45,27 @@ impl TensorDataset {
                 message: format!("x has {n} rows (shape {:?}) but y has {ny} (shape {:?})", x.dims(), y.dims()),
             });
         }
-        Ok(TensorDataset { x, y: Some(y), sample_weight: None, batch_size: DEFAULT_BATCH_SIZE, seed: 0, pass: PassState::default() })
+        Ok(TensorDataset {
+            x,
+            y: Some(y),
+            sample_weight: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+            seed: 0,
+            pass: PassState::default(),
+        })
     }
 
     /// Inputs only (for `predict`), batch size 32.
     pub fn inputs(x: Tensor) -> Result<Self> {
         rows(&x, "x")?;
-        Ok(TensorDataset { x, y: None, sample_weight: None, batch_size: DEFAULT_BATCH_SIZE, seed: 0, pass: PassState::default() })
+        Ok(TensorDataset {
+            x,
+            y: None,
+            sample_weight: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+            seed: 0,
+            pass: PassState::default(),
+        })
     }
 
     /// Adds per-sample weights (Keras `sample_weight`), one row per sample.
@@ -71,7 +85,11 @@ impl TensorDataset {
     /// Sets the batch size (Keras `batch_size`; default 32); it must be positive.
     pub fn with_batch_size(mut self, batch_size: usize) -> Result<Self> {
         if batch_size == 0 {
-            return Err(Error::InvalidOption { context: "TensorDataset", name: "batch_size", message: "must be positive; received 0".into() });
+            return Err(Error::InvalidOption {
+                context: "TensorDataset",
+                name: "batch_size",
+                message: "must be positive; received 0".into(),
+            });
         }
         self.batch_size = batch_size;
         Ok(self)
@@ -155,7 +173,9 @@ impl TensorDataset {
 fn rows(t: &Tensor, name: &str) -> Result<usize> {
     match t.dims().first() {
         Some(&n) => Ok(n),
-        None => Err(Error::Shape { what: "TensorDataset", message: format!("{name} is a scalar; it needs a batch axis 0") }),
+        None => {
+            Err(Error::Shape { what: "TensorDataset", message: format!("{name} is a scalar; it needs a batch axis 0") })
+        }
     }
 }
 
@@ -254,7 +274,6 @@ impl SplitMix64 {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +330,9 @@ mod tests {
         let (t, v) = ds.split_validation(0.25).unwrap();
         assert_eq!(t.num_samples(), 7);
         assert_eq!(v.x().flatten_all().unwrap().to_vec1::<f32>().unwrap(), [7.0, 8.0, 9.0]);
-        assert!(TensorDataset::inputs(Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap()).unwrap().split_validation(1.0).is_err());
+        assert!(TensorDataset::inputs(Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap())
+            .unwrap()
+            .split_validation(1.0)
+            .is_err());
     }
 }

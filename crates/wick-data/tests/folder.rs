@@ -57,7 +57,8 @@ fn walk_is_recursive_sorted_and_filters_extensions() {
     solid_png(&root.join(".hidden/x.png"), 0); // hidden folders are not classes
     let folder = ImageFolder::open(root).unwrap();
     assert_eq!(folder.class_names(), ["cat", "dog"]);
-    let names: Vec<String> = folder.samples().iter().map(|s| s.path.strip_prefix(root).unwrap().display().to_string()).collect();
+    let names: Vec<String> =
+        folder.samples().iter().map(|s| s.path.strip_prefix(root).unwrap().display().to_string()).collect();
     assert_eq!(names, ["cat/a.png", "cat/b.PNG", "cat/nested/deep/c.png", "dog/z.jpeg.png"]);
     assert_eq!(folder.class_counts(), [3, 1]);
 }

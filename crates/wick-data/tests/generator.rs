@@ -27,7 +27,9 @@ fn batches_have_keras_shapes_and_labels() {
         (LabelMode::None, ColorMode::Rgba, vec![]),
     ] {
         let image = ImageOptions { color_mode: color, ..ImageOptions::new(6, 7) };
-        let mut g = ImageFolderGenerator::new(&all, image, wick_data::GeneratorOptions { label_mode: mode, ..opts(5, 1) }).unwrap();
+        let mut g =
+            ImageFolderGenerator::new(&all, image, wick_data::GeneratorOptions { label_mode: mode, ..opts(5, 1) })
+                .unwrap();
         let b = g.next_batch().unwrap().unwrap();
         assert_eq!(b.x.dims(), [5, color.channels(), 6, 7]);
         assert_eq!(b.x.dtype(), candle_core::DType::F32);
@@ -45,7 +47,11 @@ fn batches_have_keras_shapes_and_labels() {
         }
     }
     // Binary needs two classes.
-    let err = ImageFolderGenerator::new(&all, image8(), wick_data::GeneratorOptions { label_mode: LabelMode::Binary, ..opts(5, 1) });
+    let err = ImageFolderGenerator::new(
+        &all,
+        image8(),
+        wick_data::GeneratorOptions { label_mode: LabelMode::Binary, ..opts(5, 1) },
+    );
     assert!(matches!(err, Err(Error::BinaryNeedsTwoClasses { found: 3, .. })));
 }
 
@@ -58,7 +64,12 @@ fn last_batch_policy_and_steps() {
     let sizes: Vec<usize> = epoch_indices(&mut keep).iter().map(Vec::len).collect();
     assert_eq!(sizes, [5, 5, 2]);
 
-    let mut drop = ImageFolderGenerator::new(&all, image8(), wick_data::GeneratorOptions { last_batch: LastBatch::Drop, ..opts(5, 1) }).unwrap();
+    let mut drop = ImageFolderGenerator::new(
+        &all,
+        image8(),
+        wick_data::GeneratorOptions { last_batch: LastBatch::Drop, ..opts(5, 1) },
+    )
+    .unwrap();
     assert_eq!(drop.len_batches(), Some(2));
     assert_eq!(epoch_indices(&mut drop).iter().map(Vec::len).collect::<Vec<_>>(), [5, 5]);
 
@@ -153,7 +164,8 @@ fn no_augmentation_reaches_validation_batches() {
     let (_dir, folder) = dataset(4);
     let (train, val) = folder.split(0.25, 1).unwrap();
     // A transform that marks every image: any -1000 in a batch means it ran.
-    let mark: Arc<dyn wick_data::ImageTransform> = Arc::new(|img: &mut [f32], _: usize, _: usize, _: usize, _: &mut Rng| img.fill(-1000.0));
+    let mark: Arc<dyn wick_data::ImageTransform> =
+        Arc::new(|img: &mut [f32], _: usize, _: usize, _: usize, _: &mut Rng| img.fill(-1000.0));
 
     let mut t = ImageFolderGenerator::new(&train, image8(), opts(4, 1)).unwrap().with_transform(mark.clone()).unwrap();
     let b = t.next_batch().unwrap().unwrap();

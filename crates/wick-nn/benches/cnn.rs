@@ -67,11 +67,9 @@ impl Cnn {
             Ok(match kind {
                 Kind::Candle => Conv::Candle(candle_nn::conv2d(i, o, 3, cfg, vb)?),
                 Kind::Wick => Conv::Wick(wick_nn::conv2d(i, o, 3, cfg, vb)?),
-                Kind::WickFused => Conv::Wick(
-                    wick_nn::conv2d(i, o, 3, cfg, vb)?
-                        .with_relu()
-                        .with_max_pool(wick_nn::MaxPool2d::new(2)),
-                ),
+                Kind::WickFused => {
+                    Conv::Wick(wick_nn::conv2d(i, o, 3, cfg, vb)?.with_relu().with_max_pool(wick_nn::MaxPool2d::new(2)))
+                }
             })
         };
         let dense = |i, o, vb: VarBuilder<'_>| -> Result<Box<dyn Module>> {
@@ -141,24 +139,13 @@ impl Trainer {
         let vm = VarMap::new();
         let model = Cnn::new(kind, VarBuilder::from_varmap(&vm, DType::F32, dev))?;
         let opt = if kind == Kind::Candle {
-            Opt::Candle(AdamW::new(
-                vm.all_vars(),
-                ParamsAdamW {
-                    lr: 1e-3,
-                    weight_decay: 0.0,
-                    ..Default::default()
-                },
-            )?)
+            Opt::Candle(AdamW::new(vm.all_vars(), ParamsAdamW { lr: 1e-3, weight_decay: 0.0, ..Default::default() })?)
         } else {
             let rule = wick_optim::rules::AdamRule::default();
             let config = wick_optim::OptimizerConfig::new(rule, 1e-3);
             Opt::Wick(Box::new(wick_optim::Adam::new(vm.all_vars(), config).map_err(candle_core::Error::wrap)?))
         };
-        Ok(Self {
-            model,
-            opt,
-            _vm: vm,
-        })
+        Ok(Self { model, opt, _vm: vm })
     }
 
     /// One step; returns (forward + loss, backward, optimizer) durations.
@@ -222,23 +209,17 @@ fn time_ms(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 
 /// Per-layer forward and backward times at the model's shapes, both implementations.
 fn ops(dev: &Device) -> Result<()> {
-    println!(
-        "\nper-layer times (median ms; backward = backward of sum(y * r), x tracked unless noted)"
-    );
+    println!("\nper-layer times (median ms; backward = backward of sum(y * r), x tracked unless noted)");
     println!("{:<44} {:>10} {:>10}", "op", "candle", "wick");
     let reps = 5;
-    let convs = [
-        ("conv1 [32,3,64,64]*[32,3,3,3]", 3, 32, 64),
-        ("conv2 [32,32,31,31]*[64,32,3,3]", 32, 64, 31),
-    ];
+    let convs = [("conv1 [32,3,64,64]*[32,3,3,3]", 3, 32, 64), ("conv2 [32,32,31,31]*[64,32,3,3]", 32, 64, 31)];
     for (name, c, o, hw) in convs {
         let x = Var::from_tensor(&Tensor::randn(0f32, 1., (BATCH, c, hw, hw), dev)?)?;
         let w = Var::from_tensor(&Tensor::randn(0f32, 0.1, (o, c, 3, 3), dev)?)?;
         let b = Var::from_tensor(&Tensor::randn(0f32, 0.1, o, dev)?)?;
         let cfg = candle_nn::Conv2dConfig::default();
         let candle_f = |x: &Tensor| -> Result<Tensor> {
-            x.conv2d(w.as_tensor(), 0, 1, 1, 1)?
-                .broadcast_add(&b.as_tensor().reshape((1, o, 1, 1))?)
+            x.conv2d(w.as_tensor(), 0, 1, 1, 1)?.broadcast_add(&b.as_tensor().reshape((1, o, 1, 1))?)
         };
         let wick_f = |x: &Tensor| wick_nn::conv2d_op(x, w.as_tensor(), Some(b.as_tensor()), &cfg);
         let r = candle_f(x.as_tensor())?.randn_like(0., 1.)?;
@@ -246,50 +227,30 @@ fn ops(dev: &Device) -> Result<()> {
         let fw = time_ms(reps, || wick_f(x.as_tensor()).map(|_| ()))?;
         println!("{:<44} {:>10.1} {:>10.1}", format!("fwd {name}"), fc, fw);
         for (tracked, label) in [(true, "x tracked"), (false, "x untracked")] {
-            let xin = if tracked {
-                x.as_tensor().clone()
-            } else {
-                x.as_tensor().detach()
-            };
+            let xin = if tracked { x.as_tensor().clone() } else { x.as_tensor().detach() };
             let yc = (candle_f(&xin)? * &r)?.sum_all()?;
             let yw = (wick_f(&xin)? * &r)?.sum_all()?;
             let bc = time_ms(reps, || yc.backward().map(|_| ()))?;
             let bw = time_ms(reps, || yw.backward().map(|_| ()))?;
-            println!(
-                "{:<44} {:>10.1} {:>10.1}",
-                format!("bwd {name} ({label})"),
-                bc,
-                bw
-            );
+            println!("{:<44} {:>10.1} {:>10.1}", format!("bwd {name} ({label})"), bc, bw);
         }
     }
     let x = Var::from_tensor(&Tensor::randn(0f32, 1., (BATCH, 32, 62, 62), dev)?)?;
     let yc = x.as_tensor().max_pool2d(2)?;
     let r = yc.randn_like(0., 1.)?;
     let fc = time_ms(reps, || x.as_tensor().max_pool2d(2).map(|_| ()))?;
-    let fw = time_ms(reps, || {
-        wick_nn::max_pool2d(x.as_tensor(), (2, 2), (2, 2)).map(|_| ())
-    })?;
-    println!(
-        "{:<44} {:>10.1} {:>10.1}",
-        "fwd maxpool1 [32,32,62,62]", fc, fw
-    );
+    let fw = time_ms(reps, || wick_nn::max_pool2d(x.as_tensor(), (2, 2), (2, 2)).map(|_| ()))?;
+    println!("{:<44} {:>10.1} {:>10.1}", "fwd maxpool1 [32,32,62,62]", fc, fw);
     let lc = (yc * &r)?.sum_all()?;
     let lw = (wick_nn::max_pool2d(x.as_tensor(), (2, 2), (2, 2))? * &r)?.sum_all()?;
     let bc = time_ms(reps, || lc.backward().map(|_| ()))?;
     let bw = time_ms(reps, || lw.backward().map(|_| ()))?;
-    println!(
-        "{:<44} {:>10.1} {:>10.1}",
-        "bwd maxpool1 [32,32,62,62]", bc, bw
-    );
+    println!("{:<44} {:>10.1} {:>10.1}", "bwd maxpool1 [32,32,62,62]", bc, bw);
     Ok(())
 }
 
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let rounds: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(3);
     let secs: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(6.0);
     let with_ops = args.iter().any(|a| a == "ops");
@@ -318,16 +279,8 @@ fn main() -> Result<()> {
     let (mut rw, mut rf) = (Vec::new(), Vec::new());
     let mut splits = [[0f64; 3]; 3];
     for r in 1..=rounds {
-        let (c, spc) = if wick_only {
-            (f64::NAN, [f64::NAN; 3])
-        } else {
-            measure(&mut candle, &data, secs)?
-        };
-        let (w, spw) = if fused_only {
-            (f64::NAN, [f64::NAN; 3])
-        } else {
-            measure(&mut wick, &data, secs)?
-        };
+        let (c, spc) = if wick_only { (f64::NAN, [f64::NAN; 3]) } else { measure(&mut candle, &data, secs)? };
+        let (w, spw) = if fused_only { (f64::NAN, [f64::NAN; 3]) } else { measure(&mut wick, &data, secs)? };
         let (f, spf) = measure(&mut fused, &data, secs)?;
         println!(
             "round {r}: candle-nn {c:6.2} | wick-nn {w:6.2} | wick-nn fused {f:6.2} steps/s | wick/candle {:5.2}x, fused/candle {:5.2}x",
@@ -351,10 +304,7 @@ fn main() -> Result<()> {
         "median steps/s: candle-nn {mc:.2}, wick-nn {mw:.2}, wick-nn fused {mf:.2}; per-round ratio medians: wick/candle {mrw:.2}x, fused/candle {mrf:.2}x"
     );
     for (name, sp) in ["candle-nn", "wick-nn", "wick-nn fused"].iter().zip(splits) {
-        println!(
-            "mean ms/step {name:<14} fwd+loss {:6.1}  backward {:6.1}  adam {:6.1}",
-            sp[0], sp[1], sp[2]
-        );
+        println!("mean ms/step {name:<14} fwd+loss {:6.1}  backward {:6.1}  adam {:6.1}", sp[0], sp[1], sp[2]);
     }
     println!("RESULT candle_steps_per_s={mc:.3} wick_steps_per_s={mw:.3} wick_fused_steps_per_s={mf:.3} wick_vs_candle={mrw:.3} fused_vs_candle={mrf:.3}");
     if with_ops {

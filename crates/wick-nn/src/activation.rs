@@ -40,13 +40,11 @@ impl CustomOp1 for ReluOp {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(s, l, "relu input")?;
         let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(CHUNK)
-            .zip(x.par_chunks(CHUNK))
-            .for_each(|(o, x)| {
-                for (o, &v) in o.iter_mut().zip(x) {
-                    *o = v.max(0.0);
-                }
-            });
+        out.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(o, x)| {
+            for (o, &v) in o.iter_mut().zip(x) {
+                *o = v.max(0.0);
+            }
+        });
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 
@@ -58,13 +56,11 @@ impl CustomOp1 for ReluOp {
         let mut dx = vec![0f32; x.elem_count()];
         with_f32(x, "relu input", |xs| {
             with_f32(&grad, "relu output gradient", |dy| {
-                dx.par_chunks_mut(CHUNK)
-                    .zip(xs.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
-                    .for_each(|(d, (x, g))| {
-                        for ((d, &x), &g) in d.iter_mut().zip(x).zip(g) {
-                            *d = if x >= 0.0 { g } else { 0.0 };
-                        }
-                    });
+                dx.par_chunks_mut(CHUNK).zip(xs.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK))).for_each(|(d, (x, g))| {
+                    for ((d, &x), &g) in d.iter_mut().zip(x).zip(g) {
+                        *d = if x >= 0.0 { g } else { 0.0 };
+                    }
+                });
                 Ok(())
             })
         })?;

@@ -24,11 +24,7 @@ pub struct AllocatorTuning {
 
 impl Default for AllocatorTuning {
     fn default() -> Self {
-        AllocatorTuning {
-            mmap_threshold: 32 << 20,
-            trim_threshold: i32::MAX,
-            top_pad: 64 << 20,
-        }
+        AllocatorTuning { mmap_threshold: 32 << 20, trim_threshold: i32::MAX, top_pad: 64 << 20 }
     }
 }
 

@@ -1,9 +1,7 @@
 //! `Linear`: candle-nn's dense layer and variable names, with one gemm custom op for the
 //! CPU forward pass and its gradients.
 
-use candle_core::{
-    bail, CpuStorage, CustomOp2, CustomOp3, DType, Layout, Module, Result, Shape, Tensor,
-};
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, DType, Layout, Module, Result, Shape, Tensor};
 
 use crate::sgemm::{sgemm, MatRef, Par};
 use crate::util::{contiguous_f32, with_f32};
@@ -62,10 +60,7 @@ impl Module for Linear {
             None => x.apply_op2(&w, LinearOp),
             Some(b) => {
                 if b.dims() != [o] {
-                    bail!(
-                        "linear: bias has shape {:?}, weight has {o} outputs",
-                        b.dims()
-                    )
+                    bail!("linear: bias has shape {:?}, weight has {o} outputs", b.dims())
                 }
                 x.apply_op3(&w, &b.contiguous()?, LinearOp)
             }
@@ -122,10 +117,7 @@ impl LinearOp {
             Some((s, l)) => {
                 let b = contiguous_f32(s, l, "linear bias")?;
                 if b.len() != o {
-                    bail!(
-                        "linear: bias has {} elements, weight has {o} outputs",
-                        b.len()
-                    )
+                    bail!("linear: bias has {} elements, weight has {o} outputs", b.len())
                 }
                 if o > 0 {
                     y.chunks_exact_mut(o).for_each(|row| row.copy_from_slice(b));
@@ -135,16 +127,7 @@ impl LinearOp {
             None => false,
         };
         // y [N, out] (+)= x [N, in] · wᵀ [in, out]
-        sgemm(
-            n,
-            o,
-            i,
-            MatRef::row_major(x, i),
-            MatRef::transposed(w, i),
-            &mut y,
-            accumulate,
-            par(),
-        );
+        sgemm(n, o, i, MatRef::row_major(x, i), MatRef::transposed(w, i), &mut y, accumulate, par());
         Ok((CpuStorage::F32(y), Shape::from((n, o))))
     }
 
@@ -163,10 +146,7 @@ impl LinearOp {
         }
         let (n, i, o) = dims(x.shape(), w.shape())?;
         if grad.dims() != [n, o] {
-            bail!(
-                "linear: output gradient has shape {:?}, expected [{n}, {o}]",
-                grad.dims()
-            )
+            bail!("linear: output gradient has shape {:?}, expected [{n}, {o}]", grad.dims())
         }
         let grad = grad.contiguous()?;
         let dev = x.device();
@@ -215,23 +195,11 @@ impl CustomOp2 for LinearOp {
         "wick-linear"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         self.fwd(s1, l1, s2, l2, None)
     }
 
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (dx, dw, _) = self.bwd_impl(x, w, None, grad)?;
         Ok((dx, dw))
     }

@@ -40,19 +40,7 @@ pub(crate) fn pool_geometry(
     if h * w > u32::MAX as usize {
         bail!("{what}: a {h}x{w} plane is too large")
     }
-    Ok(PoolGeom {
-        planes: n * c,
-        n,
-        c,
-        h,
-        w,
-        kh,
-        kw,
-        sh,
-        sw,
-        oh: (h - kh) / sh + 1,
-        ow: (w - kw) / sw + 1,
-    })
+    Ok(PoolGeom { planes: n * c, n, c, h, w, kh, kw, sh, sw, oh: (h - kh) / sh + 1, ow: (w - kw) / sw + 1 })
 }
 
 fn fast_path(x: &Tensor) -> bool {
@@ -79,18 +67,12 @@ pub struct MaxPool2d {
 impl MaxPool2d {
     /// A square `k × k` pool with stride `k`.
     pub fn new(k: usize) -> Self {
-        Self {
-            kernel: (k, k),
-            stride: (k, k),
-        }
+        Self { kernel: (k, k), stride: (k, k) }
     }
 
     /// The same pool with another (square) stride.
     pub fn with_stride(self, s: usize) -> Self {
-        Self {
-            stride: (s, s),
-            ..self
-        }
+        Self { stride: (s, s), ..self }
     }
 }
 
@@ -106,11 +88,7 @@ pub fn max_pool2d(x: &Tensor, kernel: (usize, usize), stride: (usize, usize)) ->
         return x.max_pool2d_with_stride(kernel, stride);
     }
     pool_geometry("max_pool2d", x.shape(), kernel, stride)?;
-    x.contiguous()?.apply_op1(MaxPoolOp {
-        kernel,
-        stride,
-        argmax: Mutex::new(None),
-    })
+    x.contiguous()?.apply_op1(MaxPoolOp { kernel, stride, argmax: Mutex::new(None) })
 }
 
 /// Whether `v` replaces the running maximum `best`: strictly larger, so the first of
@@ -155,27 +133,14 @@ fn max_pool_2x2(g: &PoolGeom, src: &[f32], out: &mut [f32], arg: &mut [u32]) {
         let orow = &mut out[oy * g.ow..(oy + 1) * g.ow];
         let arow = &mut arg[oy * g.ow..(oy + 1) * g.ow];
         let windows = top.chunks_exact(2).zip(bottom.chunks_exact(2));
-        for (ox, ((o, a), (t, b))) in orow
-            .iter_mut()
-            .zip(arow.iter_mut())
-            .zip(windows)
-            .enumerate()
-        {
+        for (ox, ((o, a), (t, b))) in orow.iter_mut().zip(arow.iter_mut()).zip(windows).enumerate() {
             // Selects rather than branches (the winner is unpredictable on real data); ties
             // go to the earlier element in row-major order, as in `beats`.
             let c = 2 * ox;
             let t1 = beats(t[1], t[0]);
-            let (m1, i1) = if t1 {
-                (t[1], r0 + c + 1)
-            } else {
-                (t[0], r0 + c)
-            };
+            let (m1, i1) = if t1 { (t[1], r0 + c + 1) } else { (t[0], r0 + c) };
             let t2 = beats(b[1], b[0]);
-            let (m2, i2) = if t2 {
-                (b[1], r1 + c + 1)
-            } else {
-                (b[0], r1 + c)
-            };
+            let (m2, i2) = if t2 { (b[1], r1 + c + 1) } else { (b[0], r1 + c) };
             let t3 = beats(m2, m1);
             *o = if t3 { m2 } else { m1 };
             *a = if t3 { i2 } else { i1 } as u32;
@@ -202,12 +167,9 @@ impl CustomOp1 for MaxPoolOp {
         let mut out = vec![0f32; g.planes * opl];
         let mut arg = vec![0u32; g.planes * opl];
         if opl > 0 {
-            out.par_chunks_mut(opl)
-                .zip(arg.par_chunks_mut(opl))
-                .enumerate()
-                .for_each(|(pi, (o, a))| {
-                    max_pool_plane(&g, &x[pi * hw..(pi + 1) * hw], o, a);
-                });
+            out.par_chunks_mut(opl).zip(arg.par_chunks_mut(opl)).enumerate().for_each(|(pi, (o, a))| {
+                max_pool_plane(&g, &x[pi * hw..(pi + 1) * hw], o, a);
+            });
         }
         match self.argmax.lock() {
             Ok(mut slot) => *slot = Some(arg),
@@ -226,9 +188,7 @@ impl CustomOp1 for MaxPoolOp {
             Ok(slot) => slot,
             Err(_) => bail!("max_pool2d: argmax lock poisoned"),
         };
-        let Some(arg) = slot.as_ref() else {
-            bail!("max_pool2d: backward before forward")
-        };
+        let Some(arg) = slot.as_ref() else { bail!("max_pool2d: backward before forward") };
         let grad = grad.contiguous()?;
         let mut dx = vec![0f32; g.planes * hw];
         with_f32(&grad, "max_pool2d output gradient", |dy| {
@@ -260,18 +220,12 @@ pub struct AvgPool2d {
 impl AvgPool2d {
     /// A square `k × k` pool with stride `k`.
     pub fn new(k: usize) -> Self {
-        Self {
-            kernel: (k, k),
-            stride: (k, k),
-        }
+        Self { kernel: (k, k), stride: (k, k) }
     }
 
     /// The same pool with another (square) stride.
     pub fn with_stride(self, s: usize) -> Self {
-        Self {
-            stride: (s, s),
-            ..self
-        }
+        Self { stride: (s, s), ..self }
     }
 }
 
@@ -409,9 +363,7 @@ impl CustomOp1 for GlobalAvgPoolOp {
         let grad = grad.contiguous()?;
         let mut dx = vec![0f32; x.elem_count()];
         with_f32(&grad, "global_avg_pool2d output gradient", |dy| {
-            dx.par_chunks_mut(hw)
-                .zip(dy.par_iter())
-                .for_each(|(d, &gv)| d.fill(gv * scale));
+            dx.par_chunks_mut(hw).zip(dy.par_iter()).for_each(|(d, &gv)| d.fill(gv * scale));
             Ok(())
         })?;
         Tensor::from_vec(dx, x.shape(), x.device()).map(Some)

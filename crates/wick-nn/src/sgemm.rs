@@ -12,20 +12,12 @@ pub(crate) struct MatRef<'a> {
 impl<'a> MatRef<'a> {
     /// A row-major matrix with `cols` columns.
     pub(crate) fn row_major(data: &'a [f32], cols: usize) -> Self {
-        Self {
-            data,
-            rs: cols,
-            cs: 1,
-        }
+        Self { data, rs: cols, cs: 1 }
     }
 
     /// The transpose of a row-major matrix with `cols` columns.
     pub(crate) fn transposed(data: &'a [f32], cols: usize) -> Self {
-        Self {
-            data,
-            rs: 1,
-            cs: cols,
-        }
+        Self { data, rs: 1, cs: cols }
     }
 
     /// Whether every element of a `rows × cols` matrix lies inside `data`.
@@ -33,11 +25,9 @@ impl<'a> MatRef<'a> {
         if rows == 0 || cols == 0 {
             return true;
         }
-        let last = (rows - 1).checked_mul(self.rs).and_then(|a| {
-            (cols - 1)
-                .checked_mul(self.cs)
-                .and_then(|b| a.checked_add(b))
-        });
+        let last = (rows - 1)
+            .checked_mul(self.rs)
+            .and_then(|a| (cols - 1).checked_mul(self.cs).and_then(|b| a.checked_add(b)));
         matches!(last, Some(i) if i < self.data.len())
             && self.rs <= isize::MAX as usize
             && self.cs <= isize::MAX as usize
@@ -70,10 +60,7 @@ pub(crate) fn sgemm(
 ) {
     assert!(a.fits(m, k), "sgemm: lhs view out of bounds");
     assert!(b.fits(k, n), "sgemm: rhs view out of bounds");
-    assert!(
-        m.checked_mul(n).is_some_and(|mn| c.len() >= mn),
-        "sgemm: dst too small"
-    );
+    assert!(m.checked_mul(n).is_some_and(|mn| c.len() >= mn), "sgemm: dst too small");
     if m == 0 || n == 0 {
         return;
     }
@@ -133,16 +120,7 @@ mod tests {
         let a: Vec<f32> = (0..m * k).map(|i| i as f32 * 0.5 - 2.0).collect();
         let bt: Vec<f32> = (0..n * k).map(|i| (i % 5) as f32 - 1.5).collect(); // n × k
         let mut c = vec![1.0f32; m * n];
-        sgemm(
-            m,
-            n,
-            k,
-            MatRef::row_major(&a, k),
-            MatRef::transposed(&bt, k),
-            &mut c,
-            true,
-            Par::Seq,
-        );
+        sgemm(m, n, k, MatRef::row_major(&a, k), MatRef::transposed(&bt, k), &mut c, true, Par::Seq);
         for i in 0..m {
             for j in 0..n {
                 let want: f32 = 1.0 + (0..k).map(|l| a[i * k + l] * bt[j * k + l]).sum::<f32>();

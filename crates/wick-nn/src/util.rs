@@ -4,30 +4,19 @@ use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, Layout, Result, Storage, Tensor};
 
 /// The elements of a contiguous f32 CPU storage seen through `layout`.
-pub(crate) fn contiguous_f32<'a>(
-    s: &'a CpuStorage,
-    layout: &Layout,
-    what: &str,
-) -> Result<&'a [f32]> {
+pub(crate) fn contiguous_f32<'a>(s: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
     let data = match s {
         CpuStorage::F32(v) => v.as_slice(),
         other => bail!("{what}: expected f32, got {:?}", other.dtype()),
     };
     match layout.contiguous_offsets() {
         Some((start, end)) if end <= data.len() => Ok(&data[start..end]),
-        _ => bail!(
-            "{what}: expected a contiguous tensor, got strides {:?}",
-            layout.stride()
-        ),
+        _ => bail!("{what}: expected a contiguous tensor, got strides {:?}", layout.stride()),
     }
 }
 
 /// Calls `f` with the elements of `t`, which must be a contiguous f32 CPU tensor.
-pub(crate) fn with_f32<R>(
-    t: &Tensor,
-    what: &str,
-    f: impl FnOnce(&[f32]) -> Result<R>,
-) -> Result<R> {
+pub(crate) fn with_f32<R>(t: &Tensor, what: &str, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
     let (storage, layout) = t.storage_and_layout();
     match &*storage {
         Storage::Cpu(cpu) => f(contiguous_f32(cpu, layout, what)?),

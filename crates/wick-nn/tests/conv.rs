@@ -25,20 +25,7 @@ struct Case {
 }
 
 fn case(n: usize, c: usize, hw: (usize, usize), o: usize, k: (usize, usize)) -> Case {
-    Case {
-        n,
-        c,
-        h: hw.0,
-        w: hw.1,
-        o,
-        kh: k.0,
-        kw: k.1,
-        padding: 0,
-        stride: 1,
-        dilation: 1,
-        groups: 1,
-        bias: true,
-    }
+    Case { n, c, h: hw.0, w: hw.1, o, kh: k.0, kw: k.1, padding: 0, stride: 1, dilation: 1, groups: 1, bias: true }
 }
 
 fn candle_conv(x: &Tensor, w: &Tensor, b: Option<&Tensor>, cfg: &Conv2dConfig) -> Result<Tensor> {
@@ -50,13 +37,7 @@ fn candle_conv(x: &Tensor, w: &Tensor, b: Option<&Tensor>, cfg: &Conv2dConfig) -
 }
 
 /// A direct-loop f64 reference: output, and the gradients for an output gradient `dy`.
-fn naive(
-    c: &Case,
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
-    dy: &[f32],
-) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+fn naive(c: &Case, x: &[f32], w: &[f32], b: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
     let (cg, og) = (c.c / c.groups, c.o / c.groups);
     let oh = (c.h + 2 * c.padding - c.dilation * (c.kh - 1) - 1) / c.stride + 1;
     let ow = (c.w + 2 * c.padding - c.dilation * (c.kw - 1) - 1) / c.stride + 1;
@@ -77,10 +58,8 @@ fn naive(
                         let ch = gi * cg + ci;
                         for ky in 0..c.kh {
                             for kx in 0..c.kw {
-                                let iy =
-                                    (oy * c.stride + ky * c.dilation) as isize - c.padding as isize;
-                                let ix =
-                                    (ox * c.stride + kx * c.dilation) as isize - c.padding as isize;
+                                let iy = (oy * c.stride + ky * c.dilation) as isize - c.padding as isize;
+                                let ix = (ox * c.stride + kx * c.dilation) as isize - c.padding as isize;
                                 if iy < 0 || ix < 0 || iy >= c.h as isize || ix >= c.w as isize {
                                     continue;
                                 }
@@ -121,11 +100,7 @@ fn check(case: Case, seed: u64, x_is_var: bool) -> Result<()> {
     let xv = Var::from_tensor(&x)?;
     let wv = Var::from_tensor(&w)?;
     let bv = Var::from_tensor(&b)?;
-    let xin: Tensor = if x_is_var {
-        xv.as_tensor().clone()
-    } else {
-        x.clone()
-    };
+    let xin: Tensor = if x_is_var { xv.as_tensor().clone() } else { x.clone() };
     let bias = case.bias.then(|| bv.as_tensor());
 
     let ours = conv2d_op(&xin, wv.as_tensor(), bias, &cfg)?;
@@ -141,12 +116,7 @@ fn check(case: Case, seed: u64, x_is_var: bool) -> Result<()> {
     // backward fails.
     let (ny, ndx, ndw, ndb) = naive(&case, &vec_of(&x), &vec_of(&w), &vec_of(&b), &vec_of(&r));
     let dev = x.device();
-    assert_close(
-        &format!("forward vs naive {what}"),
-        &ours,
-        &Tensor::from_vec(ny, ours.dims(), dev)?,
-        TOL,
-    );
+    assert_close(&format!("forward vs naive {what}"), &ours, &Tensor::from_vec(ny, ours.dims(), dev)?, TOL);
     assert_close(
         &format!("dW vs naive {what}"),
         g_ours.get(wv.as_tensor()).expect("dW"),
@@ -202,10 +172,7 @@ fn check(case: Case, seed: u64, x_is_var: bool) -> Result<()> {
             TOL,
         );
     } else {
-        assert!(
-            g_ours.get(&x).is_none(),
-            "no input gradient for an untracked input"
-        );
+        assert!(g_ours.get(&x).is_none(), "no input gradient for an untracked input");
     }
     Ok(())
 }
@@ -217,92 +184,56 @@ fn plain_3x3_odd_sizes() -> Result<()> {
 
 #[test]
 fn batch_one_stride_two_padding_one() -> Result<()> {
-    let c = Case {
-        stride: 2,
-        padding: 1,
-        ..case(1, 2, (7, 5), 3, (3, 3))
-    };
+    let c = Case { stride: 2, padding: 1, ..case(1, 2, (7, 5), 3, (3, 3)) };
     check(c, 2, true)
 }
 
 #[test]
 fn dilation_two() -> Result<()> {
-    let c = Case {
-        dilation: 2,
-        padding: 2,
-        ..case(3, 4, (10, 9), 5, (3, 3))
-    };
+    let c = Case { dilation: 2, padding: 2, ..case(3, 4, (10, 9), 5, (3, 3)) };
     check(c, 3, true)
 }
 
 #[test]
 fn groups_two() -> Result<()> {
-    let c = Case {
-        groups: 2,
-        padding: 1,
-        ..case(2, 4, (8, 7), 6, (3, 3))
-    };
+    let c = Case { groups: 2, padding: 1, ..case(2, 4, (8, 7), 6, (3, 3)) };
     check(c, 4, true)
 }
 
 #[test]
 fn pointwise_and_strided_pointwise() -> Result<()> {
     check(case(2, 5, (6, 6), 3, (1, 1)), 5, true)?;
-    let c = Case {
-        stride: 2,
-        ..case(2, 5, (7, 7), 3, (1, 1))
-    };
+    let c = Case { stride: 2, ..case(2, 5, (7, 7), 3, (1, 1)) };
     check(c, 6, true)
 }
 
 #[test]
 fn non_square_kernel_stride_three() -> Result<()> {
-    let c = Case {
-        stride: 3,
-        padding: 1,
-        ..case(2, 3, (8, 9), 4, (2, 3))
-    };
+    let c = Case { stride: 3, padding: 1, ..case(2, 3, (8, 9), 4, (2, 3)) };
     check(c, 7, true)
 }
 
 #[test]
 fn groups_stride_dilation_padding_together() -> Result<()> {
-    let c = Case {
-        groups: 3,
-        stride: 2,
-        dilation: 2,
-        padding: 1,
-        ..case(2, 6, (13, 12), 6, (3, 3))
-    };
+    let c = Case { groups: 3, stride: 2, dilation: 2, padding: 1, ..case(2, 6, (13, 12), 6, (3, 3)) };
     check(c, 8, true)
 }
 
 #[test]
 fn batch_larger_than_thread_count() -> Result<()> {
-    let c = Case {
-        padding: 1,
-        ..case(5, 3, (12, 12), 8, (3, 3))
-    };
+    let c = Case { padding: 1, ..case(5, 3, (12, 12), 8, (3, 3)) };
     check(c, 9, true)
 }
 
 #[test]
 fn batch_split_into_uneven_chunks() -> Result<()> {
-    let c = Case {
-        padding: 1,
-        stride: 2,
-        ..case(19, 4, (9, 9), 6, (3, 3))
-    };
+    let c = Case { padding: 1, stride: 2, ..case(19, 4, (9, 9), 6, (3, 3)) };
     check(c, 14, true)
 }
 
 #[test]
 fn no_bias() -> Result<()> {
-    let c = Case {
-        bias: false,
-        padding: 1,
-        ..case(3, 3, (6, 5), 4, (3, 3))
-    };
+    let c = Case { bias: false, padding: 1, ..case(3, 3, (6, 5), 4, (3, 3)) };
     check(c, 10, true)
 }
 
@@ -334,20 +265,7 @@ fn random_configurations() -> Result<()> {
         let h = rng.range(min_h, min_h + 9);
         let w = rng.range(min_w, min_w + 9);
         let n = rng.range(1, 4);
-        let c = Case {
-            n,
-            c,
-            h,
-            w,
-            o,
-            kh,
-            kw,
-            padding,
-            stride,
-            dilation,
-            groups,
-            bias: rng.range(0, 3) > 0,
-        };
+        let c = Case { n, c, h, w, o, kh, kw, padding, stride, dilation, groups, bias: rng.range(0, 3) > 0 };
         check(c, 100 + i, rng.range(0, 4) > 0)?;
     }
     Ok(())
@@ -371,17 +289,9 @@ fn shape_errors_are_errors() -> Result<()> {
 #[test]
 fn fused_relu_and_max_pool_match_separate_ops() -> Result<()> {
     use wick_nn::{conv2d_fused, max_pool2d, relu, Epilogue, MaxPool2d};
-    let pools = [
-        None,
-        Some(MaxPool2d::new(2)),
-        Some(MaxPool2d::new(3).with_stride(2)),
-    ];
+    let pools = [None, Some(MaxPool2d::new(2)), Some(MaxPool2d::new(3).with_stride(2))];
     let mut seed = 500;
-    for (shape, o, padding, groups) in [
-        ([3, 4, 11, 10], 6, 1, 1),
-        ([1, 4, 9, 9], 4, 0, 2),
-        ([5, 3, 14, 14], 8, 0, 1),
-    ] {
+    for (shape, o, padding, groups) in [([3, 4, 11, 10], 6, 1, 1), ([1, 4, 9, 9], 4, 0, 2), ([5, 3, 14, 14], 8, 0, 1)] {
         for pool in pools {
             for relu_on in [false, true] {
                 seed += 1;
@@ -389,17 +299,9 @@ fn fused_relu_and_max_pool_match_separate_ops() -> Result<()> {
                 let x = Var::from_tensor(&rng.tensor(&shape)?)?;
                 let w = Var::from_tensor(&rng.tensor(&[o, shape[1] / groups, 3, 3])?)?;
                 let b = Var::from_tensor(&rng.tensor(&[o])?)?;
-                let cfg = Conv2dConfig {
-                    padding,
-                    groups,
-                    ..Default::default()
-                };
-                let epi = Epilogue {
-                    relu: relu_on,
-                    max_pool: pool,
-                };
-                let fused =
-                    conv2d_fused(x.as_tensor(), w.as_tensor(), Some(b.as_tensor()), &cfg, epi)?;
+                let cfg = Conv2dConfig { padding, groups, ..Default::default() };
+                let epi = Epilogue { relu: relu_on, max_pool: pool };
+                let fused = conv2d_fused(x.as_tensor(), w.as_tensor(), Some(b.as_tensor()), &cfg, epi)?;
                 let mut sep = conv2d_op(x.as_tensor(), w.as_tensor(), Some(b.as_tensor()), &cfg)?;
                 if relu_on {
                     sep = relu(&sep)?;

@@ -15,11 +15,7 @@ fn check(n: usize, i: usize, o: usize, bias: bool, x_is_var: bool, seed: u64) ->
     let xv = Var::from_tensor(&x)?;
     let wv = Var::from_tensor(&rng.tensor(&[o, i])?)?;
     let bv = Var::from_tensor(&rng.tensor(&[o])?)?;
-    let xin = if x_is_var {
-        xv.as_tensor().clone()
-    } else {
-        x.clone()
-    };
+    let xin = if x_is_var { xv.as_tensor().clone() } else { x.clone() };
     let b = bias.then(|| bv.as_tensor().clone());
     let ours = wick_nn::Linear::new(wv.as_tensor().clone(), b.clone()).forward(&xin)?;
     let theirs = candle_nn::Linear::new(wv.as_tensor().clone(), b).forward(&xin)?;
@@ -55,10 +51,7 @@ fn check(n: usize, i: usize, o: usize, bias: bool, x_is_var: bool, seed: u64) ->
             TOL,
         );
     } else {
-        assert!(
-            g_ours.get(&x).is_none(),
-            "{what}: untracked input got a gradient"
-        );
+        assert!(g_ours.get(&x).is_none(), "{what}: untracked input got a gradient");
     }
     Ok(())
 }
@@ -147,24 +140,12 @@ fn other_ranks_and_dtypes_fall_back_to_candle_nn() -> Result<()> {
 fn shape_errors_name_the_sizes() -> Result<()> {
     let mut rng = Rng::new(11);
     let layer = wick_nn::Linear::new(rng.tensor(&[3, 10])?, Some(rng.tensor(&[3])?));
-    let err = layer
-        .forward(&rng.tensor(&[2, 12])?)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("input has 12 features, weight expects 10"),
-        "{err}"
-    );
+    let err = layer.forward(&rng.tensor(&[2, 12])?).unwrap_err().to_string();
+    assert!(err.contains("input has 12 features, weight expects 10"), "{err}");
 
     let bad_bias = wick_nn::Linear::new(rng.tensor(&[3, 10])?, Some(rng.tensor(&[4])?));
-    let err = bad_bias
-        .forward(&rng.tensor(&[2, 10])?)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("bias") && err.contains('4') && err.contains('3'),
-        "{err}"
-    );
+    let err = bad_bias.forward(&rng.tensor(&[2, 10])?).unwrap_err().to_string();
+    assert!(err.contains("bias") && err.contains('4') && err.contains('3'), "{err}");
 
     let bad_weight = wick_nn::Linear::new(rng.tensor(&[3, 10, 1])?, None);
     assert!(bad_weight.forward(&rng.tensor(&[2, 10])?).is_err());

@@ -27,11 +27,7 @@ fn run(x: &Tensor, r_seed: u64, f: impl Fn(&Tensor) -> Result<Tensor>) -> Result
 fn candle_max_pool_by_reshape(x: &Tensor, k: usize) -> Result<Tensor> {
     let (n, c, h, w) = x.dims4()?;
     let (oh, ow) = (h / k, w / k);
-    x.narrow(2, 0, oh * k)?
-        .narrow(3, 0, ow * k)?
-        .reshape((n, c, oh, k, ow, k))?
-        .max(5)?
-        .max(3)
+    x.narrow(2, 0, oh * k)?.narrow(3, 0, ow * k)?.reshape((n, c, oh, k, ow, k))?.max(5)?.max(3)
 }
 
 #[test]
@@ -55,40 +51,21 @@ fn max_pool_matches_candle_when_kernel_equals_stride() -> Result<()> {
 fn candle_max_pool2d_backward_is_scaled() -> Result<()> {
     // Documents the Candle 0.11.1 behaviour that wick-nn deliberately does not copy: the
     // gradient of sum(max_pool2d(x)) should be 1 at each window's maximum.
-    let x = Var::from_tensor(
-        &Tensor::arange(0f32, 16., &candle_core::Device::Cpu)?.reshape((1, 1, 4, 4))?,
-    )?;
+    let x = Var::from_tensor(&Tensor::arange(0f32, 16., &candle_core::Device::Cpu)?.reshape((1, 1, 4, 4))?)?;
     let candle = x.as_tensor().max_pool2d(2)?.sum_all()?.backward()?;
-    let ours = MaxPool2d::new(2)
-        .forward(x.as_tensor())?
-        .sum_all()?
-        .backward()?;
+    let ours = MaxPool2d::new(2).forward(x.as_tensor())?.sum_all()?.backward()?;
     let at = |g: &candle_core::backprop::GradStore| -> Result<f32> {
-        g.get(x.as_tensor())
-            .expect("grad")
-            .flatten_all()?
-            .to_vec1::<f32>()
-            .map(|v| v[15])
+        g.get(x.as_tensor()).expect("grad").flatten_all()?.to_vec1::<f32>().map(|v| v[15])
     };
     assert_eq!(at(&ours)?, 1.0);
     if at(&candle)? != 1.0 {
-        assert_eq!(
-            at(&candle)?,
-            0.25,
-            "Candle's max-pool gradient changed; revisit this note"
-        );
+        assert_eq!(at(&candle)?, 0.25, "Candle's max-pool gradient changed; revisit this note");
     }
     Ok(())
 }
 
 /// A direct reference for pools with any stride: output and input gradient.
-fn naive_pool(
-    x: &Tensor,
-    r: &Tensor,
-    k: (usize, usize),
-    s: (usize, usize),
-    max: bool,
-) -> Result<(Tensor, Tensor)> {
+fn naive_pool(x: &Tensor, r: &Tensor, k: (usize, usize), s: (usize, usize), max: bool) -> Result<(Tensor, Tensor)> {
     let (n, c, h, w) = x.dims4()?;
     let (oh, ow) = ((h - k.0) / s.0 + 1, (w - k.1) / s.1 + 1);
     let xs: Vec<f32> = x.flatten_all()?.to_vec1()?;
@@ -100,15 +77,11 @@ fn naive_pool(
             for ox in 0..ow {
                 let yi = (p * oh + oy) * ow + ox;
                 let idx: Vec<usize> = (0..k.0)
-                    .flat_map(|ky| {
-                        (0..k.1).map(move |kx| (p * h + oy * s.0 + ky) * w + ox * s.1 + kx)
-                    })
+                    .flat_map(|ky| (0..k.1).map(move |kx| (p * h + oy * s.0 + ky) * w + ox * s.1 + kx))
                     .collect();
                 if max {
-                    let best = *idx
-                        .iter()
-                        .reduce(|a, b| if xs[*b] > xs[*a] { b } else { a })
-                        .expect("non-empty window");
+                    let best =
+                        *idx.iter().reduce(|a, b| if xs[*b] > xs[*a] { b } else { a }).expect("non-empty window");
                     y[yi] = xs[best];
                     dx[best] += rs[yi];
                 } else {
@@ -121,20 +94,12 @@ fn naive_pool(
             }
         }
     }
-    Ok((
-        Tensor::from_vec(y, (n, c, oh, ow), x.device())?,
-        Tensor::from_vec(dx, x.dims(), x.device())?,
-    ))
+    Ok((Tensor::from_vec(y, (n, c, oh, ow), x.device())?, Tensor::from_vec(dx, x.dims(), x.device())?))
 }
 
 #[test]
 fn overlapping_and_rectangular_windows_match_reference() -> Result<()> {
-    let cases = [
-        ((3, 3), (2, 2)),
-        ((2, 3), (1, 2)),
-        ((3, 2), (3, 1)),
-        ((2, 2), (2, 2)),
-    ];
+    let cases = [((3, 3), (2, 2)), ((2, 3), (1, 2)), ((3, 2), (3, 1)), ((2, 2), (2, 2))];
     for (i, &(k, s)) in cases.iter().enumerate() {
         let x = Rng::new(40 + i as u64).tensor(&[2, 3, 9, 8])?;
         let (y1, d1) = run(&x, 9, |x| max_pool2d(x, k, s))?;
@@ -183,10 +148,7 @@ fn global_avg_pool_matches_mean() -> Result<()> {
 fn layers_and_errors() -> Result<()> {
     let x = Rng::new(31).tensor(&[1, 1, 5, 5])?;
     assert_eq!(MaxPool2d::new(2).forward(&x)?.dims(), &[1, 1, 2, 2]);
-    assert_eq!(
-        MaxPool2d::new(3).with_stride(1).forward(&x)?.dims(),
-        &[1, 1, 3, 3]
-    );
+    assert_eq!(MaxPool2d::new(3).with_stride(1).forward(&x)?.dims(), &[1, 1, 3, 3]);
     assert!(MaxPool2d::new(6).forward(&x).is_err());
     assert!(max_pool2d(&x, (2, 2), (0, 1)).is_err());
     assert!(avg_pool2d(&x, (0, 2), (1, 1)).is_err());

@@ -24,11 +24,7 @@ struct Net<C> {
 fn candle_pool2(x: &Tensor) -> Result<Tensor> {
     let (n, c, h, w) = x.dims4()?;
     let (oh, ow) = (h / 2, w / 2);
-    x.narrow(2, 0, oh * 2)?
-        .narrow(3, 0, ow * 2)?
-        .reshape((n, c, oh, 2, ow, 2))?
-        .max(5)?
-        .max(3)
+    x.narrow(2, 0, oh * 2)?.narrow(3, 0, ow * 2)?.reshape((n, c, oh, 2, ow, 2))?.max(5)?.max(3)
 }
 
 impl<C: Module> Net<C> {
@@ -64,19 +60,11 @@ impl<C: Module> Net<C> {
     }
 }
 
-const CONV2: candle_nn::Conv2dConfig = candle_nn::Conv2dConfig {
-    padding: 1,
-    stride: 1,
-    dilation: 1,
-    groups: 1,
-    cudnn_fwd_algo: None,
-};
+const CONV2: candle_nn::Conv2dConfig =
+    candle_nn::Conv2dConfig { padding: 1, stride: 1, dilation: 1, groups: 1, cudnn_fwd_algo: None };
 
 fn heads(vb: &VarBuilder<'_>) -> Result<(Linear, Linear)> {
-    Ok((
-        candle_nn::linear(16 * 3 * 3, 32, vb.pp("fc1"))?,
-        candle_nn::linear(32, 3, vb.pp("fc2"))?,
-    ))
+    Ok((candle_nn::linear(16 * 3 * 3, 32, vb.pp("fc1"))?, candle_nn::linear(32, 3, vb.pp("fc2"))?))
 }
 
 fn candle_net(vb: VarBuilder<'_>) -> Result<Net<candle_nn::Conv2d>> {
@@ -101,13 +89,7 @@ fn wick_net(vb: VarBuilder<'_>, fused: bool) -> Result<Net<wick_nn::Conv2d>> {
         }
     };
     Ok(Net {
-        conv1: block(wick_nn::conv2d(
-            3,
-            8,
-            3,
-            Default::default(),
-            vb.pp("conv1"),
-        )?),
+        conv1: block(wick_nn::conv2d(3, 8, 3, Default::default(), vb.pp("conv1"))?),
         conv2: block(wick_nn::conv2d(8, 16, 3, CONV2, vb.pp("conv2"))?),
         fc1,
         fc2,
@@ -163,28 +145,17 @@ fn same_safetensors_same_losses_and_weights_after_three_sgd_steps() -> Result<()
 
         let lw = train(&net_w, &vm_w, &x, &y)?;
         for (a, b) in lw.iter().zip(&lc) {
-            assert!(
-                (a - b).abs() <= 1e-5 * b.abs().max(1.0),
-                "fused={fused}: losses {lw:?} vs {lc:?}"
-            );
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "fused={fused}: losses {lw:?} vs {lc:?}");
         }
         assert!(lc[0] != lc[1], "the steps should change the model: {lc:?}");
 
         let data_c = vm_c.data().lock().expect("lock");
         let data_w = vm_w.data().lock().expect("lock");
         for name in &names_c {
-            assert_close(
-                &format!("{name} (fused={fused})"),
-                data_w[name].as_tensor(),
-                data_c[name].as_tensor(),
-                1e-5,
-            );
+            assert_close(&format!("{name} (fused={fused})"), data_w[name].as_tensor(), data_c[name].as_tensor(), 1e-5);
         }
         // And the trained wick model's logits agree too.
-        let lg = (net_w.forward(&x)? - net_c.forward(&x)?)?
-            .abs()?
-            .max(D::Minus1)?
-            .max(0)?;
+        let lg = (net_w.forward(&x)? - net_c.forward(&x)?)?.abs()?.max(D::Minus1)?.max(0)?;
         assert!(lg.to_scalar::<f32>()? < 1e-4);
     }
     Ok(())

@@ -29,8 +29,8 @@ use candle_core::backprop::GradStore;
 use candle_core::{Device, Result, Tensor, Var};
 use candle_nn::Optimizer;
 use wick_optim::rules::{
-    AdadeltaRule, AdafactorRule, AdagradRule, AdamRule, AdamWRule, AdamaxRule, FtrlRule, LambRule,
-    LionRule, NadamRule, RmspropRule, SgdRule,
+    AdadeltaRule, AdafactorRule, AdagradRule, AdamRule, AdamWRule, AdamaxRule, FtrlRule, LambRule, LionRule, NadamRule,
+    RmspropRule, SgdRule,
 };
 use wick_optim::{KerasOptimizer, OptimizerConfig, UpdateRule};
 
@@ -84,11 +84,7 @@ impl Data {
 
     /// Fresh variables (own storage) and a `GradStore` holding exactly `grads` for them.
     fn vars_and_store(&self) -> Result<(Vec<Var>, GradStore)> {
-        let vars = self
-            .init
-            .iter()
-            .map(|t| Var::from_tensor(&t.copy()?))
-            .collect::<Result<Vec<_>>>()?;
+        let vars = self.init.iter().map(|t| Var::from_tensor(&t.copy()?)).collect::<Result<Vec<_>>>()?;
         let mut loss: Option<Tensor> = None;
         for (v, g) in vars.iter().zip(&self.grads) {
             let term = (v.as_tensor() * g)?.sum_all()?;
@@ -115,26 +111,13 @@ struct Case {
     samples: Vec<f64>,
 }
 
-fn candle_case<O: Optimizer + 'static>(
-    name: &'static str,
-    data: &Data,
-    config: O::Config,
-) -> Result<Case> {
+fn candle_case<O: Optimizer + 'static>(name: &'static str, data: &Data, config: O::Config) -> Result<Case> {
     let (vars, store) = data.vars_and_store()?;
     let mut opt = O::new(vars, config)?;
-    Ok(Case {
-        name,
-        step: Box::new(move || opt.step(&store)),
-        samples: Vec::new(),
-    })
+    Ok(Case { name, step: Box::new(move || opt.step(&store)), samples: Vec::new() })
 }
 
-fn wick_case<R: UpdateRule + 'static>(
-    name: &'static str,
-    data: &Data,
-    rule: R,
-    lr: f64,
-) -> Result<Case> {
+fn wick_case<R: UpdateRule + 'static>(name: &'static str, data: &Data, rule: R, lr: f64) -> Result<Case> {
     candle_case::<KerasOptimizer<R>>(name, data, OptimizerConfig::new(rule, lr))
 }
 
@@ -157,10 +140,7 @@ fn arg(name: &str, env: &str, default: usize) -> usize {
             return v;
         }
     }
-    std::env::var(env)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(env).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn main() -> Result<()> {
@@ -175,96 +155,30 @@ fn main() -> Result<()> {
     let mut cases = vec![
         candle_case::<candle_nn::SGD>("candle_nn::SGD", &data, 0.01)?,
         candle_case::<candle_nn::AdamW>("candle_nn::AdamW", &data, adamw_params)?,
-        wick_case(
-            "SGD",
-            &data,
-            SgdRule::default(),
-            SgdRule::DEFAULT_LEARNING_RATE,
-        )?,
+        wick_case("SGD", &data, SgdRule::default(), SgdRule::DEFAULT_LEARNING_RATE)?,
         wick_case(
             "SGD(momentum=0.9)",
             &data,
-            SgdRule {
-                momentum: 0.9,
-                ..SgdRule::default()
-            },
+            SgdRule { momentum: 0.9, ..SgdRule::default() },
             SgdRule::DEFAULT_LEARNING_RATE,
         )?,
-        wick_case(
-            "Adam",
-            &data,
-            AdamRule::default(),
-            AdamRule::DEFAULT_LEARNING_RATE,
-        )?,
+        wick_case("Adam", &data, AdamRule::default(), AdamRule::DEFAULT_LEARNING_RATE)?,
         wick_case(
             "Adam(amsgrad)",
             &data,
-            AdamRule {
-                amsgrad: true,
-                ..AdamRule::default()
-            },
+            AdamRule { amsgrad: true, ..AdamRule::default() },
             AdamRule::DEFAULT_LEARNING_RATE,
         )?,
-        wick_case(
-            "AdamW",
-            &data,
-            AdamWRule::default(),
-            AdamWRule::DEFAULT_LEARNING_RATE,
-        )?,
-        wick_case(
-            "Adadelta",
-            &data,
-            AdadeltaRule::default(),
-            AdadeltaRule::DEFAULT_LEARNING_RATE,
-        )?,
-        wick_case(
-            "Adagrad",
-            &data,
-            AdagradRule::default(),
-            AdagradRule::DEFAULT_LEARNING_RATE,
-        )?,
-        wick_case(
-            "Adamax",
-            &data,
-            AdamaxRule::default(),
-            AdamaxRule::DEFAULT_LEARNING_RATE,
-        )?,
-        wick_case(
-            "Nadam",
-            &data,
-            NadamRule::default(),
-            NadamRule::DEFAULT_LEARNING_RATE,
-        )?,
-        wick_case(
-            "Ftrl",
-            &data,
-            FtrlRule::default(),
-            FtrlRule::DEFAULT_LEARNING_RATE,
-        )?,
-        wick_case(
-            "RMSprop",
-            &data,
-            RmspropRule::default(),
-            RmspropRule::DEFAULT_LEARNING_RATE,
-        )?,
-        wick_case(
-            "Lion",
-            &data,
-            LionRule::default(),
-            LionRule::DEFAULT_LEARNING_RATE,
-        )?,
-        wick_case(
-            "Lamb",
-            &data,
-            LambRule::default(),
-            LambRule::DEFAULT_LEARNING_RATE,
-        )?,
-        wick_case(
-            "Adafactor",
-            &data,
-            AdafactorRule::default(),
-            AdafactorRule::DEFAULT_LEARNING_RATE,
-        )?,
+        wick_case("AdamW", &data, AdamWRule::default(), AdamWRule::DEFAULT_LEARNING_RATE)?,
+        wick_case("Adadelta", &data, AdadeltaRule::default(), AdadeltaRule::DEFAULT_LEARNING_RATE)?,
+        wick_case("Adagrad", &data, AdagradRule::default(), AdagradRule::DEFAULT_LEARNING_RATE)?,
+        wick_case("Adamax", &data, AdamaxRule::default(), AdamaxRule::DEFAULT_LEARNING_RATE)?,
+        wick_case("Nadam", &data, NadamRule::default(), NadamRule::DEFAULT_LEARNING_RATE)?,
+        wick_case("Ftrl", &data, FtrlRule::default(), FtrlRule::DEFAULT_LEARNING_RATE)?,
+        wick_case("RMSprop", &data, RmspropRule::default(), RmspropRule::DEFAULT_LEARNING_RATE)?,
+        wick_case("Lion", &data, LionRule::default(), LionRule::DEFAULT_LEARNING_RATE)?,
+        wick_case("Lamb", &data, LambRule::default(), LambRule::DEFAULT_LEARNING_RATE)?,
+        wick_case("Adafactor", &data, AdafactorRule::default(), AdafactorRule::DEFAULT_LEARNING_RATE)?,
     ];
     // wick Adam fed through `apply_gradients(&[Tensor])` instead of a GradStore.
     {
@@ -274,10 +188,7 @@ fn main() -> Result<()> {
         let mut opt = wick_optim::Adam::new(vars, config)?;
         cases.push(Case {
             name: "Adam(apply_gradients)",
-            step: Box::new(move || {
-                opt.apply_gradients(&grads)
-                    .map_err(|e| candle_core::Error::Msg(e.to_string()))
-            }),
+            step: Box::new(move || opt.apply_gradients(&grads).map_err(|e| candle_core::Error::Msg(e.to_string()))),
             samples: Vec::new(),
         });
     }
@@ -299,8 +210,7 @@ fn main() -> Result<()> {
             for _ in 0..steps {
                 (c.step)()?;
             }
-            c.samples
-                .push(t.elapsed().as_secs_f64() * 1e3 / steps as f64);
+            c.samples.push(t.elapsed().as_secs_f64() * 1e3 / steps as f64);
         }
         eprintln!(
             "round {}/{rounds}: candle SGD {:.3} ms, candle AdamW {:.3} ms, wick Adam {:.3} ms",
@@ -320,10 +230,7 @@ fn main() -> Result<()> {
         let hi = per.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         (median(&per), lo, hi)
     };
-    println!(
-        "{:<24} {:>10} {:>10} {:>11} {:>18}",
-        "optimizer", "ms/step", "vs SGD", "vs AdamW", "vs AdamW min–max"
-    );
+    println!("{:<24} {:>10} {:>10} {:>11} {:>18}", "optimizer", "ms/step", "vs SGD", "vs AdamW", "vs AdamW min–max");
     let mut result = format!(
         "RESULT params={params} steps={steps} rounds={rounds} candle_sgd_ms={:.4} \
          candle_adamw_ms={:.4}",
@@ -333,15 +240,7 @@ fn main() -> Result<()> {
     for c in &cases {
         let (rs, _, _) = ratio(&c.samples, &sgd_samples);
         let (ra, lo, hi) = ratio(&c.samples, &adamw_samples);
-        println!(
-            "{:<24} {:>10.3} {:>9.2}x {:>10.2}x {:>11.2}–{:.2}x",
-            c.name,
-            median(&c.samples),
-            rs,
-            ra,
-            lo,
-            hi
-        );
+        println!("{:<24} {:>10.3} {:>9.2}x {:>10.2}x {:>11.2}–{:.2}x", c.name, median(&c.samples), rs, ra, lo, hi);
         if c.name.starts_with("candle_nn::") {
             continue;
         }

@@ -2,9 +2,9 @@
 
 use candle_core::{DType, Tensor};
 
+use crate::error::{Error, Result};
 use crate::optimizer::{active, cast, KerasOptimizer};
 use crate::rule::UpdateRule;
-use crate::error::{Error, Result};
 
 impl<R: UpdateRule> KerasOptimizer<R> {
     /// One Keras `apply_gradients` call with one gradient per variable, in variable order:
@@ -24,11 +24,7 @@ impl<R: UpdateRule> KerasOptimizer<R> {
         if grads.len() != self.vars.len() {
             return Err(Error::InvalidArgument {
                 context: self.rule.name(),
-                message: format!(
-                    "apply_gradients got {} gradients for {} variables",
-                    grads.len(),
-                    self.vars.len()
-                ),
+                message: format!("apply_gradients got {} gradients for {} variables", grads.len(), self.vars.len()),
             });
         }
         self.apply_optional(grads.iter().cloned().map(Some).collect())
@@ -40,11 +36,7 @@ impl<R: UpdateRule> KerasOptimizer<R> {
         if grads.len() != self.vars.len() {
             return Err(Error::InvalidArgument {
                 context: self.rule.name(),
-                message: format!(
-                    "apply_gradients got {} gradients for {} variables",
-                    grads.len(),
-                    self.vars.len()
-                ),
+                message: format!("apply_gradients got {} gradients for {} variables", grads.len(), self.vars.len()),
             });
         }
         self.apply_optional(grads.to_vec())
@@ -122,19 +114,12 @@ impl<R: UpdateRule> KerasOptimizer<R> {
         }
 
         if self.options.use_ema {
-            let mu = if iterations == 0 {
-                0.0f32
-            } else {
-                self.options.ema_momentum as f32
-            };
+            let mu = if iterations == 0 { 0.0f32 } else { self.options.ema_momentum as f32 };
             let one_minus = 1.0f32 - mu;
-            let overwrite = self
-                .options
-                .ema_overwrite_frequency
-                .is_some_and(|f| f > 0 && (iterations + 1).is_multiple_of(f));
+            let overwrite =
+                self.options.ema_overwrite_frequency.is_some_and(|f| f > 0 && (iterations + 1).is_multiple_of(f));
             for (var, avg) in self.vars.iter().zip(&self.ema) {
-                let new = (avg.as_tensor().affine(mu as f64, 0.0)?
-                    + var.as_tensor().affine(one_minus as f64, 0.0)?)?;
+                let new = (avg.as_tensor().affine(mu as f64, 0.0)? + var.as_tensor().affine(one_minus as f64, 0.0)?)?;
                 avg.set(&new)?;
                 if overwrite {
                     var.set(avg.as_tensor())?;
@@ -154,8 +139,7 @@ impl<R: UpdateRule> KerasOptimizer<R> {
                 let denom = norm.broadcast_maximum(&cast(c_t, g.dtype())?)?;
                 *g = g.affine(c, 0.0)?.broadcast_div(&denom)?;
             }
-        } else if let (Some(c), Some(inv_c)) = (active(opts.global_clipnorm), &self.consts.inv_clip)
-        {
+        } else if let (Some(c), Some(inv_c)) = (active(opts.global_clipnorm), &self.consts.inv_clip) {
             let mut sum: Option<Tensor> = None;
             for g in grads.iter().flatten() {
                 let s = g.sqr()?.sum_all()?.to_dtype(DType::F32)?;
@@ -174,16 +158,12 @@ impl<R: UpdateRule> KerasOptimizer<R> {
                     *g = g.broadcast_mul(&cast(&scale, g.dtype())?)?;
                 }
             }
-        } else if let (Some(_), Some(c_t), Some(neg)) = (
-            active(opts.clipvalue),
-            &self.consts.clip,
-            &self.consts.neg_clip,
-        ) {
+        } else if let (Some(_), Some(c_t), Some(neg)) =
+            (active(opts.clipvalue), &self.consts.clip, &self.consts.neg_clip)
+        {
             for g in grads.iter_mut().flatten() {
                 let dtype = g.dtype();
-                *g = g
-                    .broadcast_maximum(&cast(neg, dtype)?)?
-                    .broadcast_minimum(&cast(c_t, dtype)?)?;
+                *g = g.broadcast_maximum(&cast(neg, dtype)?)?.broadcast_minimum(&cast(c_t, dtype)?)?;
             }
         }
         Ok(())

@@ -3,9 +3,7 @@
 //! in-place passes ([`update1`], [`update2`], [`update3`]) the fused rules are built from.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{
-    CpuStorage, DType, InplaceOp2, InplaceOp3, Layout, Result, Storage, Tensor, Var,
-};
+use candle_core::{CpuStorage, DType, InplaceOp2, InplaceOp3, Layout, Result, Storage, Tensor, Var};
 use rayon::prelude::*;
 
 /// Elements per parallel chunk: below this one thread is faster than waking others.
@@ -24,9 +22,7 @@ pub(crate) fn is_cpu_f32_contiguous(t: &Tensor) -> bool {
 pub(crate) fn fusable(grad: &Tensor, state: &[&Tensor]) -> bool {
     grad.elem_count() > 0
         && is_cpu_f32_contiguous(grad)
-        && state
-            .iter()
-            .all(|t| is_cpu_f32_contiguous(t) && t.shape() == grad.shape())
+        && state.iter().all(|t| is_cpu_f32_contiguous(t) && t.shape() == grad.shape())
         && distinct_storages(state)
 }
 
@@ -43,11 +39,7 @@ pub(crate) fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a
 }
 
 /// The mutable contiguous f32 slice a layout selects.
-pub(crate) fn slice_mut<'a>(
-    s: &'a mut CpuStorage,
-    l: &Layout,
-    what: &str,
-) -> Result<&'a mut [f32]> {
+pub(crate) fn slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout, what: &str) -> Result<&'a mut [f32]> {
     let (start, end) = match l.contiguous_offsets() {
         Some(o) => o,
         None => candle_core::bail!("{what} is not contiguous"),
@@ -63,9 +55,7 @@ pub(crate) fn slice_mut<'a>(
 /// the body slices its sources the same way.
 pub(crate) fn chunked(dst: &mut [f32], body: impl Fn(usize, &mut [f32]) + Sync + Send) {
     if dst.len() >= 2 * CHUNK {
-        dst.par_chunks_mut(CHUNK)
-            .enumerate()
-            .for_each(|(i, d)| body(i * CHUNK, d));
+        dst.par_chunks_mut(CHUNK).enumerate().for_each(|(i, d)| body(i * CHUNK, d));
     } else {
         body(0, dst);
     }
@@ -86,12 +76,7 @@ pub(crate) fn zip1(dst: &mut [f32], a: &[f32], f: impl Fn(f32, f32) -> f32 + Cop
 }
 
 /// `dst[i] ← f(dst[i], a[i], b[i])` for every `i` (see [`zip1`]).
-pub(crate) fn zip2(
-    dst: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    f: impl Fn(f32, f32, f32) -> f32 + Copy + Sync + Send,
-) {
+pub(crate) fn zip2(dst: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32, f32) -> f32 + Copy + Sync + Send) {
     chunked(dst, |o, d| {
         let (op, a, b) = (f, &a[o..o + d.len()], &b[o..o + d.len()]);
         for ((d, &a), &b) in d.iter_mut().zip(a).zip(b) {
@@ -119,10 +104,7 @@ pub(crate) fn zip3(
 
 fn same_len(name: &str, dst: usize, src: &[f32], which: usize) -> Result<()> {
     if src.len() != dst {
-        candle_core::bail!(
-            "{name}: operand {which} has {} elements, the destination {dst}",
-            src.len()
-        );
+        candle_core::bail!("{name}: operand {which} has {} elements, the destination {dst}", src.len());
     }
     Ok(())
 }
@@ -192,10 +174,7 @@ pub(crate) fn shares_storage(a: &Tensor, b: &Tensor) -> bool {
 /// its destination and third operand. Callers check a variable and all its slots.
 pub(crate) fn distinct_storages(ts: &[&Tensor]) -> bool {
     let bases: Vec<Option<usize>> = ts.iter().map(|t| storage_base(t)).collect();
-    bases
-        .iter()
-        .enumerate()
-        .all(|(i, b)| b.is_some() && !bases[..i].contains(b))
+    bases.iter().enumerate().all(|(i, b)| b.is_some() && !bases[..i].contains(b))
 }
 
 struct Op1<F> {
@@ -208,13 +187,7 @@ impl<F: Fn(f32, f32) -> f32 + Copy + Sync + Send> InplaceOp2 for Op1<F> {
         self.name
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &mut CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<()> {
+    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<()> {
         let dst = slice_mut(s1, l1, self.name)?;
         let a = slice(s2, l2, self.name)?;
         same_len(self.name, dst.len(), a, 1)?;
@@ -311,13 +284,7 @@ pub(crate) mod testing {
     }
 
     pub(crate) fn bits(t: &Tensor) -> Vec<u32> {
-        t.flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap()
-            .iter()
-            .map(|x| x.to_bits())
-            .collect()
+        t.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|x| x.to_bits()).collect()
     }
 
     /// A path of a rule's update: `(rule, var, grad, slots, lr, t)`.
@@ -344,22 +311,14 @@ pub(crate) mod testing {
             let init = Tensor::from_vec(values(n, 1), n, &dev).unwrap();
             let twin = || {
                 let var = Var::from_tensor(&init).unwrap();
-                let slots: Vec<Var> = rule
-                    .init_slots(&init)
-                    .unwrap()
-                    .into_iter()
-                    .map(|(_, s)| s)
-                    .collect();
+                let slots: Vec<Var> = rule.init_slots(&init).unwrap().into_iter().map(|(_, s)| s).collect();
                 (var, slots)
             };
             let ((fv, fs), (tv, ts)) = (twin(), twin());
             for t in 1..=5u64 {
                 rule.begin_step(t).unwrap();
                 let g = Tensor::from_vec(values(n, 10 + t), n, &dev).unwrap();
-                assert!(
-                    applies(&rule, &fv, &g, &fs),
-                    "{what}: fused path refused, n = {n}"
-                );
+                assert!(applies(&rule, &fv, &g, &fs), "{what}: fused path refused, n = {n}");
                 fused(&rule, &fv, &g, &fs, lr, t).unwrap();
                 tensor_ops(&rule, &tv, &g, &ts, lr, t).unwrap();
                 assert_eq!(bits(&fv), bits(&tv), "{what}: variable, n = {n}, step {t}");
@@ -367,11 +326,7 @@ pub(crate) mod testing {
                     assert_eq!(bits(f), bits(o), "{what}: slot {i}, n = {n}, step {t}");
                 }
             }
-            assert_ne!(
-                bits(&fv),
-                bits(&init),
-                "{what}: the variable did not move, n = {n}"
-            );
+            assert_ne!(bits(&fv), bits(&init), "{what}: the variable did not move, n = {n}");
         }
     }
 
@@ -380,32 +335,13 @@ pub(crate) mod testing {
         use candle_core::DType;
         let dev = Device::Cpu;
         let var = Var::zeros((4, 3), DType::F32, &dev).unwrap();
-        let slots: Vec<Var> = rule
-            .init_slots(&var)
-            .unwrap()
-            .into_iter()
-            .map(|(_, s)| s)
-            .collect();
+        let slots: Vec<Var> = rule.init_slots(&var).unwrap().into_iter().map(|(_, s)| s).collect();
         let g = Tensor::zeros((4, 3), DType::F32, &dev).unwrap();
-        assert!(
-            applies(rule, &var, &g, &slots),
-            "a contiguous f32 gradient is fused"
-        );
-        let gt = Tensor::zeros((3, 4), DType::F32, &dev)
-            .unwrap()
-            .t()
-            .unwrap();
-        assert!(
-            !applies(rule, &var, &gt, &slots),
-            "a transposed gradient is not contiguous"
-        );
+        assert!(applies(rule, &var, &g, &slots), "a contiguous f32 gradient is fused");
+        let gt = Tensor::zeros((3, 4), DType::F32, &dev).unwrap().t().unwrap();
+        assert!(!applies(rule, &var, &gt, &slots), "a transposed gradient is not contiguous");
         let v64 = Var::zeros((4, 3), DType::F64, &dev).unwrap();
-        let s64: Vec<Var> = rule
-            .init_slots(&v64)
-            .unwrap()
-            .into_iter()
-            .map(|(_, s)| s)
-            .collect();
+        let s64: Vec<Var> = rule.init_slots(&v64).unwrap().into_iter().map(|(_, s)| s).collect();
         let g64 = Tensor::zeros((4, 3), DType::F64, &dev).unwrap();
         assert!(!applies(rule, &v64, &g64, &s64), "f64 takes the tensor ops");
     }

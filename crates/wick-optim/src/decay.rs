@@ -6,8 +6,8 @@
 //! `θ − ((θ·wd + 0)·η + 0)` (the `+ 0` are Candle's `affine`), so both paths give the same
 //! bits.
 
-use candle_core::{CpuStorage, InplaceOp1, Layout, Result, Var};
 use crate::cpu_f32::{chunked, is_cpu_f32_contiguous, slice_mut};
+use candle_core::{CpuStorage, InplaceOp1, Layout, Result, Var};
 
 /// `var ← var − var·wd·lr`.
 pub(crate) fn apply_weight_decay(var: &Var, wd: f64, lr: f64) -> Result<()> {
@@ -57,7 +57,9 @@ mod tests {
     #[test]
     fn in_place_equals_tensor_ops_bit_for_bit() {
         for n in [1usize, 5, 3 * crate::cpu_f32::CHUNK + 7] {
-            let values: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 0.013 + if i % 13 == 0 { -0.0 } else { 0.0 }).collect();
+            let values: Vec<f32> = (0..n)
+                .map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 0.013 + if i % 13 == 0 { -0.0 } else { 0.0 })
+                .collect();
             let t = Tensor::from_vec(values, n, &Device::Cpu).unwrap();
             let (a, b) = (Var::from_tensor(&t).unwrap(), Var::from_tensor(&t).unwrap());
             for _ in 0..3 {

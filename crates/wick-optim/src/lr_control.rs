@@ -4,10 +4,10 @@ use std::path::Path;
 
 use candle_core::Tensor;
 
+use crate::error::Result;
 use crate::optimizer::KerasOptimizer;
 use crate::rule::UpdateRule;
 use crate::schedule::LearningRate;
-use crate::error::Result;
 
 /// What callbacks and training loops need from any optimizer: `candle_nn::Optimizer` is not
 /// object safe, this is (`&mut dyn LrControl`). Implemented by every [`KerasOptimizer`].

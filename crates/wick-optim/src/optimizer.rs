@@ -2,10 +2,10 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 
+use crate::error::{Error, Result};
 use crate::options::{OptimizerConfig, OptimizerOptions};
 use crate::rule::UpdateRule;
 use crate::schedule::LearningRate;
-use crate::error::{Error, Result};
 
 /// The key suffix of a variable's moving average (a reserved slot name).
 pub(crate) const EMA: &str = "ema";
@@ -70,11 +70,7 @@ impl<R: UpdateRule> KerasOptimizer<R> {
     /// ([`save_state`](Self::save_state)) and select weight-decay exclusions. Validates the
     /// options and the rule's hyper-parameters as Keras does (`Error::InvalidArgument`).
     pub fn with_names(vars: Vec<(String, Var)>, config: OptimizerConfig<R>) -> Result<Self> {
-        let OptimizerConfig {
-            rule,
-            learning_rate,
-            options,
-        } = config;
+        let OptimizerConfig { rule, learning_rate, options } = config;
         let context = rule.name();
         options.validate(context)?;
         rule.validate()?;
@@ -101,10 +97,7 @@ impl<R: UpdateRule> KerasOptimizer<R> {
         let mut var_list = Vec::with_capacity(vars.len());
         for (name, var) in vars {
             if names.contains(&name) {
-                return Err(Error::InvalidArgument {
-                    context,
-                    message: format!("two variables are named {name:?}"),
-                });
+                return Err(Error::InvalidArgument { context, message: format!("two variables are named {name:?}") });
             }
             if !var.dtype().is_float() {
                 return Err(Error::InvalidArgument {
@@ -119,10 +112,7 @@ impl<R: UpdateRule> KerasOptimizer<R> {
             names.push(name);
             var_list.push(var);
         }
-        let device = var_list
-            .first()
-            .map(|v| v.device().clone())
-            .unwrap_or(Device::Cpu);
+        let device = var_list.first().map(|v| v.device().clone()).unwrap_or(Device::Cpu);
         let mut slot_names = Vec::with_capacity(var_list.len());
         let mut slots = Vec::with_capacity(var_list.len());
         for var in &var_list {
@@ -140,18 +130,12 @@ impl<R: UpdateRule> KerasOptimizer<R> {
         }
         let zeros = |v: &Var| Var::zeros(v.shape(), v.dtype(), v.device());
         let ema = if options.use_ema {
-            var_list
-                .iter()
-                .map(zeros)
-                .collect::<candle_core::Result<Vec<_>>>()?
+            var_list.iter().map(zeros).collect::<candle_core::Result<Vec<_>>>()?
         } else {
             Vec::new()
         };
         let accumulators = if options.gradient_accumulation_steps.is_some() {
-            var_list
-                .iter()
-                .map(zeros)
-                .collect::<candle_core::Result<Vec<_>>>()?
+            var_list.iter().map(zeros).collect::<candle_core::Result<Vec<_>>>()?
         } else {
             Vec::new()
         };
@@ -159,18 +143,9 @@ impl<R: UpdateRule> KerasOptimizer<R> {
         let clipvalue = active(options.clipvalue);
         let global = active(options.global_clipnorm);
         let consts = Consts {
-            loss_scale: options
-                .loss_scale_factor
-                .map(|s| scalar(s, &device))
-                .transpose()?,
-            accumulation: options
-                .gradient_accumulation_steps
-                .map(|n| scalar(n as f64, &device))
-                .transpose()?,
-            clip: clipnorm
-                .or(clipvalue)
-                .map(|c| scalar(c, &device))
-                .transpose()?,
+            loss_scale: options.loss_scale_factor.map(|s| scalar(s, &device)).transpose()?,
+            accumulation: options.gradient_accumulation_steps.map(|n| scalar(n as f64, &device)).transpose()?,
+            clip: clipnorm.or(clipvalue).map(|c| scalar(c, &device)).transpose()?,
             neg_clip: clipvalue.map(|c| scalar(-c, &device)).transpose()?,
             inv_clip: global.map(|c| scalar(1.0 / c, &device)).transpose()?,
         };
@@ -227,8 +202,7 @@ impl<R: UpdateRule> KerasOptimizer<R> {
     /// `name_substrings` (Keras `exclude_from_weight_decay(var_names=…)`, by substring).
     /// Exclusions add up over calls.
     pub fn exclude_from_weight_decay(&mut self, name_substrings: &[&str]) {
-        self.wd_exclusions
-            .extend(name_substrings.iter().map(|s| s.to_string()));
+        self.wd_exclusions.extend(name_substrings.iter().map(|s| s.to_string()));
         for (decay, name) in self.decays.iter_mut().zip(&self.names) {
             *decay = !self.wd_exclusions.iter().any(|s| name.contains(s.as_str()));
         }
@@ -294,11 +268,7 @@ impl<R: UpdateRule> candle_nn::Optimizer for KerasOptimizer<R> {
 
     /// Names the variables `"var0"`, `"var1"`, … in order.
     fn new(vars: Vec<Var>, config: Self::Config) -> candle_core::Result<Self> {
-        let named = vars
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| (format!("var{i}"), v))
-            .collect();
+        let named = vars.into_iter().enumerate().map(|(i, v)| (format!("var{i}"), v)).collect();
         Self::with_names(named, config).map_err(to_candle)
     }
 

@@ -1,8 +1,8 @@
 //! The constructor arguments every Keras optimizer shares, and an optimizer's config.
 
+use crate::error::{Error, Result};
 use crate::rule::UpdateRule;
 use crate::schedule::LearningRate;
-use crate::error::{Error, Result};
 
 /// The arguments common to every Keras optimizer (`keras.optimizers.Optimizer`), with
 /// Keras' defaults (`Default`): no weight decay, no clipping, no EMA
@@ -85,10 +85,7 @@ impl OptimizerOptions {
         check_finite(context, "global_clipnorm", self.global_clipnorm)?;
         check_finite(context, "loss_scale_factor", self.loss_scale_factor)?;
         if self.loss_scale_factor == Some(0.0) {
-            return Err(Error::InvalidArgument {
-                context,
-                message: "`loss_scale_factor` must not be 0".to_string(),
-            });
+            return Err(Error::InvalidArgument { context, message: "`loss_scale_factor` must not be 0".to_string() });
         }
         if self.use_ema {
             if !(0.0..=1.0).contains(&self.ema_momentum) {
@@ -144,15 +141,8 @@ impl<R: UpdateRule> OptimizerConfig<R> {
     /// Each rule's default learning rate is its `DEFAULT_LEARNING_RATE` constant, e.g.
     /// `OptimizerConfig::new(AdamRule::default(), AdamRule::DEFAULT_LEARNING_RATE)`.
     pub fn new(rule: R, learning_rate: impl Into<LearningRate>) -> Self {
-        let options = OptimizerOptions {
-            weight_decay: rule.default_weight_decay(),
-            ..OptimizerOptions::default()
-        };
-        OptimizerConfig {
-            rule,
-            learning_rate: learning_rate.into(),
-            options,
-        }
+        let options = OptimizerOptions { weight_decay: rule.default_weight_decay(), ..OptimizerOptions::default() };
+        OptimizerConfig { rule, learning_rate: learning_rate.into(), options }
     }
 
     /// Replaces all the common options. For AdamW, `options.weight_decay` must be `Some`.

@@ -13,28 +13,21 @@ use std::path::Path;
 
 use candle_core::{Tensor, Var};
 
+use crate::error::{Error, Result};
 use crate::optimizer::{KerasOptimizer, EMA, GRAD_ACCUMULATOR};
 use crate::rule::UpdateRule;
 use crate::schedule::LearningRate;
-use crate::error::{Error, Result};
 
 const FORMAT: &str = "wick-optim-state/1";
 const SCALAR_PREFIX: &str = "scalar.";
 const VARIABLE_PREFIX: &str = "variable.";
 
 fn shape_string(var: &Var) -> String {
-    var.dims()
-        .iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
+    var.dims().iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",")
 }
 
 fn state_err(path: &Path, message: impl Into<String>) -> Error {
-    Error::State {
-        path: path.to_path_buf(),
-        message: message.into(),
-    }
+    Error::State { path: path.to_path_buf(), message: message.into() }
 }
 
 impl<R: UpdateRule> KerasOptimizer<R> {
@@ -49,12 +42,7 @@ impl<R: UpdateRule> KerasOptimizer<R> {
                 out.push((format!("{name}/{EMA}"), name.as_str(), EMA, avg));
             }
             if let Some(acc) = self.accumulators.get(i) {
-                out.push((
-                    format!("{name}/{GRAD_ACCUMULATOR}"),
-                    name.as_str(),
-                    GRAD_ACCUMULATOR,
-                    acc,
-                ));
+                out.push((format!("{name}/{GRAD_ACCUMULATOR}"), name.as_str(), GRAD_ACCUMULATOR, acc));
             }
         }
         out
@@ -66,11 +54,8 @@ impl<R: UpdateRule> KerasOptimizer<R> {
     pub fn save_state(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let io = |e: std::io::Error| state_err(path, format!("cannot write: {e}"));
-        let tensors: Vec<(String, Tensor)> = self
-            .state_entries()
-            .into_iter()
-            .map(|(key, _, _, var)| (key, var.as_tensor().clone()))
-            .collect();
+        let tensors: Vec<(String, Tensor)> =
+            self.state_entries().into_iter().map(|(key, _, _, var)| (key, var.as_tensor().clone())).collect();
         let mut meta = HashMap::new();
         meta.insert("format".to_string(), FORMAT.to_string());
         meta.insert("optimizer".to_string(), self.rule.name().to_string());
@@ -107,39 +92,22 @@ impl<R: UpdateRule> KerasOptimizer<R> {
     /// state saved with a schedule leaves the learning rate as constructed.
     pub fn load_state(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let bytes =
-            std::fs::read(path).map_err(|e| state_err(path, format!("cannot read: {e}")))?;
+        let bytes = std::fs::read(path).map_err(|e| state_err(path, format!("cannot read: {e}")))?;
         let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
             .map_err(|e| state_err(path, format!("not a safetensors file: {e}")))?;
         let meta = header.metadata().clone().unwrap_or_default();
-        let get = |k: &str| {
-            meta.get(k)
-                .ok_or_else(|| state_err(path, format!("no {k:?} entry")))
-        };
+        let get = |k: &str| meta.get(k).ok_or_else(|| state_err(path, format!("no {k:?} entry")));
         if get("format")? != FORMAT {
             return Err(state_err(path, format!("not a {FORMAT} file")));
         }
         let class = get("optimizer")?;
         if class != self.rule.name() {
-            return Err(state_err(
-                path,
-                format!(
-                    "saved by optimizer {class}, loaded into {}",
-                    self.rule.name()
-                ),
-            ));
+            return Err(state_err(path, format!("saved by optimizer {class}, loaded into {}", self.rule.name())));
         }
-        let parse = |k: &str, v: &str| {
-            v.parse::<f64>()
-                .map_err(|_| state_err(path, format!("bad value {v:?} for {k:?}")))
-        };
-        let raw_step: u64 = get("raw_step")?
-            .parse()
-            .map_err(|_| state_err(path, "bad value for \"raw_step\""))?;
-        let lr = meta
-            .get("learning_rate")
-            .map(|v| parse("learning_rate", v))
-            .transpose()?;
+        let parse =
+            |k: &str, v: &str| v.parse::<f64>().map_err(|_| state_err(path, format!("bad value {v:?} for {k:?}")));
+        let raw_step: u64 = get("raw_step")?.parse().map_err(|_| state_err(path, "bad value for \"raw_step\""))?;
+        let lr = meta.get("learning_rate").map(|v| parse("learning_rate", v)).transpose()?;
         let mut scalars = Vec::new();
         for (k, v) in &meta {
             if let Some(name) = k.strip_prefix(SCALAR_PREFIX) {
@@ -149,36 +117,23 @@ impl<R: UpdateRule> KerasOptimizer<R> {
         let expected: BTreeSet<&str> = self.rule.scalars().into_iter().map(|(n, _)| n).collect();
         let found: BTreeSet<&str> = scalars.iter().map(|(n, _)| n.as_str()).collect();
         if expected != found {
-            return Err(state_err(
-                path,
-                format!("optimizer scalars {found:?} in the file, {expected:?} expected"),
-            ));
+            return Err(state_err(path, format!("optimizer scalars {found:?} in the file, {expected:?} expected")));
         }
 
         for (name, var) in self.names.iter().zip(&self.vars) {
             match meta.get(&format!("{VARIABLE_PREFIX}{name}")) {
-                None => {
-                    return Err(state_err(
-                        path,
-                        format!("variable {name:?} is not in the file"),
-                    ))
-                }
+                None => return Err(state_err(path, format!("variable {name:?} is not in the file"))),
                 Some(shape) if *shape != shape_string(var) => {
                     return Err(state_err(
                         path,
-                        format!(
-                            "variable {name:?} has shape [{shape}] in the file, [{}] here",
-                            shape_string(var)
-                        ),
+                        format!("variable {name:?} has shape [{shape}] in the file, [{}] here", shape_string(var)),
                     ))
                 }
                 Some(_) => {}
             }
         }
-        let extra = meta
-            .keys()
-            .filter_map(|k| k.strip_prefix(VARIABLE_PREFIX))
-            .filter(|n| !self.names.iter().any(|m| m == n));
+        let extra =
+            meta.keys().filter_map(|k| k.strip_prefix(VARIABLE_PREFIX)).filter(|n| !self.names.iter().any(|m| m == n));
         if let Some(name) = extra.min() {
             return Err(state_err(
                 path,
@@ -186,21 +141,14 @@ impl<R: UpdateRule> KerasOptimizer<R> {
             ));
         }
 
-        let device = self
-            .vars
-            .first()
-            .map(|v| v.device().clone())
-            .unwrap_or(candle_core::Device::Cpu);
+        let device = self.vars.first().map(|v| v.device().clone()).unwrap_or(candle_core::Device::Cpu);
         let mut file = candle_core::safetensors::load_buffer(&bytes, &device)
             .map_err(|e| state_err(path, format!("cannot load tensors: {e}")))?;
         let mut pending = Vec::new();
         for (key, var_name, slot, var) in self.state_entries() {
-            let t = file.remove(&key).ok_or_else(|| {
-                state_err(
-                    path,
-                    format!("variable {var_name:?}: slot {slot:?} is missing"),
-                )
-            })?;
+            let t = file
+                .remove(&key)
+                .ok_or_else(|| state_err(path, format!("variable {var_name:?}: slot {slot:?} is missing")))?;
             if t.shape() != var.shape() || t.dtype() != var.dtype() {
                 return Err(state_err(
                     path,

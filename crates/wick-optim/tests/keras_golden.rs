@@ -7,9 +7,7 @@ mod golden_data;
 use candle_core::{Device, Tensor, Var};
 use golden_data::{Golden, CONFIGS, GRADS, INIT};
 use wick_optim::rules::{AdamRule, AdamWRule, SgdRule};
-use wick_optim::{
-    KerasOptimizer, LearningRateSchedule, LrControl, OptimizerConfig, OptimizerOptions, UpdateRule,
-};
+use wick_optim::{KerasOptimizer, LearningRateSchedule, LrControl, OptimizerConfig, OptimizerOptions, UpdateRule};
 
 /// Keras `ExponentialDecay(0.1, 2, 0.5)` (not staircase), in float32 as Keras computes it.
 #[derive(Debug)]
@@ -28,29 +26,18 @@ impl LearningRateSchedule for ExpDecay {
 fn vars() -> (Var, Var) {
     let w: Vec<f32> = INIT[..6].iter().map(|x| *x as f32).collect();
     let b: Vec<f32> = INIT[6..].iter().map(|x| *x as f32).collect();
-    (
-        Var::from_vec(w, (2, 3), &Device::Cpu).unwrap(),
-        Var::from_vec(b, 3, &Device::Cpu).unwrap(),
-    )
+    (Var::from_vec(w, (2, 3), &Device::Cpu).unwrap(), Var::from_vec(b, 3, &Device::Cpu).unwrap())
 }
 
 fn grads(step: usize) -> Vec<Tensor> {
     let g = &GRADS[step];
     let w: Vec<f32> = g[..6].iter().map(|x| *x as f32).collect();
     let b: Vec<f32> = g[6..].iter().map(|x| *x as f32).collect();
-    vec![
-        Tensor::from_vec(w, (2, 3), &Device::Cpu).unwrap(),
-        Tensor::from_vec(b, 3, &Device::Cpu).unwrap(),
-    ]
+    vec![Tensor::from_vec(w, (2, 3), &Device::Cpu).unwrap(), Tensor::from_vec(b, 3, &Device::Cpu).unwrap()]
 }
 
 fn values(vars: &[Var]) -> Vec<f32> {
-    let mut out = vars[0]
-        .as_tensor()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
+    let mut out = vars[0].as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
     out.extend(vars[1].as_tensor().to_vec1::<f32>().unwrap());
     out
 }
@@ -78,12 +65,7 @@ fn run<R: UpdateRule>(golden: &Golden, config: OptimizerConfig<R>) {
             golden.lr_before_each_step[step]
         );
         opt.apply_gradients(&grads(step)).unwrap();
-        check(
-            golden.name,
-            &format!("step {step}"),
-            &values(opt.vars()),
-            &golden.after_step[step],
-        );
+        check(golden.name, &format!("step {step}"), &values(opt.vars()), &golden.after_step[step]);
     }
     assert_eq!(opt.iterations(), golden.iterations_after, "{}", golden.name);
     assert_eq!(opt.raw_step(), 5);
@@ -108,30 +90,22 @@ fn keras_golden_sgd_adam_adamw() {
             "sgd_plain" => run(g, OptimizerConfig::new(SgdRule::default(), 0.1)),
             "sgd_momentum" => run(g, OptimizerConfig::new(sgd(0.9, false), 0.1)),
             "sgd_nesterov" => run(g, OptimizerConfig::new(sgd(0.9, true), 0.1)),
-            "sgd_weight_decay" => run(
-                g,
-                OptimizerConfig::new(SgdRule::default(), 0.1)
-                    .with_options(opts(|o| o.weight_decay = Some(0.1))),
-            ),
-            "sgd_clipnorm" => run(
-                g,
-                OptimizerConfig::new(SgdRule::default(), 0.1)
-                    .with_options(opts(|o| o.clipnorm = Some(0.5))),
-            ),
+            "sgd_weight_decay" => {
+                run(g, OptimizerConfig::new(SgdRule::default(), 0.1).with_options(opts(|o| o.weight_decay = Some(0.1))))
+            }
+            "sgd_clipnorm" => {
+                run(g, OptimizerConfig::new(SgdRule::default(), 0.1).with_options(opts(|o| o.clipnorm = Some(0.5))))
+            }
             "sgd_global_clipnorm" => run(
                 g,
-                OptimizerConfig::new(SgdRule::default(), 0.1)
-                    .with_options(opts(|o| o.global_clipnorm = Some(0.5))),
+                OptimizerConfig::new(SgdRule::default(), 0.1).with_options(opts(|o| o.global_clipnorm = Some(0.5))),
             ),
-            "sgd_clipvalue" => run(
-                g,
-                OptimizerConfig::new(SgdRule::default(), 0.1)
-                    .with_options(opts(|o| o.clipvalue = Some(0.3))),
-            ),
+            "sgd_clipvalue" => {
+                run(g, OptimizerConfig::new(SgdRule::default(), 0.1).with_options(opts(|o| o.clipvalue = Some(0.3))))
+            }
             "sgd_loss_scale_factor" => run(
                 g,
-                OptimizerConfig::new(SgdRule::default(), 0.1)
-                    .with_options(opts(|o| o.loss_scale_factor = Some(4.0))),
+                OptimizerConfig::new(SgdRule::default(), 0.1).with_options(opts(|o| o.loss_scale_factor = Some(4.0))),
             ),
             "sgd_grad_accum_2" => run(
                 g,
@@ -154,44 +128,19 @@ fn keras_golden_sgd_adam_adamw() {
                 })),
             ),
             "sgd_exponential_decay" => run(g, OptimizerConfig::new(SgdRule::default(), ExpDecay)),
-            "adam_default" => run(
-                g,
-                OptimizerConfig::new(AdamRule::default(), AdamRule::DEFAULT_LEARNING_RATE),
-            ),
+            "adam_default" => run(g, OptimizerConfig::new(AdamRule::default(), AdamRule::DEFAULT_LEARNING_RATE)),
             "adam_lr0.1" => run(g, OptimizerConfig::new(AdamRule::default(), 0.1)),
-            "adam_amsgrad" => run(
-                g,
-                OptimizerConfig::new(
-                    AdamRule {
-                        amsgrad: true,
-                        ..AdamRule::default()
-                    },
-                    0.1,
-                ),
-            ),
-            "adam_eps1e-3" => run(
-                g,
-                OptimizerConfig::new(
-                    AdamRule {
-                        epsilon: 1e-3,
-                        ..AdamRule::default()
-                    },
-                    0.1,
-                ),
-            ),
+            "adam_amsgrad" => run(g, OptimizerConfig::new(AdamRule { amsgrad: true, ..AdamRule::default() }, 0.1)),
+            "adam_eps1e-3" => run(g, OptimizerConfig::new(AdamRule { epsilon: 1e-3, ..AdamRule::default() }, 0.1)),
             "adam_grad_accum_2" => run(
                 g,
                 OptimizerConfig::new(AdamRule::default(), 0.1)
                     .with_options(opts(|o| o.gradient_accumulation_steps = Some(2))),
             ),
-            "adamw_default" => run(
-                g,
-                OptimizerConfig::new(AdamWRule::default(), AdamWRule::DEFAULT_LEARNING_RATE),
-            ),
+            "adamw_default" => run(g, OptimizerConfig::new(AdamWRule::default(), AdamWRule::DEFAULT_LEARNING_RATE)),
             "adamw_lr0.1_wd0.1" => run(
                 g,
-                OptimizerConfig::new(AdamWRule::default(), 0.1)
-                    .with_options(opts(|o| o.weight_decay = Some(0.1))),
+                OptimizerConfig::new(AdamWRule::default(), 0.1).with_options(opts(|o| o.weight_decay = Some(0.1))),
             ),
             other => panic!("no Rust config for golden {other}"),
         }

@@ -5,8 +5,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::Optimizer;
 use wick_optim::rules::{AdamRule, AdamWRule, SgdRule};
 use wick_optim::{
-    Error, KerasOptimizer, LearningRateSchedule, LrControl, OptimizerConfig, OptimizerOptions,
-    UpdateRule,
+    Error, KerasOptimizer, LearningRateSchedule, LrControl, OptimizerConfig, OptimizerOptions, UpdateRule,
 };
 
 fn var(v: &[f32]) -> Var {
@@ -22,17 +21,8 @@ fn sgd(lr: f64) -> OptimizerConfig<SgdRule> {
 }
 
 /// `with_names` with default names, returning this crate's error.
-fn build<R: UpdateRule>(
-    vars: Vec<Var>,
-    cfg: OptimizerConfig<R>,
-) -> wick_optim::Result<KerasOptimizer<R>> {
-    KerasOptimizer::with_names(
-        vars.into_iter()
-            .enumerate()
-            .map(|(i, v)| (format!("var{i}"), v))
-            .collect(),
-        cfg,
-    )
+fn build<R: UpdateRule>(vars: Vec<Var>, cfg: OptimizerConfig<R>) -> wick_optim::Result<KerasOptimizer<R>> {
+    KerasOptimizer::with_names(vars.into_iter().enumerate().map(|(i, v)| (format!("var{i}"), v)).collect(), cfg)
 }
 
 fn invalid(e: Error) -> String {
@@ -83,20 +73,9 @@ fn default_names_and_state_keys() {
     });
     let opt = KerasOptimizer::new(vec![a], cfg).unwrap();
     opt.save_state(&path).unwrap();
-    let mut keys: Vec<String> = candle_core::safetensors::load(&path, &Device::Cpu)
-        .unwrap()
-        .into_keys()
-        .collect();
+    let mut keys: Vec<String> = candle_core::safetensors::load(&path, &Device::Cpu).unwrap().into_keys().collect();
     keys.sort();
-    assert_eq!(
-        keys,
-        [
-            "var0/ema",
-            "var0/gradient_accumulator",
-            "var0/momentum",
-            "var0/velocity"
-        ]
-    );
+    assert_eq!(keys, ["var0/ema", "var0/gradient_accumulator", "var0/momentum", "var0/velocity"]);
 }
 
 #[test]
@@ -112,53 +91,22 @@ fn save_state_creates_missing_folders() {
 #[test]
 fn validation_follows_keras() {
     let make = |o: OptimizerOptions| build(vec![var(&[1.0])], sgd(0.1).with_options(o));
-    let two_clips = OptimizerOptions {
-        clipnorm: Some(1.0),
-        clipvalue: Some(1.0),
-        ..Default::default()
-    };
+    let two_clips = OptimizerOptions { clipnorm: Some(1.0), clipvalue: Some(1.0), ..Default::default() };
     assert!(invalid(make(two_clips).err().unwrap()).contains("only one"));
-    let bad_ema = OptimizerOptions {
-        use_ema: true,
-        ema_momentum: 1.5,
-        ..Default::default()
-    };
+    let bad_ema = OptimizerOptions { use_ema: true, ema_momentum: 1.5, ..Default::default() };
     assert!(invalid(make(bad_ema).err().unwrap()).contains("ema_momentum"));
     // Keras checks ema_momentum only with use_ema.
-    assert!(make(OptimizerOptions {
-        ema_momentum: 1.5,
-        ..Default::default()
-    })
-    .is_ok());
-    let bad_freq = OptimizerOptions {
-        use_ema: true,
-        ema_overwrite_frequency: Some(0),
-        ..Default::default()
-    };
+    assert!(make(OptimizerOptions { ema_momentum: 1.5, ..Default::default() }).is_ok());
+    let bad_freq = OptimizerOptions { use_ema: true, ema_overwrite_frequency: Some(0), ..Default::default() };
     assert!(make(bad_freq).is_err());
     for n in [0, 1] {
-        let o = OptimizerOptions {
-            gradient_accumulation_steps: Some(n),
-            ..Default::default()
-        };
+        let o = OptimizerOptions { gradient_accumulation_steps: Some(n), ..Default::default() };
         assert!(invalid(make(o).err().unwrap()).contains("gradient_accumulation_steps"));
     }
-    let o = OptimizerOptions {
-        gradient_accumulation_steps: Some(2),
-        ..Default::default()
-    };
+    let o = OptimizerOptions { gradient_accumulation_steps: Some(2), ..Default::default() };
     assert!(make(o).is_ok());
     // SGD momentum out of [0, 1].
-    let e = build(
-        vec![var(&[1.0])],
-        OptimizerConfig::new(
-            SgdRule {
-                momentum: 2.0,
-                nesterov: false,
-            },
-            0.1,
-        ),
-    );
+    let e = build(vec![var(&[1.0])], OptimizerConfig::new(SgdRule { momentum: 2.0, nesterov: false }, 0.1));
     assert!(invalid(e.err().unwrap()).starts_with("SGD"));
     // AdamW requires weight_decay; `new` gives it Keras' 0.004.
     let cfg = OptimizerConfig::new(AdamWRule::default(), 0.001);
@@ -166,17 +114,9 @@ fn validation_follows_keras() {
     let cfg = cfg.with_options(OptimizerOptions::default());
     let e = build(vec![var(&[1.0])], cfg);
     assert!(invalid(e.err().unwrap()).starts_with("AdamW"));
-    assert_eq!(
-        OptimizerConfig::new(AdamRule::default(), 0.001)
-            .options
-            .weight_decay,
-        None
-    );
+    assert_eq!(OptimizerConfig::new(AdamRule::default(), 0.001).options.weight_decay, None);
     // Duplicate names.
-    let e = KerasOptimizer::with_names(
-        vec![("x".into(), var(&[1.0])), ("x".into(), var(&[2.0]))],
-        sgd(0.1),
-    );
+    let e = KerasOptimizer::with_names(vec![("x".into(), var(&[1.0])), ("x".into(), var(&[2.0]))], sgd(0.1));
     assert!(invalid(e.err().unwrap()).contains("\"x\""));
     // Wrong number of gradients.
     let mut opt = build(vec![var(&[1.0])], sgd(0.1)).unwrap();
@@ -187,15 +127,9 @@ fn validation_follows_keras() {
 fn weight_decay_exclusions() {
     let k = var(&[1.0]);
     let b = var(&[1.0]);
-    let o = OptimizerOptions {
-        weight_decay: Some(0.5),
-        ..Default::default()
-    };
+    let o = OptimizerOptions { weight_decay: Some(0.5), ..Default::default() };
     let mut opt = KerasOptimizer::with_names(
-        vec![
-            ("dense/kernel".into(), k.clone()),
-            ("dense/bias".into(), b.clone()),
-        ],
+        vec![("dense/kernel".into(), k.clone()), ("dense/bias".into(), b.clone())],
         sgd(0.1).with_options(o),
     )
     .unwrap();
@@ -224,30 +158,18 @@ impl LearningRateSchedule for Halving {
 fn schedule_under_accumulation_sees_raw_steps() {
     // Keras: ExponentialDecay(0.1, 1, 0.5) with N=2 updates with lr 0.05, then 0.0125.
     let w = var(&[0.0]);
-    let o = OptimizerOptions {
-        gradient_accumulation_steps: Some(2),
-        ..Default::default()
-    };
-    let mut opt = KerasOptimizer::new(
-        vec![w.clone()],
-        OptimizerConfig::new(SgdRule::default(), Halving).with_options(o),
-    )
-    .unwrap();
+    let o = OptimizerOptions { gradient_accumulation_steps: Some(2), ..Default::default() };
+    let mut opt =
+        KerasOptimizer::new(vec![w.clone()], OptimizerConfig::new(SgdRule::default(), Halving).with_options(o))
+            .unwrap();
     let one = Tensor::ones(1, DType::F32, &Device::Cpu).unwrap();
     let mut seen = Vec::new();
     for _ in 0..4 {
         seen.push(LrControl::learning_rate(&opt));
         opt.apply_gradients(std::slice::from_ref(&one)).unwrap();
     }
-    assert_eq!(
-        seen,
-        [0.1, 0.05, 0.025, 0.0125].map(|x: f64| x as f32 as f64)
-    );
-    assert!(
-        (vals(&w)[0] - (-0.05 - 0.0125)).abs() < 1e-7,
-        "{:?}",
-        vals(&w)
-    );
+    assert_eq!(seen, [0.1, 0.05, 0.025, 0.0125].map(|x: f64| x as f32 as f64));
+    assert!((vals(&w)[0] - (-0.05 - 0.0125)).abs() < 1e-7, "{:?}", vals(&w));
     assert_eq!(opt.iterations(), 2);
     assert_eq!(opt.raw_step(), 4);
 }
@@ -256,13 +178,7 @@ fn schedule_under_accumulation_sees_raw_steps() {
 fn lr_control_is_object_safe() {
     let mut opts: Vec<Box<dyn LrControl>> = vec![
         Box::new(KerasOptimizer::new(vec![var(&[1.0])], sgd(0.1)).unwrap()),
-        Box::new(
-            KerasOptimizer::new(
-                vec![var(&[1.0])],
-                OptimizerConfig::new(AdamRule::default(), Halving),
-            )
-            .unwrap(),
-        ),
+        Box::new(KerasOptimizer::new(vec![var(&[1.0])], OptimizerConfig::new(AdamRule::default(), Halving)).unwrap()),
     ];
     for o in opts.iter_mut() {
         o.set_learning_rate(0.5);
@@ -273,25 +189,16 @@ fn lr_control_is_object_safe() {
     let loss = Tensor::new(2.0f32, &Device::Cpu).unwrap();
     let ls = KerasOptimizer::new(
         vec![var(&[1.0])],
-        sgd(0.1).with_options(OptimizerOptions {
-            loss_scale_factor: Some(4.0),
-            ..Default::default()
-        }),
+        sgd(0.1).with_options(OptimizerOptions { loss_scale_factor: Some(4.0), ..Default::default() }),
     )
     .unwrap();
-    assert_eq!(
-        ls.scale_loss(&loss).unwrap().to_scalar::<f32>().unwrap(),
-        8.0
-    );
+    assert_eq!(ls.scale_loss(&loss).unwrap().to_scalar::<f32>().unwrap(), 8.0);
 }
 
 #[test]
 fn global_clipnorm_of_non_finite_gradients_is_nan() {
     let w = var(&[1.0, 1.0]);
-    let o = OptimizerOptions {
-        global_clipnorm: Some(1.0),
-        ..Default::default()
-    };
+    let o = OptimizerOptions { global_clipnorm: Some(1.0), ..Default::default() };
     let mut opt = KerasOptimizer::new(vec![w.clone()], sgd(0.1).with_options(o)).unwrap();
     let g = Tensor::new(&[f32::INFINITY, 0.0], &Device::Cpu).unwrap();
     opt.apply_gradients(&[g]).unwrap();

@@ -8,8 +8,7 @@ mod golden_data;
 use candle_core::{Device, Tensor, Var};
 use golden_data::{GRADS, INIT};
 use wick_optim::{
-    rules, Error, KerasOptimizer, LearningRate, LearningRateSchedule, OptimizerConfig,
-    OptimizerOptions, UpdateRule,
+    rules, Error, KerasOptimizer, LearningRate, LearningRateSchedule, OptimizerConfig, OptimizerOptions, UpdateRule,
 };
 
 /// A tiny schedule: `0.05 · 0.8^step`.
@@ -34,39 +33,21 @@ fn fresh_vars(values: Option<&[Var]>) -> Vec<(String, Var)> {
         None => {
             let w: Vec<f32> = INIT[..6].iter().map(|x| *x as f32).collect();
             let b: Vec<f32> = INIT[6..].iter().map(|x| *x as f32).collect();
-            (
-                Var::from_vec(w, (2, 3), &Device::Cpu).unwrap(),
-                Var::from_vec(b, 3, &Device::Cpu).unwrap(),
-            )
+            (Var::from_vec(w, (2, 3), &Device::Cpu).unwrap(), Var::from_vec(b, 3, &Device::Cpu).unwrap())
         }
     };
-    vec![
-        ("dense/kernel".to_string(), w),
-        ("dense/bias".to_string(), b),
-    ]
+    vec![("dense/kernel".to_string(), w), ("dense/bias".to_string(), b)]
 }
 
 fn grads(step: usize) -> Vec<Tensor> {
     let g = &GRADS[step];
     let w: Vec<f32> = g[..6].iter().map(|x| *x as f32).collect();
     let b: Vec<f32> = g[6..].iter().map(|x| *x as f32).collect();
-    vec![
-        Tensor::from_vec(w, (2, 3), &Device::Cpu).unwrap(),
-        Tensor::from_vec(b, 3, &Device::Cpu).unwrap(),
-    ]
+    vec![Tensor::from_vec(w, (2, 3), &Device::Cpu).unwrap(), Tensor::from_vec(b, 3, &Device::Cpu).unwrap()]
 }
 
 fn bits(vars: &[Var]) -> Vec<u32> {
-    vars.iter()
-        .flat_map(|v| {
-            v.as_tensor()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
-        })
-        .map(f32::to_bits)
-        .collect()
+    vars.iter().flat_map(|v| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap()).map(f32::to_bits).collect()
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -115,52 +96,28 @@ fn resume_one<R: UpdateRule + Default>(variant: Variant) {
         first.apply_gradients(&grads(s)).unwrap();
     }
     first.save_state(&path).unwrap();
-    let mut second =
-        KerasOptimizer::with_names(fresh_vars(Some(first.vars())), config::<R>(variant)).unwrap();
+    let mut second = KerasOptimizer::with_names(fresh_vars(Some(first.vars())), config::<R>(variant)).unwrap();
     second.load_state(&path).unwrap();
     assert_eq!(second.raw_step(), 3, "{name} {variant:?}");
     for s in 3..5 {
         second.apply_gradients(&grads(s)).unwrap();
     }
-    assert_eq!(
-        straight.iterations(),
-        second.iterations(),
-        "{name} {variant:?}"
-    );
-    assert_eq!(
-        bits(straight.vars()),
-        bits(second.vars()),
-        "{name} {variant:?}: weights differ"
-    );
+    assert_eq!(straight.iterations(), second.iterations(), "{name} {variant:?}");
+    assert_eq!(bits(straight.vars()), bits(second.vars()), "{name} {variant:?}: weights differ");
     assert_ne!(
         bits(straight.vars()),
-        bits(
-            &fresh_vars(None)
-                .into_iter()
-                .map(|(_, v)| v)
-                .collect::<Vec<_>>()
-        ),
+        bits(&fresh_vars(None).into_iter().map(|(_, v)| v).collect::<Vec<_>>()),
         "{name} {variant:?}: the weights did not move"
     );
     if matches!(variant, Variant::Ema | Variant::All) {
         straight.finalize_variable_values().unwrap();
         second.finalize_variable_values().unwrap();
-        assert_eq!(
-            bits(straight.vars()),
-            bits(second.vars()),
-            "{name} {variant:?}: EMA differs"
-        );
+        assert_eq!(bits(straight.vars()), bits(second.vars()), "{name} {variant:?}: EMA differs");
     }
 }
 
 fn resume_all<R: UpdateRule + Default>() {
-    for v in [
-        Variant::Plain,
-        Variant::Ema,
-        Variant::Accumulation,
-        Variant::Schedule,
-        Variant::All,
-    ] {
+    for v in [Variant::Plain, Variant::Ema, Variant::Accumulation, Variant::Schedule, Variant::All] {
         resume_one::<R>(v);
     }
 }
@@ -196,15 +153,7 @@ fn resume_sgd_momentum_and_amsgrad() {
     // Rules whose defaults keep no slots / fewer slots: check the slot-carrying variants too.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.safetensors");
-    let make = || {
-        OptimizerConfig::new(
-            rules::SgdRule {
-                momentum: 0.9,
-                nesterov: true,
-            },
-            0.05,
-        )
-    };
+    let make = || OptimizerConfig::new(rules::SgdRule { momentum: 0.9, nesterov: true }, 0.05);
     let mut a = KerasOptimizer::with_names(fresh_vars(None), make()).unwrap();
     let mut b = KerasOptimizer::with_names(fresh_vars(None), make()).unwrap();
     for s in 0..3 {
@@ -220,15 +169,7 @@ fn resume_sgd_momentum_and_amsgrad() {
     }
     assert_eq!(bits(b.vars()), bits(c.vars()));
 
-    let make = || {
-        OptimizerConfig::new(
-            rules::AdamRule {
-                amsgrad: true,
-                ..Default::default()
-            },
-            0.05,
-        )
-    };
+    let make = || OptimizerConfig::new(rules::AdamRule { amsgrad: true, ..Default::default() }, 0.05);
     let mut a = KerasOptimizer::with_names(fresh_vars(None), make()).unwrap();
     let mut b = KerasOptimizer::with_names(fresh_vars(None), make()).unwrap();
     for s in 0..3 {
@@ -284,36 +225,22 @@ fn state_for_other_variables_is_an_error_naming_the_variable() {
     assert!(msg.contains("dense/bias") && msg.contains('4'), "{msg}");
 
     // Another optimizer.
-    let mut sgd = KerasOptimizer::with_names(
-        fresh_vars(None),
-        OptimizerConfig::new(rules::SgdRule::default(), 0.01),
-    )
-    .unwrap();
+    let mut sgd =
+        KerasOptimizer::with_names(fresh_vars(None), OptimizerConfig::new(rules::SgdRule::default(), 0.01)).unwrap();
     let msg = state_message(sgd.load_state(&path).unwrap_err());
     assert!(msg.contains("Adam") && msg.contains("SGD"), "{msg}");
 
     // Same variables, but this optimizer keeps an EMA the file lacks: the slot is named.
     let mut ema = KerasOptimizer::with_names(
         fresh_vars(None),
-        make().with_options(OptimizerOptions {
-            use_ema: true,
-            ..Default::default()
-        }),
+        make().with_options(OptimizerOptions { use_ema: true, ..Default::default() }),
     )
     .unwrap();
     let msg = state_message(ema.load_state(&path).unwrap_err());
     assert!(msg.contains("dense/kernel") && msg.contains("ema"), "{msg}");
 
     // And the other way: the file has an amsgrad slot this optimizer does not keep.
-    let ams = || {
-        OptimizerConfig::new(
-            rules::AdamRule {
-                amsgrad: true,
-                ..Default::default()
-            },
-            0.01,
-        )
-    };
+    let ams = || OptimizerConfig::new(rules::AdamRule { amsgrad: true, ..Default::default() }, 0.01);
     let a = KerasOptimizer::with_names(fresh_vars(None), ams()).unwrap();
     a.save_state(&path).unwrap();
     let msg = state_message(opt.load_state(&path).unwrap_err());
@@ -330,8 +257,7 @@ fn constant_learning_rate_is_restored() {
     LrControl::set_learning_rate(&mut a, 0.125);
     a.apply_gradients(&grads(0)).unwrap();
     LrControl::save_state(&a, &path).unwrap();
-    let mut b: Box<dyn LrControl> =
-        Box::new(KerasOptimizer::with_names(fresh_vars(None), make()).unwrap());
+    let mut b: Box<dyn LrControl> = Box::new(KerasOptimizer::with_names(fresh_vars(None), make()).unwrap());
     b.load_state(&path).unwrap();
     assert_eq!(b.learning_rate(), 0.125);
     assert_eq!(b.iterations(), 1);

@@ -137,7 +137,10 @@ impl Status {
     fn runs(&mut self, path: &Path) -> Option<std::collections::BTreeMap<String, Vec<PathBuf>>> {
         match find_runs(path) {
             Ok(runs) if runs.is_empty() => {
-                eprintln!("error: {}: no event files (names containing \"tfevents\") found here or below", path.display());
+                eprintln!(
+                    "error: {}: no event files (names containing \"tfevents\") found here or below",
+                    path.display()
+                );
                 self.io_errors = true;
                 None
             }
@@ -169,8 +172,15 @@ fn dump(out: &mut Out<'_>, paths: &[PathBuf], options: DecodeOptions) -> Result<
                 let mut write_error = None;
                 let scanned = scan_file(file, |item| match item {
                     FileItem::Event { offset, event } => {
-                        let line = DumpLine { run, file: file.display().to_string(), offset, event: event_to_json(&event, &options) };
-                        let written = serde_json::to_writer(&mut *out, &line).map_err(std::io::Error::from).and_then(|()| writeln!(out));
+                        let line = DumpLine {
+                            run,
+                            file: file.display().to_string(),
+                            offset,
+                            event: event_to_json(&event, &options),
+                        };
+                        let written = serde_json::to_writer(&mut *out, &line)
+                            .map_err(std::io::Error::from)
+                            .and_then(|()| writeln!(out));
                         match written {
                             Ok(()) => ControlFlow::Continue(()),
                             Err(e) => {
@@ -260,7 +270,14 @@ fn print_table(out: &mut Out<'_>, rows: &[TagRow]) -> std::io::Result<()> {
     let header = ["RUN", "TAG", "PLUGIN", "COUNT", "FIRST_STEP", "LAST_STEP"].map(String::from);
     let cells: Vec<[String; 6]> = std::iter::once(header)
         .chain(rows.iter().map(|r| {
-            [r.run.clone(), r.tag.clone(), r.plugin.clone(), r.count.to_string(), r.first_step.to_string(), r.last_step.to_string()]
+            [
+                r.run.clone(),
+                r.tag.clone(),
+                r.plugin.clone(),
+                r.count.to_string(),
+                r.first_step.to_string(),
+                r.last_step.to_string(),
+            ]
         }))
         .collect();
     let mut widths = [0usize; 6];

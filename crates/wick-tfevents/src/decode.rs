@@ -21,8 +21,8 @@ mod tensor;
 
 pub use hparams::{Domain, Experiment, HParamColumn, HParamJson, MetricColumn};
 pub use json::{JsonF32, JsonF64, LossyString};
-pub(crate) use tensor::{decode_tensor, dtype_name, shape_of, Tensor};
 pub use tensor::TensorValues;
+pub(crate) use tensor::{decode_tensor, dtype_name, shape_of, Tensor};
 
 use crate::proto::summary::{value::Value as Kind, Value};
 use crate::proto::{HistogramProto, TensorProto};
@@ -288,7 +288,11 @@ pub(crate) fn sniff_format(data: &[u8]) -> &'static str {
 /// Errors when `bucket` and `bucket_limit` differ in length.
 pub(crate) fn legacy_histogram_buckets(h: &HistogramProto) -> Result<Vec<[f64; 3]>, String> {
     if h.bucket.len() != h.bucket_limit.len() {
-        return Err(format!("legacy histogram has {} bucket counts but {} bucket limits", h.bucket.len(), h.bucket_limit.len()));
+        return Err(format!(
+            "legacy histogram has {} bucket counts but {} bucket limits",
+            h.bucket.len(),
+            h.bucket_limit.len()
+        ));
     }
     let Some(start) = h.bucket.iter().position(|&c| c > 0.0) else { return Ok(Vec::new()) };
     let end = h.bucket.iter().rposition(|&c| c > 0.0).unwrap_or(start);
@@ -307,9 +311,12 @@ pub fn decode_value(value: &Value, options: &DecodeOptions) -> DecodedValue {
             Err(e) => DecodedValue::invalid(e),
         },
         Some(Kind::Image(img)) => match (u64::try_from(img.width), u64::try_from(img.height)) {
-            (Ok(width), Ok(height)) => {
-                DecodedValue::Image { width, height, count: 1, images: vec![Blob::new(&img.encoded_image_string, None, options)] }
-            }
+            (Ok(width), Ok(height)) => DecodedValue::Image {
+                width,
+                height,
+                count: 1,
+                images: vec![Blob::new(&img.encoded_image_string, None, options)],
+            },
             _ => DecodedValue::invalid(format!("legacy image has negative size {}x{}", img.width, img.height)),
         },
         Some(Kind::Audio(a)) => DecodedValue::Audio {
@@ -317,7 +324,9 @@ pub fn decode_value(value: &Value, options: &DecodeOptions) -> DecodedValue {
             clips: vec![Blob::new(&a.encoded_audio_string, None, options)],
             sample_rate: Some(JsonF32(a.sample_rate)),
         },
-        Some(Kind::ObsoleteOldStyleHistogram(_)) => DecodedValue::invalid("obsolete old-style histogram, which TensorBoard does not read"),
+        Some(Kind::ObsoleteOldStyleHistogram(_)) => {
+            DecodedValue::invalid("obsolete old-style histogram, which TensorBoard does not read")
+        }
         Some(Kind::Tensor(t)) => decode_tensor_value(value, Some(t), options),
         None => decode_tensor_value(value, None, options),
     }
@@ -341,7 +350,9 @@ fn decode_tensor_value(value: &Value, tensor: Option<&TensorProto>, options: &De
         plugin::AUDIO => plugins::audio(&decoded, options),
         plugin::TEXT => plugins::text(&decoded),
         plugin::PR_CURVES => plugins::pr_curve(&decoded, plugin_content(value)),
-        _ => Ok(DecodedValue::Tensor { dtype: dtype_name(decoded.dtype), shape: decoded.shape, values: decoded.values }),
+        _ => {
+            Ok(DecodedValue::Tensor { dtype: dtype_name(decoded.dtype), shape: decoded.shape, values: decoded.values })
+        }
     };
     result.unwrap_or_else(DecodedValue::invalid)
 }

@@ -110,12 +110,19 @@ impl EventWriter {
         let now = wall_time_now();
         let (path, mut file) = create_unique(logdir, now, &options.filename_suffix)?;
         let mut first = Vec::new();
-        let version = Event { wall_time: now, what: Some(event::What::FileVersion(FILE_VERSION.into())), ..Default::default() };
+        let version =
+            Event { wall_time: now, what: Some(event::What::FileVersion(FILE_VERSION.into())), ..Default::default() };
         append_record(&mut first, &version.encode_to_vec());
         file.write_all(&first).map_err(|e| Error::write(&path, e))?;
 
         let shared = Arc::new(Shared {
-            state: Mutex::new(State { pending: Vec::new(), flush_asked: 0, flush_done: 0, closing: false, error: None }),
+            state: Mutex::new(State {
+                pending: Vec::new(),
+                flush_asked: 0,
+                flush_done: 0,
+                closing: false,
+                error: None,
+            }),
             work: Condvar::new(),
             progress: Condvar::new(),
         });

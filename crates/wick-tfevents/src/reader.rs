@@ -126,7 +126,8 @@ pub fn find_runs(logdir: impl AsRef<Path>) -> Result<BTreeMap<String, Vec<PathBu
         let files = event_files(&dir)?;
         if !files.is_empty() {
             let rel = dir.strip_prefix(logdir).unwrap_or(&dir);
-            let name = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/");
+            let name =
+                rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/");
             runs.insert(if name.is_empty() { ".".to_string() } else { name }, files);
         }
         for entry in std::fs::read_dir(&dir).map_err(|e| Error::read(&dir, e))? {

@@ -105,7 +105,11 @@ impl<R: Read> RecordReader<R> {
         }
         let start = self.offset;
         if !self.fill(HEADER_LENGTH)? {
-            return Ok(if self.buf.is_empty() { ReadOutcome::End } else { ReadOutcome::Truncated { offset: start, have: self.buf.len() } });
+            return Ok(if self.buf.is_empty() {
+                ReadOutcome::End
+            } else {
+                ReadOutcome::Truncated { offset: start, have: self.buf.len() }
+            });
         }
         let len_bytes: [u8; 8] = self.buf[..8].try_into().unwrap_or_default();
         let stored = u32::from_le_bytes(self.buf[8..12].try_into().unwrap_or_default());
@@ -116,10 +120,14 @@ impl<R: Read> RecordReader<R> {
             return Err(e);
         }
         let len = u64::from_le_bytes(len_bytes);
-        let total = usize::try_from(len)
-            .ok()
-            .and_then(|l| l.checked_add(HEADER_LENGTH + FOOTER_LENGTH))
-            .ok_or_else(|| Error::BadEvent { path: self.name.clone(), offset: start, message: format!("record length {len} does not fit in memory") });
+        let total =
+            usize::try_from(len).ok().and_then(|l| l.checked_add(HEADER_LENGTH + FOOTER_LENGTH)).ok_or_else(|| {
+                Error::BadEvent {
+                    path: self.name.clone(),
+                    offset: start,
+                    message: format!("record length {len} does not fit in memory"),
+                }
+            });
         let total = match total {
             Ok(t) => t,
             Err(e) => {

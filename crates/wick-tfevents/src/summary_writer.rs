@@ -3,8 +3,8 @@
 
 use crate::event_writer::{wall_time_now, EventWriter, WriterOptions};
 use crate::proto::{event, Event, Summary};
-use crate::summary::hparams::{self, HParam, HParamValue, MetricInfo, SessionStatus};
 use crate::summary::histogram::{self, Bucket};
+use crate::summary::hparams::{self, HParam, HParamValue, MetricInfo, SessionStatus};
 use crate::summary::image::{self, Image};
 use crate::summary::pr_curve::{self, PrCounts};
 use crate::summary::{check_tag, scalar, text, Value};
@@ -76,7 +76,12 @@ impl SummaryWriter {
             let tag = values.first().map(|v| v.tag.clone()).unwrap_or_default();
             return Err(Error::InvalidValue { tag, message: format!("wall time {wall_time} is not finite") });
         }
-        let event = Event { wall_time, step, what: Some(event::What::Summary(Summary { value: values })), ..Default::default() };
+        let event = Event {
+            wall_time,
+            step,
+            what: Some(event::What::Summary(Summary { value: values })),
+            ..Default::default()
+        };
         self.events.write_event(&event)
     }
 
@@ -116,7 +121,13 @@ impl SummaryWriter {
     }
 
     /// Logs a histogram of raw values with `bucket_count` buckets.
-    pub fn histogram_with_buckets<T: Copy + Into<f64>>(&self, tag: &str, step: i64, data: &[T], bucket_count: usize) -> Result<()> {
+    pub fn histogram_with_buckets<T: Copy + Into<f64>>(
+        &self,
+        tag: &str,
+        step: i64,
+        data: &[T],
+        bucket_count: usize,
+    ) -> Result<()> {
         self.write_values(step, vec![histogram::histogram(tag, data, bucket_count)?])
     }
 
@@ -136,7 +147,14 @@ impl SummaryWriter {
     }
 
     /// Logs a PR curve from binary labels and predicted probabilities in `[0, 1]`.
-    pub fn pr_curve(&self, tag: &str, step: i64, labels: &[bool], predictions: &[f32], num_thresholds: usize) -> Result<()> {
+    pub fn pr_curve(
+        &self,
+        tag: &str,
+        step: i64,
+        labels: &[bool],
+        predictions: &[f32],
+        num_thresholds: usize,
+    ) -> Result<()> {
         self.write_values(step, vec![pr_curve::pr_curve(tag, labels, predictions, num_thresholds)?])
     }
 

@@ -75,7 +75,13 @@ fn values(lines: &[Json], run: &str, tag: &str) -> Vec<(i64, Json)> {
         .filter(|l| l["run"] == run)
         .flat_map(|l| {
             let step = l["step"].as_i64().unwrap();
-            l["summary"].as_array().cloned().unwrap_or_default().into_iter().filter(|v| v["tag"] == tag).map(move |v| (step, v))
+            l["summary"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|v| v["tag"] == tag)
+                .map(move |v| (step, v))
         })
         .collect()
 }
@@ -101,7 +107,10 @@ fn validates_dumps_and_lists_a_summary_writer_logdir() {
     assert_eq!(first_train["file_version"], "brain.Event:2");
 
     let loss = values(&lines, "train", "loss");
-    assert_eq!(loss.iter().map(|(s, v)| (*s, v["value"].as_f64().unwrap())).collect::<Vec<_>>(), vec![(0, 1.0), (1, 0.5), (2, 0.25)]);
+    assert_eq!(
+        loss.iter().map(|(s, v)| (*s, v["value"].as_f64().unwrap())).collect::<Vec<_>>(),
+        vec![(0, 1.0), (1, 0.5), (2, 0.25)]
+    );
     assert_eq!(loss[0].1["plugin"], "scalars");
     let odd: Vec<Json> = values(&lines, "train", "odd").into_iter().map(|(_, v)| v["value"].clone()).collect();
     assert_eq!(odd, vec![json!("NaN"), json!("Infinity"), json!(1.0)]);
@@ -123,7 +132,10 @@ fn validates_dumps_and_lists_a_summary_writer_logdir() {
     );
 
     let note = &values(&lines, "train", "note")[0].1;
-    assert_eq!((note["kind"].clone(), note["shape"].clone(), note["strings"].clone()), (json!("text"), json!([]), json!(["hello **md**"])));
+    assert_eq!(
+        (note["kind"].clone(), note["shape"].clone(), note["strings"].clone()),
+        (json!("text"), json!([]), json!(["hello **md**"]))
+    );
     let table = &values(&lines, "train", "table")[0].1;
     assert_eq!((table["shape"].clone(), table["strings"].clone()), (json!([2, 2]), json!(["a", "b", "c", "d"])));
 
@@ -152,8 +164,13 @@ fn validates_dumps_and_lists_a_summary_writer_logdir() {
     let out = wick_events(&[OsStr::new("tags"), OsStr::new("--json"), logs.as_os_str()]);
     assert!(out.status.success(), "{}", all_output(&out));
     let rows: Vec<Json> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let row = |tag: &str| rows.iter().find(|r| r["tag"] == tag).cloned().unwrap_or_else(|| panic!("no row for {tag}: {rows:?}"));
-    assert_eq!(row("loss"), json!({"run": "train", "tag": "loss", "plugin": "scalars", "count": 3, "first_step": 0, "last_step": 2}));
+    let row = |tag: &str| {
+        rows.iter().find(|r| r["tag"] == tag).cloned().unwrap_or_else(|| panic!("no row for {tag}: {rows:?}"))
+    };
+    assert_eq!(
+        row("loss"),
+        json!({"run": "train", "tag": "loss", "plugin": "scalars", "count": 3, "first_step": 0, "last_step": 2})
+    );
     assert_eq!(row("odd")["count"], 3);
     assert_eq!(row("pr")["plugin"], "pr_curves");
     assert_eq!(row("_hparams_/experiment")["run"], ".");
@@ -162,7 +179,10 @@ fn validates_dumps_and_lists_a_summary_writer_logdir() {
     let out = wick_events(&[OsStr::new("tags"), logs.as_os_str()]);
     let table = stdout(&out);
     assert!(table.starts_with("RUN"), "{table}");
-    assert!(table.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["train", "loss", "scalars", "3", "0", "2"]), "{table}");
+    assert!(
+        table.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["train", "loss", "scalars", "3", "0", "2"]),
+        "{table}"
+    );
 }
 
 /// Copies `file` into a new directory `dir/name`, flipping the byte at `at`.
@@ -183,9 +203,10 @@ fn one_flipped_byte_is_reported_with_file_and_offset() {
     let events = wick_tfevents::reader::read_file(&train_file).unwrap();
     let offset = events[3].offset;
 
-    for (name, at, what) in
-        [("payload", offset as usize + 12 + 5, "data CRC mismatch"), ("length", offset as usize + 1, "length CRC mismatch")]
-    {
+    for (name, at, what) in [
+        ("payload", offset as usize + 12 + 5, "data CRC mismatch"),
+        ("length", offset as usize + 1, "length CRC mismatch"),
+    ] {
         let bad = corrupt_copy(&train_file, dir.path(), name, at);
         let out = wick_events(&[OsStr::new("validate"), bad.as_os_str()]);
         assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
@@ -224,7 +245,11 @@ fn usage_and_io_errors_exit_2() {
     for cmd in ["validate", "dump", "tags"] {
         let out = wick_events(&[OsStr::new(cmd), missing.as_os_str()]);
         assert_eq!(out.status.code(), Some(2), "{cmd}: {}", all_output(&out));
-        assert!(String::from_utf8_lossy(&out.stderr).contains(&missing.display().to_string()), "{cmd}: {}", all_output(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(&missing.display().to_string()),
+            "{cmd}: {}",
+            all_output(&out)
+        );
     }
 }
 
@@ -243,7 +268,8 @@ fn tensorboardx_logdir_validates() {
 
     let lines = dump(&[logs.as_os_str()]);
     // Legacy simple_value scalars, read back as the f32 values tensorboardX wrote.
-    let loss: Vec<(i64, f32)> = values(&lines, ".", "loss").iter().map(|(s, v)| (*s, v["value"].as_f64().unwrap() as f32)).collect();
+    let loss: Vec<(i64, f32)> =
+        values(&lines, ".", "loss").iter().map(|(s, v)| (*s, v["value"].as_f64().unwrap() as f32)).collect();
     assert_eq!(loss, vec![(0, 1.0), (1, 0.5), (2, 1.0 / 3.0), (3, 0.25), (4, 0.2)]);
     assert_eq!(values(&lines, ".", "nan_test")[0].1["value"], "NaN");
     let hist = &values(&lines, ".", "weights")[0].1;

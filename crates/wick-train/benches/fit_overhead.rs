@@ -57,12 +57,12 @@ use wick_callbacks::CSVLogger;
 use wick_callbacks::EarlyStopping;
 use wick_callbacks::ModelCheckpoint;
 use wick_callbacks::ProgressBar;
-use wick_callbacks::{TensorBoard, UpdateFreq};
 use wick_callbacks::{Callback, ModelVars};
+use wick_callbacks::{TensorBoard, UpdateFreq};
+use wick_data::TensorDataset;
 use wick_optim::rules::AdamRule;
 use wick_optim::OptimizerConfig;
 use wick_train::losses::{Loss, SparseCategoricalCrossentropy};
-use wick_data::TensorDataset;
 use wick_train::{FitOptions, Trainer};
 
 type Error = Box<dyn std::error::Error>;
@@ -107,10 +107,7 @@ fn arg(name: &str, env: &str, default: usize) -> usize {
             return v;
         }
     }
-    std::env::var(env)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(env).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 struct Mlp {
@@ -226,10 +223,7 @@ fn run_bare(init: &Init, ds: &TensorDataset, epochs: usize) -> Result<(f64, Vec<
 }
 
 fn callbacks(variant: Variant, dir: &Path) -> Vec<Box<dyn Callback>> {
-    let tb = || {
-        Box::new(TensorBoard::new(dir.join("tb")).update_freq(UpdateFreq::Batches(1)))
-            as Box<dyn Callback>
-    };
+    let tb = || Box::new(TensorBoard::new(dir.join("tb")).update_freq(UpdateFreq::Batches(1))) as Box<dyn Callback>;
     let ckpt = || {
         Box::new(
             ModelCheckpoint::new(dir.join("ckpt.safetensors").to_string_lossy().into_owned())
@@ -254,62 +248,30 @@ fn callbacks(variant: Variant, dir: &Path) -> Vec<Box<dyn Callback>> {
 }
 
 /// `fit` with the variant's callbacks: seconds and the per-epoch losses from History.
-fn run_fit(
-    init: &Init,
-    ds: &mut TensorDataset,
-    epochs: usize,
-    variant: Variant,
-) -> Result<(f64, Vec<f64>)> {
+fn run_fit(init: &Init, ds: &mut TensorDataset, epochs: usize, variant: Variant) -> Result<(f64, Vec<f64>)> {
     let (varmap, model, opt) = init.fresh()?;
     let mut trainer = Trainer::new(model, &varmap, opt, loss_fn())?;
     let dir = tempfile::tempdir()?;
     let cbs = callbacks(variant, dir.path());
-    let verbose = if cbs.iter().any(|c| c.name() == "ProgbarLogger") {
-        1
-    } else {
-        0
-    };
+    let verbose = if cbs.iter().any(|c| c.name() == "ProgbarLogger") { 1 } else { 0 };
     let start = Instant::now();
-    let history = trainer.fit(
-        ds,
-        FitOptions {
-            epochs,
-            verbose,
-            callbacks: cbs,
-            ..Default::default()
-        },
-    )?;
+    let history = trainer.fit(ds, FitOptions { epochs, verbose, callbacks: cbs, ..Default::default() })?;
     let secs = start.elapsed().as_secs_f64();
     let losses = history.get("loss").ok_or("no loss in History")?;
     if losses.len() != epochs {
-        return Err(format!(
-            "{}: {} epochs ran, {epochs} asked",
-            variant.name(),
-            losses.len()
-        )
-        .into());
+        return Err(format!("{}: {} epochs ran, {epochs} asked", variant.name(), losses.len()).into());
     }
     if variant == Variant::Stack {
         let csv = std::fs::read_to_string(dir.path().join("log.csv"))?;
         let ckpt = dir.path().join("ckpt.safetensors");
-        if csv.lines().count() != epochs + 1
-            || !ckpt.exists()
-            || !dir.path().join("tb/train").is_dir()
-        {
-            return Err(
-                "the full stack did not write its CSV rows, checkpoint or TensorBoard run".into(),
-            );
+        if csv.lines().count() != epochs + 1 || !ckpt.exists() || !dir.path().join("tb/train").is_dir() {
+            return Err("the full stack did not write its CSV rows, checkpoint or TensorBoard run".into());
         }
     }
     Ok((secs, losses))
 }
 
-fn run(
-    variant: Variant,
-    init: &Init,
-    ds: &mut TensorDataset,
-    epochs: usize,
-) -> Result<(f64, Vec<f64>)> {
+fn run(variant: Variant, init: &Init, ds: &mut TensorDataset, epochs: usize) -> Result<(f64, Vec<f64>)> {
     match variant {
         Variant::Bare => run_bare(init, ds, epochs),
         _ => run_fit(init, ds, epochs, variant),
@@ -337,10 +299,7 @@ fn process_cpu_secs() -> f64 {
         fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
     }
     const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
-    let mut ts = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = Timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec (64-bit Linux layout).
     let rc = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
     if rc != 0 {
@@ -366,10 +325,7 @@ fn median(v: &[f64]) -> f64 {
 }
 
 fn min_max(v: &[f64]) -> (f64, f64) {
-    v.iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
-            (lo.min(*x), hi.max(*x))
-        })
+    v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(*x), hi.max(*x)))
 }
 
 fn main() -> Result<()> {
@@ -381,24 +337,16 @@ fn main() -> Result<()> {
 
     let mut rng = Rng(0xDA7A_0000_0000_0042);
     let x = rng.tensor(&[samples, IN], 1.0, &dev)?;
-    let labels: Vec<u32> = (0..samples)
-        .map(|_| (rng.next_u64() % CLASSES as u64) as u32)
-        .collect();
+    let labels: Vec<u32> = (0..samples).map(|_| (rng.next_u64() % CLASSES as u64) as u32).collect();
     let y = Tensor::from_vec(labels, samples, &dev)?;
-    let mut ds = TensorDataset::new(x, y)?
-        .with_batch_size(BATCH)?
-        .with_seed(7);
+    let mut ds = TensorDataset::new(x, y)?.with_batch_size(BATCH)?.with_seed(7);
     let init = Init::new(&dev)?;
     let steps_per_epoch = samples.div_ceil(BATCH);
     let steps = (steps_per_epoch * epochs) as f64;
 
     let mut variants = vec![Variant::Bare, Variant::Fit, Variant::Stack];
     if breakdown {
-        variants.extend([
-            Variant::FitTensorBoard,
-            Variant::FitCheckpoint,
-            Variant::FitProgress,
-        ]);
+        variants.extend([Variant::FitTensorBoard, Variant::FitCheckpoint, Variant::FitProgress]);
     }
     println!(
         "fit_overhead: MLP {IN}->{HIDDEN}->{CLASSES} ({} params), Adam, sparse CE (logits), {samples} samples, batch {BATCH} \
@@ -452,10 +400,7 @@ fn main() -> Result<()> {
     let c = summarize("process CPU time (all threads)", &cpu, &variants, steps);
     println!("max |epoch loss(variant) - epoch loss(bare)| = {max_loss_diff:.3e}");
     if max_loss_diff > 1e-4 {
-        return Err(format!(
-            "the variants did not train identically (loss differs by {max_loss_diff:e})"
-        )
-        .into());
+        return Err(format!("the variants did not train identically (loss differs by {max_loss_diff:e})").into());
     }
     println!(
         "RESULT steps_per_run={} rounds={rounds} bare_ms={:.4} fit_ms={:.4} stack_ms={:.4} fit_vs_bare={:.4} stack_vs_fit={:.4} \
@@ -487,8 +432,7 @@ struct Summary {
 /// Prints the table, per-round ratios and goal verdicts of one measure (`t[v][r]`).
 fn summarize(what: &str, t: &[Vec<f64>], variants: &[Variant], steps: f64) -> Summary {
     let rounds = t[0].len();
-    let ratio =
-        |a: usize, b: usize| -> Vec<f64> { (0..rounds).map(|r| t[a][r] / t[b][r]).collect() };
+    let ratio = |a: usize, b: usize| -> Vec<f64> { (0..rounds).map(|r| t[a][r] / t[b][r]).collect() };
     let best = |i: usize| min_max(&t[i]).0;
     let ms: Vec<f64> = t.iter().map(|s| median(s) / steps * 1e3).collect();
     println!();
@@ -508,12 +452,7 @@ fn summarize(what: &str, t: &[Vec<f64>], variants: &[Variant], steps: f64) -> Su
             best(i) / best(0),
         );
     }
-    let fmt = |v: &[f64]| {
-        v.iter()
-            .map(|x| format!("{x:.4}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let fmt = |v: &[f64]| v.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(", ");
     let (fb, sf, sb) = (ratio(1, 0), ratio(2, 1), ratio(2, 0));
     println!("per-round fit/bare:   {}", fmt(&fb));
     println!("per-round stack/fit:  {}", fmt(&sf));

@@ -31,7 +31,13 @@ pub(crate) struct EpochIterator {
 }
 
 impl EpochIterator {
-    pub(crate) fn new(data: &dyn Dataset, steps_per_epoch: Option<usize>, shuffle: bool, context: &'static str, what: &'static str) -> Self {
+    pub(crate) fn new(
+        data: &dyn Dataset,
+        steps_per_epoch: Option<usize>,
+        shuffle: bool,
+        context: &'static str,
+        what: &'static str,
+    ) -> Self {
         EpochIterator {
             steps_per_epoch,
             num_batches: data.len_batches(),

@@ -51,7 +51,11 @@ impl LossMetric {
 
 impl std::fmt::Debug for LossMetric {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LossMetric").field("name", &self.name).field("loss", &self.loss.name()).field("mean", &self.mean).finish()
+        f.debug_struct("LossMetric")
+            .field("name", &self.name)
+            .field("loss", &self.loss.name())
+            .field("mean", &self.mean)
+            .finish()
     }
 }
 

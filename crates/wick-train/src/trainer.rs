@@ -93,10 +93,20 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
         if loss.reduction() == Reduction::None {
             return Err(Error::invalid(
                 "Trainer",
-                format!("the loss {} uses reduction `none`; training needs a scalar loss (e.g. sum_over_batch_size)", loss.name()),
+                format!(
+                    "the loss {} uses reduction `none`; training needs a scalar loss (e.g. sum_over_batch_size)",
+                    loss.name()
+                ),
             ));
         }
-        Ok(Trainer { model, vars: vars.into_model_vars(), optimizer, loss, metrics: Vec::new(), loss_tracker: Mean::named("loss") })
+        Ok(Trainer {
+            model,
+            vars: vars.into_model_vars(),
+            optimizer,
+            loss,
+            metrics: Vec::new(),
+            loss_tracker: Mean::named("loss"),
+        })
     }
 
     /// Adds a metric (Keras `metrics=[…]`); it is logged under [`Metric::name`].
@@ -165,10 +175,9 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
     /// Forward pass, loss and metric updates of one batch; returns the loss (unscaled)
     /// and the predictions.
     fn forward_loss(&mut self, batch: &Batch, train: bool, context: &'static str) -> Result<(Tensor, Tensor)> {
-        let y = batch
-            .y
-            .as_ref()
-            .ok_or_else(|| Error::invalid(context, "the batch has no targets `y` (inputs-only data can only be used with predict)"))?;
+        let y = batch.y.as_ref().ok_or_else(|| {
+            Error::invalid(context, "the batch has no targets `y` (inputs-only data can only be used with predict)")
+        })?;
         let sample_weight = batch.sample_weight.as_ref().map(float_weights).transpose()?;
         let y_pred = self.model.forward_t(&batch.x, train)?;
         let loss = self.loss.call(y, &y_pred, sample_weight.as_ref())?;
@@ -262,7 +271,8 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
             return Err(Error::invalid("fit", "validation_freq must be positive; received 0"));
         }
         let mut train_iter = EpochIterator::new(train, steps_per_epoch, shuffle, "fit", "training");
-        let mut val_iter = validation_data.as_deref().map(|v| EpochIterator::new(v, validation_steps, false, "fit", "validation"));
+        let mut val_iter =
+            validation_data.as_deref().map(|v| EpochIterator::new(v, validation_steps, false, "fit", "validation"));
 
         let history = History::new();
         let mut cbs = self.callback_list(callbacks, Some(&history), verbose);

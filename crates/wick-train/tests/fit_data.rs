@@ -16,10 +16,14 @@ fn run(data: TensorDataset, shuffle: bool, epochs: usize) -> Vec<Vec<f32>> {
     let (mut trainer, setup) = trainer(0.0);
     let mut val = val_data();
     trainer
-        .fit(&mut { data }, FitOptions { epochs, shuffle, verbose: 0, validation_data: Some(&mut val), ..Default::default() })
+        .fit(
+            &mut { data },
+            FitOptions { epochs, shuffle, verbose: 0, validation_data: Some(&mut val), ..Default::default() },
+        )
         .unwrap();
     // Validation is never shuffled.
-    let val_seen: Vec<Vec<f32>> = setup.seen.lock().unwrap().iter().filter(|(t, _)| !*t).map(|(_, v)| v.clone()).collect();
+    let val_seen: Vec<Vec<f32>> =
+        setup.seen.lock().unwrap().iter().filter(|(t, _)| !*t).map(|(_, v)| v.clone()).collect();
     for pair in val_seen.chunks(2) {
         assert_eq!(pair, [vec![0.2, -0.5], vec![0.9]]);
     }
@@ -61,22 +65,47 @@ fn steps_per_epoch_continues_the_pass_across_epochs() {
     let (mut t, setup) = trainer(0.0);
     let rec = recorder();
     let history = t
-        .fit(&mut train_data(), FitOptions { epochs: 3, steps_per_epoch: Some(2), shuffle: false, verbose: 0, callbacks: vec![rec.boxed()], ..Default::default() })
+        .fit(
+            &mut train_data(),
+            FitOptions {
+                epochs: 3,
+                steps_per_epoch: Some(2),
+                shuffle: false,
+                verbose: 0,
+                callbacks: vec![rec.boxed()],
+                ..Default::default()
+            },
+        )
         .unwrap();
     let order = train_order(&setup);
     let lens: Vec<usize> = order.iter().map(Vec::len).collect();
     assert_eq!(lens, [4, 4, 2, 4, 4]);
     assert_eq!(order[3], order[0]);
     assert_eq!(history.epoch(), [0, 1, 2]);
-    let batch_ends: Vec<String> = rec.borrow().calls.iter().filter(|c| c.starts_with("on_train_batch_end")).map(|c| c[..21].to_string()).collect();
+    let batch_ends: Vec<String> = rec
+        .borrow()
+        .calls
+        .iter()
+        .filter(|c| c.starts_with("on_train_batch_end"))
+        .map(|c| c[..21].to_string())
+        .collect();
     assert_eq!(batch_ends.len(), 5);
 
     // 2 batches per pass, 2 steps per epoch: a new pass each epoch, silently.
     let (mut t, setup) = trainer(0.0);
     let x = candle_core::Tensor::new(&X, &candle_core::Device::Cpu).unwrap().narrow(0, 0, 8).unwrap();
-    let y = candle_core::Tensor::new(&Y, &candle_core::Device::Cpu).unwrap().narrow(0, 0, 8).unwrap().reshape((8, 1)).unwrap();
+    let y = candle_core::Tensor::new(&Y, &candle_core::Device::Cpu)
+        .unwrap()
+        .narrow(0, 0, 8)
+        .unwrap()
+        .reshape((8, 1))
+        .unwrap();
     let mut data = TensorDataset::new(x, y).unwrap().with_batch_size(4).unwrap();
-    t.fit(&mut data, FitOptions { epochs: 2, steps_per_epoch: Some(2), shuffle: false, verbose: 0, ..Default::default() }).unwrap();
+    t.fit(
+        &mut data,
+        FitOptions { epochs: 2, steps_per_epoch: Some(2), shuffle: false, verbose: 0, ..Default::default() },
+    )
+    .unwrap();
     assert_eq!(train_order(&setup).len(), 4);
 }
 

@@ -25,7 +25,12 @@ fn ema_weights_are_in_place_before_on_train_end() {
     let options = OptimizerOptions { use_ema: true, ema_momentum: 0.5, ..Default::default() };
     let (mut trainer, setup) = trainer_with(0.1, options);
     let at_end = Shared::new(KernelAtEnd::default());
-    trainer.fit(&mut train_data(), FitOptions { epochs: 2, verbose: 0, callbacks: vec![at_end.boxed()], ..Default::default() }).unwrap();
+    trainer
+        .fit(
+            &mut train_data(),
+            FitOptions { epochs: 2, verbose: 0, callbacks: vec![at_end.boxed()], ..Default::default() },
+        )
+        .unwrap();
     let i = trainer.optimizer().var_names().iter().position(|n| n == "kernel").unwrap();
     let ema = trainer.optimizer().ema_variables()[i].as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
     let kernel = setup.kernel.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();

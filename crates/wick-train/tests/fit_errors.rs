@@ -22,7 +22,15 @@ fn a_callback_error_aborts_fit_with_that_error() {
     let (mut trainer, _) = trainer(0.1);
     let (before, after) = (recorder(), recorder());
     let err = trainer
-        .fit(&mut train_data(), FitOptions { epochs: 3, verbose: 0, callbacks: vec![before.boxed(), Box::new(Fails), after.boxed()], ..Default::default() })
+        .fit(
+            &mut train_data(),
+            FitOptions {
+                epochs: 3,
+                verbose: 0,
+                callbacks: vec![before.boxed(), Box::new(Fails), after.boxed()],
+                ..Default::default()
+            },
+        )
         .unwrap_err();
     match &err {
         Error::Callback(wick_callbacks::Error::Other(m)) => assert_eq!(m, "disk full"),

@@ -36,7 +36,14 @@ fn fit_with_validation_calls_hooks_in_keras_order() {
     let history = trainer
         .fit(
             &mut train,
-            FitOptions { epochs: 2, shuffle: false, verbose: 0, validation_data: Some(&mut val), callbacks: vec![rec.boxed()], ..Default::default() },
+            FitOptions {
+                epochs: 2,
+                shuffle: false,
+                verbose: 0,
+                validation_data: Some(&mut val),
+                callbacks: vec![rec.boxed()],
+                ..Default::default()
+            },
         )
         .unwrap();
     let r = rec.borrow();
@@ -63,7 +70,17 @@ fn test_end_logs_are_the_validation_results() {
     let rec = recorder();
     let (mut train, mut val) = (train_data(), val_data());
     trainer
-        .fit(&mut train, FitOptions { epochs: 1, shuffle: false, verbose: 0, validation_data: Some(&mut val), callbacks: vec![rec.boxed()], ..Default::default() })
+        .fit(
+            &mut train,
+            FitOptions {
+                epochs: 1,
+                shuffle: false,
+                verbose: 0,
+                validation_data: Some(&mut val),
+                callbacks: vec![rec.boxed()],
+                ..Default::default()
+            },
+        )
         .unwrap();
     let r = rec.borrow();
     let test_end = &r.logs.iter().find(|(h, _)| h == "on_test_end").unwrap().1;
@@ -97,10 +114,16 @@ fn user_callbacks_run_in_order_before_history() {
     let history = trainer
         .fit(
             &mut train_data(),
-            FitOptions { epochs: 1, verbose: 0, callbacks: vec![first.boxed(), Box::new(AddsKey), second.boxed()], ..Default::default() },
+            FitOptions {
+                epochs: 1,
+                verbose: 0,
+                callbacks: vec![first.boxed(), Box::new(AddsKey), second.boxed()],
+                ..Default::default()
+            },
         )
         .unwrap();
-    let epoch_keys = |r: &Shared<Recorder>| r.borrow().calls.iter().find(|c| c.starts_with("on_epoch_end")).cloned().unwrap();
+    let epoch_keys =
+        |r: &Shared<Recorder>| r.borrow().calls.iter().find(|c| c.starts_with("on_epoch_end")).cloned().unwrap();
     assert_eq!(epoch_keys(&first), "on_epoch_end(0) {loss, mae}");
     assert_eq!(epoch_keys(&second), "on_epoch_end(0) {loss, mae, learning_rate}");
     assert_eq!(history.keys(), ["loss", "mae", "learning_rate"]);
@@ -110,7 +133,12 @@ fn user_callbacks_run_in_order_before_history() {
 fn no_validation_no_test_hooks_and_validation_freq() {
     let (mut trainer, _) = trainer(0.1);
     let rec = recorder();
-    trainer.fit(&mut train_data(), FitOptions { epochs: 1, verbose: 0, callbacks: vec![rec.boxed()], ..Default::default() }).unwrap();
+    trainer
+        .fit(
+            &mut train_data(),
+            FitOptions { epochs: 1, verbose: 0, callbacks: vec![rec.boxed()], ..Default::default() },
+        )
+        .unwrap();
     assert!(rec.borrow().calls.iter().all(|c| !c.starts_with("on_test")));
 
     let rec = recorder();
@@ -146,7 +174,9 @@ fn no_validation_no_test_hooks_and_validation_freq() {
 fn evaluate_calls_test_hooks() {
     let (mut trainer, setup) = trainer(0.1);
     let rec = recorder();
-    let logs = trainer.evaluate(&mut val_data(), RunOptions { verbose: 0, callbacks: vec![rec.boxed()], ..Default::default() }).unwrap();
+    let logs = trainer
+        .evaluate(&mut val_data(), RunOptions { verbose: 0, callbacks: vec![rec.boxed()], ..Default::default() })
+        .unwrap();
     let r = rec.borrow();
     assert_eq!(
         r.calls,
@@ -177,7 +207,9 @@ fn predict_calls_predict_hooks_and_concatenates() {
     let rec = recorder();
     let x = candle_core::Tensor::new(&X_VAL, &candle_core::Device::Cpu).unwrap();
     let mut data = TensorDataset::inputs(x).unwrap().with_batch_size(2).unwrap();
-    let out = trainer.predict(&mut data, RunOptions { verbose: 0, callbacks: vec![rec.boxed()], ..Default::default() }).unwrap();
+    let out = trainer
+        .predict(&mut data, RunOptions { verbose: 0, callbacks: vec![rec.boxed()], ..Default::default() })
+        .unwrap();
     assert_eq!(
         rec.borrow().calls,
         [

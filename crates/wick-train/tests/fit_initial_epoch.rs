@@ -10,7 +10,12 @@ use wick_train::FitOptions;
 fn initial_epoch_runs_the_remaining_epochs() {
     let (mut trainer, _) = trainer(0.1);
     let rec = recorder();
-    let history = trainer.fit(&mut train_data(), FitOptions { epochs: 3, initial_epoch: 1, verbose: 0, callbacks: vec![rec.boxed()], ..Default::default() }).unwrap();
+    let history = trainer
+        .fit(
+            &mut train_data(),
+            FitOptions { epochs: 3, initial_epoch: 1, verbose: 0, callbacks: vec![rec.boxed()], ..Default::default() },
+        )
+        .unwrap();
     assert_eq!(history.epoch(), [1, 2]);
     let begins: Vec<String> = rec.borrow().calls.iter().filter(|c| c.starts_with("on_epoch_begin")).cloned().collect();
     assert_eq!(begins, ["on_epoch_begin(1)", "on_epoch_begin(2)"]);
@@ -29,7 +34,12 @@ impl Callback for Resume {
 #[test]
 fn a_callback_can_raise_the_initial_epoch() {
     let (mut trainer, _) = trainer(0.1);
-    let history = trainer.fit(&mut train_data(), FitOptions { epochs: 4, verbose: 0, callbacks: vec![Box::new(Resume)], ..Default::default() }).unwrap();
+    let history = trainer
+        .fit(
+            &mut train_data(),
+            FitOptions { epochs: 4, verbose: 0, callbacks: vec![Box::new(Resume)], ..Default::default() },
+        )
+        .unwrap();
     assert_eq!(history.epoch(), [2, 3]);
     assert_eq!(trainer.optimizer().iterations(), 6);
 }
@@ -38,7 +48,12 @@ fn a_callback_can_raise_the_initial_epoch() {
 fn nothing_to_run_still_calls_train_begin_and_end() {
     let (mut trainer, _) = trainer(0.1);
     let rec = recorder();
-    let history = trainer.fit(&mut train_data(), FitOptions { epochs: 2, initial_epoch: 2, verbose: 0, callbacks: vec![rec.boxed()], ..Default::default() }).unwrap();
+    let history = trainer
+        .fit(
+            &mut train_data(),
+            FitOptions { epochs: 2, initial_epoch: 2, verbose: 0, callbacks: vec![rec.boxed()], ..Default::default() },
+        )
+        .unwrap();
     assert_eq!(rec.borrow().calls, ["on_train_begin", "on_train_end {}"]);
     assert!(history.epoch().is_empty());
 }

@@ -23,7 +23,12 @@ fn batch_logs_are_sample_weighted_running_means() {
     // lr = 0: the weights never change, so every batch's loss is known in advance.
     let (mut trainer, _) = trainer(0.0);
     let rec = recorder();
-    trainer.fit(&mut train_data(), FitOptions { epochs: 2, shuffle: false, verbose: 0, callbacks: vec![rec.boxed()], ..Default::default() }).unwrap();
+    trainer
+        .fit(
+            &mut train_data(),
+            FitOptions { epochs: 2, shuffle: false, verbose: 0, callbacks: vec![rec.boxed()], ..Default::default() },
+        )
+        .unwrap();
     let e = errors();
     let batch_loss = |r: std::ops::Range<usize>| e[r.clone()].iter().map(|v| v.0).sum::<f64>() / r.len() as f64;
     let (l0, l1, l2) = (batch_loss(0..4), batch_loss(4..8), batch_loss(8..10));
@@ -49,7 +54,9 @@ fn sgd_steps_once_per_batch_and_loss_scaling_cancels_out() {
     assert_eq!(plain.optimizer().iterations(), 6);
     let options = OptimizerOptions { loss_scale_factor: Some(128.0), ..Default::default() };
     let (mut scaled, b) = trainer_with(0.1, options);
-    let h = scaled.fit(&mut train_data(), FitOptions { epochs: 2, shuffle: false, verbose: 0, ..Default::default() }).unwrap();
+    let h = scaled
+        .fit(&mut train_data(), FitOptions { epochs: 2, shuffle: false, verbose: 0, ..Default::default() })
+        .unwrap();
     let ka = a.kernel.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
     let kb = b.kernel.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
     for (x, y) in ka.iter().zip(&kb) {
@@ -71,7 +78,9 @@ fn sample_weights_weight_the_metrics() {
     let mae = e.iter().zip(ws).map(|(v, w)| v.1 * w).sum::<f64>() / ws.iter().sum::<f64>();
     assert!(close(logs.get("mae").unwrap(), mae), "{logs:?} vs {mae}");
     // The loss divides by the batch size (sum_over_batch_size), then by sample counts.
-    let batch = |r: std::ops::Range<usize>| e[r.clone()].iter().zip(&ws[r.clone()]).map(|(v, w)| v.0 * w).sum::<f64>() / r.len() as f64;
+    let batch = |r: std::ops::Range<usize>| {
+        e[r.clone()].iter().zip(&ws[r.clone()]).map(|(v, w)| v.0 * w).sum::<f64>() / r.len() as f64
+    };
     let loss = (4.0 * batch(0..4) + 4.0 * batch(4..8) + 2.0 * batch(8..10)) / 10.0;
     assert!(close(logs.get("loss").unwrap(), loss), "{logs:?} vs {loss}");
 }

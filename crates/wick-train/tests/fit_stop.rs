@@ -14,7 +14,14 @@ fn stop_mid_epoch_still_validates_and_ends_the_epoch() {
     let history = trainer
         .fit(
             &mut train_data(),
-            FitOptions { epochs: 5, shuffle: false, verbose: 0, validation_data: Some(&mut val), callbacks: vec![rec.boxed()], ..Default::default() },
+            FitOptions {
+                epochs: 5,
+                shuffle: false,
+                verbose: 0,
+                validation_data: Some(&mut val),
+                callbacks: vec![rec.boxed()],
+                ..Default::default()
+            },
         )
         .unwrap();
     assert_eq!(
@@ -44,7 +51,12 @@ fn stop_mid_epoch_still_validates_and_ends_the_epoch() {
 fn stop_at_epoch_end_stops_after_that_epoch() {
     let (mut trainer, _) = trainer(0.1);
     let rec = Shared::new(Recorder::stopping_at("on_epoch_end(1)"));
-    let history = trainer.fit(&mut train_data(), FitOptions { epochs: 5, verbose: 0, callbacks: vec![rec.boxed()], ..Default::default() }).unwrap();
+    let history = trainer
+        .fit(
+            &mut train_data(),
+            FitOptions { epochs: 5, verbose: 0, callbacks: vec![rec.boxed()], ..Default::default() },
+        )
+        .unwrap();
     assert_eq!(history.epoch(), [0, 1]);
     assert_eq!(rec.borrow().calls.last().unwrap(), "on_train_end {loss, mae}");
     assert_eq!(trainer.optimizer().iterations(), 6);
@@ -54,7 +66,12 @@ fn stop_at_epoch_end_stops_after_that_epoch() {
 fn a_new_fit_clears_the_stop_flag() {
     let (mut trainer, _) = trainer(0.1);
     let rec = Shared::new(Recorder::stopping_at("on_train_batch_end(0)"));
-    trainer.fit(&mut train_data(), FitOptions { epochs: 3, verbose: 0, callbacks: vec![rec.boxed()], ..Default::default() }).unwrap();
+    trainer
+        .fit(
+            &mut train_data(),
+            FitOptions { epochs: 3, verbose: 0, callbacks: vec![rec.boxed()], ..Default::default() },
+        )
+        .unwrap();
     let history = trainer.fit(&mut train_data(), FitOptions { epochs: 3, verbose: 0, ..Default::default() }).unwrap();
     assert_eq!(history.epoch(), [0, 1, 2]);
 }

@@ -220,7 +220,10 @@ impl Callback for BackupAndRestore {
 
     fn on_train_begin(&mut self, ctx: &mut Context<'_>) -> Result<()> {
         if self.save_freq == SaveFreq::Batches(0) {
-            return Err(Error::InvalidArgument { context: NAME, message: "save_freq must be at least 1 step; received 0".into() });
+            return Err(Error::InvalidArgument {
+                context: NAME,
+                message: "save_freq must be at least 1 step; received 0".into(),
+            });
         }
         if !ctx.has_model() {
             return Err(Error::Missing { context: NAME, what: "the model's variables" });
@@ -240,7 +243,12 @@ impl Callback for BackupAndRestore {
             }
             return Ok(());
         };
-        self.seq = [Some(&manifest.latest), manifest.previous.as_ref()].into_iter().flatten().filter_map(|n| seq_of(n)).max().unwrap_or(0);
+        self.seq = [Some(&manifest.latest), manifest.previous.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|n| seq_of(n))
+            .max()
+            .unwrap_or(0);
         let state = match self.load(ctx, &manifest.latest) {
             Ok(state) => state,
             Err(latest_error) => match &manifest.previous {
@@ -313,7 +321,9 @@ struct Manifest {
 }
 
 fn seq_of(name: &str) -> Option<u64> {
-    name.strip_prefix(CKPT_PREFIX).filter(|d| d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit())).and_then(|d| d.parse().ok())
+    name.strip_prefix(CKPT_PREFIX)
+        .filter(|d| d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse().ok())
 }
 
 fn bad(path: &Path, what: &str) -> Error {

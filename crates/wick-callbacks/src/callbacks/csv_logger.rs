@@ -36,7 +36,14 @@ pub struct CSVLogger {
 impl CSVLogger {
     /// Keras' defaults: `separator=","`, `append=False`.
     pub fn new(filename: impl Into<PathBuf>) -> Self {
-        CSVLogger { filename: filename.into(), separator: ",".into(), append: false, file: None, keys: None, write_header: true }
+        CSVLogger {
+            filename: filename.into(),
+            separator: ",".into(),
+            append: false,
+            file: None,
+            keys: None,
+            write_header: true,
+        }
     }
 
     /// Sets the separator.
@@ -123,7 +130,8 @@ impl Callback for CSVLogger {
                     keys.extend(val);
                 }
                 if self.write_header {
-                    let header: Vec<String> = std::iter::once("epoch".to_string()).chain(keys.iter().cloned()).collect();
+                    let header: Vec<String> =
+                        std::iter::once("epoch".to_string()).chain(keys.iter().cloned()).collect();
                     self.write_row(&header)?;
                 }
                 self.keys = Some(keys.clone());

@@ -177,8 +177,9 @@ impl Callback for EarlyStopping {
     }
 
     fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, ctx: &mut Context<'_>) -> Result<()> {
-        let monitor =
-            self.state.get_or_insert_with(|| Monitor::new("EarlyStopping", self.monitor.clone(), self.mode, self.min_delta));
+        let monitor = self
+            .state
+            .get_or_insert_with(|| Monitor::new("EarlyStopping", self.monitor.clone(), self.mode, self.min_delta));
         monitor.direction()?;
         let Some(current) = logs.get(&self.monitor) else {
             if !self.warned_missing {

@@ -57,7 +57,10 @@ impl Callback for LearningRateScheduler {
         if !lr.is_finite() {
             return Err(Error::InvalidArgument {
                 context: "LearningRateScheduler",
-                message: format!("the schedule returned learning rate {} at epoch {epoch}; it must be a finite number", repr_f64(lr)),
+                message: format!(
+                    "the schedule returned learning rate {} at epoch {epoch}; it must be a finite number",
+                    repr_f64(lr)
+                ),
             });
         }
         optimizer.set_learning_rate(lr);

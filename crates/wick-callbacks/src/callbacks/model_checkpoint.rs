@@ -214,7 +214,8 @@ impl ModelCheckpoint {
             eprintln!("WARNING: Can save best model only with {} available.", self.monitor);
             return Ok(true);
         };
-        let monitor = self.state.get_or_insert_with(|| Monitor::new("ModelCheckpoint", self.monitor.clone(), self.mode, 0.0));
+        let monitor =
+            self.state.get_or_insert_with(|| Monitor::new("ModelCheckpoint", self.monitor.clone(), self.mode, 0.0));
         let best_str = self.best.map_or_else(|| "None".to_string(), five_decimals);
         if monitor.is_improvement(current, self.best)? {
             if self.verbose > 0 {

@@ -120,7 +120,11 @@ fn parse_spec(spec: &str) -> Result<Spec, String> {
         i += 1;
     }
     if i > start {
-        s.width = c[start..i].iter().collect::<String>().parse().map_err(|_| format!("width too big in format spec {spec:?}"))?;
+        s.width = c[start..i]
+            .iter()
+            .collect::<String>()
+            .parse()
+            .map_err(|_| format!("width too big in format spec {spec:?}"))?;
     }
     if i < c.len() && matches!(c[i], ',' | '_') {
         s.grouping = Some(c[i]);
@@ -135,7 +139,13 @@ fn parse_spec(spec: &str) -> Result<Spec, String> {
         if i == start {
             return Err(format!("format spec {spec:?}: missing precision after '.'"));
         }
-        s.precision = Some(c[start..i].iter().collect::<String>().parse().map_err(|_| format!("precision too big in format spec {spec:?}"))?);
+        s.precision = Some(
+            c[start..i]
+                .iter()
+                .collect::<String>()
+                .parse()
+                .map_err(|_| format!("precision too big in format spec {spec:?}"))?,
+        );
     }
     if i < c.len() {
         s.ty = Some(c[i]);
@@ -305,7 +315,9 @@ pub(crate) fn format_template(template: &str, lookup: impl Fn(&str) -> Option<Py
                 loop {
                     match chars.next() {
                         Some('}') => break,
-                        Some('{') => return Err(format!("nested replacement fields are not supported (in {{{field}...}})")),
+                        Some('{') => {
+                            return Err(format!("nested replacement fields are not supported (in {{{field}...}})"))
+                        }
                         Some(c) => field.push(c),
                         None => return Err("single '{' encountered in format string".into()),
                     }
@@ -316,7 +328,9 @@ pub(crate) fn format_template(template: &str, lookup: impl Fn(&str) -> Option<Py
                     None => (head, None),
                 };
                 if name.is_empty() || name.chars().all(|c| c.is_ascii_digit()) {
-                    return Err(format!("positional field {{{name}}} is not supported; name a log key, e.g. {{epoch}}"));
+                    return Err(format!(
+                        "positional field {{{name}}} is not supported; name a log key, e.g. {{epoch}}"
+                    ));
                 }
                 if name.contains(['.', '[']) {
                     return Err(format!("field {{{name}}}: attribute and index lookups are not supported"));

@@ -131,7 +131,10 @@ impl ReduceLROnPlateau {
         if self.factor.is_nan() || self.factor >= 1.0 {
             return Err(Error::InvalidArgument {
                 context: "ReduceLROnPlateau",
-                message: format!("ReduceLROnPlateau does not support a factor >= 1.0. Received factor={}", repr_f64(self.factor)),
+                message: format!(
+                    "ReduceLROnPlateau does not support a factor >= 1.0. Received factor={}",
+                    repr_f64(self.factor)
+                ),
             });
         }
         if self.min_lr.is_nan() || self.min_lr < 0.0 || self.min_lr.is_infinite() {
@@ -209,7 +212,11 @@ impl Callback for ReduceLROnPlateau {
                     let new_lr = (old_lr * self.factor).max(self.min_lr);
                     optimizer.set_learning_rate(new_lr);
                     if self.verbose > 0 {
-                        println!("\nEpoch {}: ReduceLROnPlateau reducing learning rate to {}.", epoch + 1, repr_f64(new_lr));
+                        println!(
+                            "\nEpoch {}: ReduceLROnPlateau reducing learning rate to {}.",
+                            epoch + 1,
+                            repr_f64(new_lr)
+                        );
                     }
                     self.cooldown_counter = self.cooldown;
                     self.wait = 0;

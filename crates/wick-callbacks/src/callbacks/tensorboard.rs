@@ -276,7 +276,10 @@ impl Callback for TensorBoard {
 
     fn on_train_begin(&mut self, ctx: &mut Context<'_>) -> Result<()> {
         if self.update_freq == UpdateFreq::Batches(0) {
-            return Err(Error::InvalidArgument { context: NAME, message: "update_freq must be at least 1 batch; received 0".into() });
+            return Err(Error::InvalidArgument {
+                context: NAME,
+                message: "update_freq must be at least 1 batch; received 0".into(),
+            });
         }
         if self.histogram_freq > 0 && !ctx.has_model() {
             return Err(Error::Missing { context: NAME, what: "the model's variables (for histogram_freq)" });

@@ -38,7 +38,8 @@ impl LrControl for FakeOptimizer {
         Ok(())
     }
     fn save_state(&self, path: &Path) -> wick_optim::Result<()> {
-        std::fs::write(path, self.lr.to_string()).map_err(|e| wick_optim::Error::State { path: path.into(), message: e.to_string() })
+        std::fs::write(path, self.lr.to_string())
+            .map_err(|e| wick_optim::Error::State { path: path.into(), message: e.to_string() })
     }
     fn load_state(&mut self, _path: &Path) -> wick_optim::Result<()> {
         Ok(())
@@ -92,7 +93,13 @@ impl Harness {
     /// Keras' golden `drive`: per epoch, weights = epoch index, `on_epoch_begin`,
     /// `on_epoch_end(e, {key: v, loss: 0})`, stop when asked, then `on_train_end`.
     /// Returns the epochs run and, per epoch, the callback inspected by `probe`.
-    pub fn drive<C: Callback, T>(&mut self, cb: &mut C, key: &str, seq: &[f64], mut probe: impl FnMut(&C, &Harness) -> T) -> (usize, Vec<T>) {
+    pub fn drive<C: Callback, T>(
+        &mut self,
+        cb: &mut C,
+        key: &str,
+        seq: &[f64],
+        mut probe: impl FnMut(&C, &Harness) -> T,
+    ) -> (usize, Vec<T>) {
         cb.on_train_begin(&mut self.ctx()).unwrap();
         let mut seen = Vec::new();
         let mut ran = 0;
@@ -114,5 +121,6 @@ impl Harness {
 }
 
 /// Keras' golden sequences.
-pub const SEQ_LOSS: [f64; 15] = [1.0, 0.8, 0.81, 0.79995, 0.7, 0.71, 0.72, 0.73, 0.69, 0.7, 0.705, 0.71, 0.72, 0.73, 0.74];
+pub const SEQ_LOSS: [f64; 15] =
+    [1.0, 0.8, 0.81, 0.79995, 0.7, 0.71, 0.72, 0.73, 0.69, 0.7, 0.705, 0.71, 0.72, 0.73, 0.74];
 pub const SEQ_ACC: [f64; 12] = [0.5, 0.6, 0.6, 0.65, 0.64, 0.63, 0.7, 0.69, 0.68, 0.67, 0.66, 0.65];

@@ -8,27 +8,12 @@ use crate::resize::Interpolation;
 /// One random operation of the pipeline.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Op {
-    Flip {
-        horizontal: bool,
-        vertical: bool,
-    },
+    Flip { horizontal: bool, vertical: bool },
     Rotation(Factor),
-    Zoom {
-        height: Factor,
-        width: Option<Factor>,
-    },
-    Translation {
-        height: Factor,
-        width: Factor,
-    },
-    Shear {
-        x: Factor,
-        y: Factor,
-    },
-    Perspective {
-        probability: f32,
-        scale: f32,
-    },
+    Zoom { height: Factor, width: Option<Factor> },
+    Translation { height: Factor, width: Factor },
+    Shear { x: Factor, y: Factor },
+    Perspective { probability: f32, scale: f32 },
     Brightness(Factor),
     Contrast(Factor),
     Noise(f32),
@@ -85,12 +70,7 @@ impl Augmentation {
         self
     }
 
-    fn push_checked(
-        self,
-        name: &'static str,
-        check: std::result::Result<(), String>,
-        op: Op,
-    ) -> Self {
+    fn push_checked(self, name: &'static str, check: std::result::Result<(), String>, op: Op) -> Self {
         match check {
             Ok(()) => {
                 let mut s = self;
@@ -108,10 +88,7 @@ impl Augmentation {
             FlipMode::Vertical => (false, true),
             FlipMode::HorizontalAndVertical => (true, true),
         };
-        self.ops.push(Op::Flip {
-            horizontal,
-            vertical,
-        });
+        self.ops.push(Op::Flip { horizontal, vertical });
         self
     }
 
@@ -119,11 +96,7 @@ impl Augmentation {
     /// (Keras `RandomRotation`): `0.1` → ±36°. Positive is counter-clockwise.
     pub fn random_rotation(self, factor: impl Into<Factor>) -> Self {
         let f = factor.into();
-        self.push_checked(
-            "random_rotation factor",
-            f.check(f32::MIN, f32::MAX),
-            Op::Rotation(f),
-        )
+        self.push_checked("random_rotation factor", f.check(f32::MIN, f32::MAX), Op::Rotation(f))
     }
 
     /// Random zoom about the centre, one draw for both axes (aspect kept): the zoom is
@@ -132,58 +105,29 @@ impl Augmentation {
     pub fn random_zoom(self, factor: impl Into<Factor>) -> Self {
         let f = factor.into();
         let check = f.check_zoom();
-        self.push_checked(
-            "random_zoom factor",
-            check,
-            Op::Zoom {
-                height: f,
-                width: None,
-            },
-        )
+        self.push_checked("random_zoom factor", check, Op::Zoom { height: f, width: None })
     }
 
     /// Random zoom with independent draws for height and width (Keras 3
     /// `RandomZoom(height_factor, width_factor)`): an anisotropic stretch. Same sign
     /// convention as [`random_zoom`](Self::random_zoom).
-    pub fn random_zoom_hw(
-        self,
-        height_factor: impl Into<Factor>,
-        width_factor: impl Into<Factor>,
-    ) -> Self {
+    pub fn random_zoom_hw(self, height_factor: impl Into<Factor>, width_factor: impl Into<Factor>) -> Self {
         let (h, w) = (height_factor.into(), width_factor.into());
         match (h.check_zoom(), w.check_zoom()) {
             (Err(m), _) => self.reject("random_zoom_hw height_factor", m),
             (_, Err(m)) => self.reject("random_zoom_hw width_factor", m),
-            _ => self.push_checked(
-                "random_zoom_hw",
-                Ok(()),
-                Op::Zoom {
-                    height: h,
-                    width: Some(w),
-                },
-            ),
+            _ => self.push_checked("random_zoom_hw", Ok(()), Op::Zoom { height: h, width: Some(w) }),
         }
     }
 
     /// Random shift by fractions of the height and width drawn in the factors, within
     /// `[−1, 1]` (Keras `RandomTranslation`); positive moves the content down / right.
-    pub fn random_translation(
-        self,
-        height_factor: impl Into<Factor>,
-        width_factor: impl Into<Factor>,
-    ) -> Self {
+    pub fn random_translation(self, height_factor: impl Into<Factor>, width_factor: impl Into<Factor>) -> Self {
         let (h, w) = (height_factor.into(), width_factor.into());
         match (h.check(-1.0, 1.0), w.check(-1.0, 1.0)) {
             (Err(m), _) => self.reject("random_translation height_factor", m),
             (_, Err(m)) => self.reject("random_translation width_factor", m),
-            _ => self.push_checked(
-                "random_translation",
-                Ok(()),
-                Op::Translation {
-                    height: h,
-                    width: w,
-                },
-            ),
+            _ => self.push_checked("random_translation", Ok(()), Op::Translation { height: h, width: w }),
         }
     }
 
@@ -205,22 +149,12 @@ impl Augmentation {
     /// the picture follows its corners. Both values in `[0, 1]`.
     pub fn random_perspective(self, probability: f32, scale: f32) -> Self {
         if !(0.0..=1.0).contains(&probability) {
-            return self.reject(
-                "random_perspective probability",
-                format!("{probability} must lie within [0, 1]"),
-            );
+            return self.reject("random_perspective probability", format!("{probability} must lie within [0, 1]"));
         }
         if !(0.0..=1.0).contains(&scale) {
-            return self.reject(
-                "random_perspective scale",
-                format!("{scale} must lie within [0, 1]"),
-            );
+            return self.reject("random_perspective scale", format!("{scale} must lie within [0, 1]"));
         }
-        self.push_checked(
-            "random_perspective",
-            Ok(()),
-            Op::Perspective { probability, scale },
-        )
+        self.push_checked("random_perspective", Ok(()), Op::Perspective { probability, scale })
     }
 
     /// Random additive brightness (Keras 3 `RandomBrightness`): adds `U(factor) × (hi − lo)`
@@ -228,11 +162,7 @@ impl Augmentation {
     /// it. Bounds in `[−1, 1]`.
     pub fn random_brightness(self, factor: impl Into<Factor>) -> Self {
         let f = factor.into();
-        self.push_checked(
-            "random_brightness factor",
-            f.check(-1.0, 1.0),
-            Op::Brightness(f),
-        )
+        self.push_checked("random_brightness factor", f.check(-1.0, 1.0), Op::Brightness(f))
     }
 
     /// Random contrast (Keras 3 `RandomContrast`): per channel `(x − mean)·c + mean` with
@@ -240,11 +170,7 @@ impl Augmentation {
     /// draws `c` in `[0.8, 1.2]`; the lower bound must be ≥ −1 (so `c ≥ 0`).
     pub fn random_contrast(self, factor: impl Into<Factor>) -> Self {
         let f = factor.into();
-        self.push_checked(
-            "random_contrast factor",
-            f.check(-1.0, f32::MAX),
-            Op::Contrast(f),
-        )
+        self.push_checked("random_contrast factor", f.check(-1.0, f32::MAX), Op::Contrast(f))
     }
 
     /// Additive Gaussian noise N(0, `stddev`) on every value, in the image's units (so
@@ -265,16 +191,10 @@ impl Augmentation {
     /// Calling it again replaces the previous setting.
     pub fn random_elastic(mut self, alpha: f32, sigma: f32) -> Self {
         if !(alpha.is_finite() && alpha >= 0.0) {
-            return self.reject(
-                "random_elastic alpha",
-                format!("{alpha} must be finite and ≥ 0"),
-            );
+            return self.reject("random_elastic alpha", format!("{alpha} must be finite and ≥ 0"));
         }
         if !(sigma.is_finite() && sigma >= 0.0) {
-            return self.reject(
-                "random_elastic sigma",
-                format!("{sigma} must be finite and ≥ 0"),
-            );
+            return self.reject("random_elastic sigma", format!("{sigma} must be finite and ≥ 0"));
         }
         self.elastic = Some(Elastic { alpha, sigma });
         self
@@ -284,10 +204,7 @@ impl Augmentation {
     pub fn fill_mode(mut self, fill: FillMode) -> Self {
         if let FillMode::Constant(v) = fill {
             if !v.is_finite() {
-                return self.reject(
-                    "fill_mode",
-                    format!("constant fill value {v} must be finite"),
-                );
+                return self.reject("fill_mode", format!("constant fill value {v} must be finite"));
             }
         }
         self.fill = fill;
@@ -312,10 +229,7 @@ impl Augmentation {
     /// fraction of its span, and brightness and contrast clip to it.
     pub fn value_range(mut self, lo: f32, hi: f32) -> Self {
         if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-            return self.reject(
-                "value_range",
-                format!("({lo}, {hi}) must be finite with lo < hi"),
-            );
+            return self.reject("value_range", format!("({lo}, {hi}) must be finite with lo < hi"));
         }
         self.value_range = (lo, hi);
         self
@@ -325,11 +239,9 @@ impl Augmentation {
     pub fn validate(&self) -> Result<()> {
         match &self.invalid {
             None => Ok(()),
-            Some((name, message)) => Err(Error::InvalidOption {
-                context: "Augmentation",
-                name,
-                message: message.clone(),
-            }),
+            Some((name, message)) => {
+                Err(Error::InvalidOption { context: "Augmentation", name, message: message.clone() })
+            }
         }
     }
 

@@ -24,10 +24,7 @@ impl Factor {
 
     /// The constant `value` (a range of width zero).
     pub const fn constant(value: f32) -> Self {
-        Self {
-            lower: value,
-            upper: value,
-        }
+        Self { lower: value, upper: value }
     }
 
     pub(crate) fn draw(&self, rng: &mut Rng) -> f64 {
@@ -53,10 +50,7 @@ impl Factor {
     pub(crate) fn check_zoom(&self) -> std::result::Result<(), String> {
         self.check(-1.0, 1.0)?;
         if self.lower <= -1.0 {
-            return Err(format!(
-                "lower bound {} must be above −1 (a zoom of 1 + {} ≤ 0)",
-                self.lower, self.lower
-            ));
+            return Err(format!("lower bound {} must be above −1 (a zoom of 1 + {} ≤ 0)", self.lower, self.lower));
         }
         Ok(())
     }
@@ -64,10 +58,7 @@ impl Factor {
 
 impl From<f32> for Factor {
     fn from(f: f32) -> Self {
-        Self {
-            lower: -f.abs(),
-            upper: f.abs(),
-        }
+        Self { lower: -f.abs(), upper: f.abs() }
     }
 }
 

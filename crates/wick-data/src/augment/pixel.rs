@@ -88,9 +88,7 @@ pub(crate) fn elastic_field(
     // A radius beyond twice the image adds nothing but time (the reflected field repeats).
     let kernel = gaussian_kernel(sigma, 2 * height.max(width) + 1);
     let field = |rng: &mut Rng| {
-        let mut f: Vec<f32> = (0..height * width)
-            .map(|_| rng.random::<f32>() * 2.0 - 1.0)
-            .collect();
+        let mut f: Vec<f32> = (0..height * width).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect();
         blur(&mut f, height, width, &kernel);
         for v in &mut f {
             *v *= alpha;
@@ -224,11 +222,7 @@ mod tests {
                 *p = row[reflect(i as i64 - radius, width)];
             }
             for (x, out) in tmp[y * width..(y + 1) * width].iter_mut().enumerate() {
-                *out = kernel
-                    .iter()
-                    .zip(&padded[x..x + kernel.len()])
-                    .map(|(k, v)| k * v)
-                    .sum();
+                *out = kernel.iter().zip(&padded[x..x + kernel.len()]).map(|(k, v)| k * v).sum();
             }
         }
         for y in 0..height {
@@ -250,18 +244,9 @@ mod tests {
     fn blur_equals_the_per_pixel_reference_bit_for_bit() {
         use rand::SeedableRng;
         let mut rng = Rng::seed_from_u64(3);
-        for (h, w, sigma) in [
-            (1, 1, 2.0),
-            (3, 7, 0.5),
-            (16, 16, 3.0),
-            (9, 40, 6.4),
-            (40, 9, 20.0),
-            (128, 128, 6.4),
-        ] {
+        for (h, w, sigma) in [(1, 1, 2.0), (3, 7, 0.5), (16, 16, 3.0), (9, 40, 6.4), (40, 9, 20.0), (128, 128, 6.4)] {
             let kernel = gaussian_kernel(sigma, 2 * usize::max(h, w) + 1);
-            let field: Vec<f32> = (0..h * w)
-                .map(|_| rng.random::<f32>() * 2.0 - 1.0)
-                .collect();
+            let field: Vec<f32> = (0..h * w).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect();
             let (mut a, mut b, mut c) = (field.clone(), field.clone(), field);
             blur(&mut a, h, w, &kernel);
             blur_reference(&mut b, h, w, &kernel);

@@ -30,9 +30,7 @@ fn centre(len: usize) -> f64 {
 impl Projective {
     /// The identity: every output pixel reads the input pixel at the same place.
     pub const fn identity() -> Self {
-        Self {
-            m: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
-        }
+        Self { m: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0] }
     }
 
     /// A matrix from its nine row-major entries (output → input).
@@ -75,17 +73,7 @@ impl Projective {
         // output → input: x_in = cos·dx − sin·dy, y_in = sin·dx + cos·dy (about the centre),
         // the same matrix Keras' RandomRotation hands to its projective-transform op.
         let (cx, cy) = (centre(width), centre(height));
-        Self::from_matrix([
-            cos,
-            -sin,
-            cx - cos * cx + sin * cy,
-            sin,
-            cos,
-            cy - sin * cx - cos * cy,
-            0.0,
-            0.0,
-            1.0,
-        ])
+        Self::from_matrix([cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy, 0.0, 0.0, 1.0])
     }
 
     /// Zoom about the centre with Keras 3 `RandomZoom` semantics: `zoom_y`, `zoom_x` are the
@@ -93,17 +81,7 @@ impl Projective {
     /// shrinks, borders get filled) and values < 1 zoom in. Different values stretch.
     pub fn zoom(zoom_y: f64, zoom_x: f64, height: usize, width: usize) -> Self {
         let (cx, cy) = (centre(width), centre(height));
-        Self::from_matrix([
-            zoom_x,
-            0.0,
-            cx - zoom_x * cx,
-            0.0,
-            zoom_y,
-            cy - zoom_y * cy,
-            0.0,
-            0.0,
-            1.0,
-        ])
+        Self::from_matrix([zoom_x, 0.0, cx - zoom_x * cx, 0.0, zoom_y, cy - zoom_y * cy, 0.0, 0.0, 1.0])
     }
 
     /// Translation by `dy` rows and `dx` columns (pixels); positive moves the content
@@ -117,17 +95,7 @@ impl Projective {
     /// `sx·d` columns to the right, and likewise for columns with `sy`.
     pub fn shear(shear_x: f64, shear_y: f64, height: usize, width: usize) -> Self {
         let (cx, cy) = (centre(width), centre(height));
-        Self::from_matrix([
-            1.0,
-            shear_x,
-            -shear_x * cy,
-            shear_y,
-            1.0,
-            -shear_y * cx,
-            0.0,
-            0.0,
-            1.0,
-        ])
+        Self::from_matrix([1.0, shear_x, -shear_x * cy, shear_y, 1.0, -shear_y * cx, 0.0, 0.0, 1.0])
     }
 
     /// The homography that maps each `output[i]` point onto `input[i]` (four point pairs,
@@ -190,10 +158,7 @@ impl Projective {
     pub fn map(&self, x: f64, y: f64) -> (f64, f64) {
         let m = &self.m;
         let z = m[6] * x + m[7] * y + m[8];
-        (
-            (m[0] * x + m[1] * y + m[2]) / z,
-            (m[3] * x + m[4] * y + m[5]) / z,
-        )
+        ((m[0] * x + m[1] * y + m[2]) / z, (m[3] * x + m[4] * y + m[5]) / z)
     }
 }
 

@@ -47,11 +47,7 @@ fn resolve(i: i64, len: usize, fill: FillMode) -> Option<usize> {
                 _ if (n..2 * n).contains(&i) => i,
                 _ => i.rem_euclid(2 * n),
             };
-            Some(if m >= n {
-                (2 * n - 1 - m) as usize
-            } else {
-                m as usize
-            })
+            Some(if m >= n { (2 * n - 1 - m) as usize } else { m as usize })
         }
         // (a b c d | a b c d | a b c d)
         FillMode::Wrap => Some(if (-n..0).contains(&i) {
@@ -121,10 +117,7 @@ struct Tap {
 impl Tap {
     fn nearest(ix: i32, iy: i32, height: usize, width: usize, fill: FillMode) -> Tap {
         let mut t = Tap::default();
-        match (
-            resolve(iy.into(), height, fill),
-            resolve(ix.into(), width, fill),
-        ) {
+        match (resolve(iy.into(), height, fill), resolve(ix.into(), width, fill)) {
             (Some(r), Some(c)) => {
                 t.offset[0] = (r * width + c) as u32;
                 t.weight[0] = 1.0;
@@ -136,10 +129,7 @@ impl Tap {
 
     fn bilinear(c: &RowScratch, x: usize, height: usize, width: usize, fill: FillMode) -> Tap {
         let (ix, iy) = (i64::from(c.ix[x]), i64::from(c.iy[x]));
-        let mut t = Tap {
-            weight: weights(c.fx[x], c.fy[x]),
-            ..Tap::default()
-        };
+        let mut t = Tap { weight: weights(c.fx[x], c.fy[x]), ..Tap::default() };
         let rows = [resolve(iy, height, fill), resolve(iy + 1, height, fill)];
         let cols = [resolve(ix, width, fill), resolve(ix + 1, width, fill)];
         for k in 0..4 {
@@ -174,12 +164,7 @@ impl Tap {
 /// Bilinear weights of the taps (top-left, top-right, bottom-left, bottom-right).
 #[inline(always)]
 fn weights(fx: f32, fy: f32) -> [f32; 4] {
-    [
-        (1.0 - fy) * (1.0 - fx),
-        (1.0 - fy) * fx,
-        fy * (1.0 - fx),
-        fy * fx,
-    ]
+    [(1.0 - fy) * (1.0 - fx), (1.0 - fy) * fx, fy * (1.0 - fx), fy * fx]
 }
 
 /// A per-pixel displacement added to the output coordinate before the matrix (elastic
@@ -294,19 +279,14 @@ pub(super) fn warp_with(
     };
     let nearest = sampling == Sampling::Nearest;
     #[cfg(target_arch = "x86_64")]
-    let simd = simd
-        && !nearest
-        && std::arch::is_x86_feature_detected!("avx2")
-        && super::warp_avx2::fits(height, width);
+    let simd = simd && !nearest && std::arch::is_x86_feature_detected!("avx2") && super::warp_avx2::fits(height, width);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = simd;
     let plane = height * width;
     let mut r = RowScratch::new(width);
     for y in 0..height {
         let row = y * width;
-        let disp = displacement
-            .as_ref()
-            .map(|d| (&d.dx[row..row + width], &d.dy[row..row + width]));
+        let disp = displacement.as_ref().map(|d| (&d.dx[row..row + width], &d.dy[row..row + width]));
         // Pass 1: input cells.
         #[cfg(target_arch = "x86_64")]
         let start = if simd {
@@ -337,8 +317,7 @@ pub(super) fn warp_with(
         for x in start..width {
             let (ix, iy) = (r.ix[x], r.iy[x]);
             let span = if nearest { 1 } else { 2 };
-            if !(ix >= 0 && iy >= 0 && ix as usize + span <= width && iy as usize + span <= height)
-            {
+            if !(ix >= 0 && iy >= 0 && ix as usize + span <= width && iy as usize + span <= height) {
                 r.border.push(x);
                 continue;
             }
@@ -351,8 +330,7 @@ pub(super) fn warp_with(
                 let [w0, w1, w2, w3] = weights(r.fx[x], r.fy[x]);
                 for c in 0..channels {
                     let s = &src[c * plane + o..c * plane + o + width + 2];
-                    dst[c * plane + row + x] =
-                        w0 * s[0] + w1 * s[1] + w2 * s[width] + w3 * s[width + 1] + p.zero_fill;
+                    dst[c * plane + row + x] = w0 * s[0] + w1 * s[1] + w2 * s[width] + w3 * s[width + 1] + p.zero_fill;
                 }
             }
         }
@@ -365,11 +343,8 @@ pub(super) fn warp_with(
             };
             for c in 0..channels {
                 let s = &src[c * plane..(c + 1) * plane];
-                dst[c * plane + row + x] = if nearest {
-                    t.sample_nearest(s, fill_value)
-                } else {
-                    t.sample(s, fill_value)
-                };
+                dst[c * plane + row + x] =
+                    if nearest { t.sample_nearest(s, fill_value) } else { t.sample(s, fill_value) };
             }
         }
     }
@@ -414,7 +389,7 @@ pub fn warp(
     if let FillMode::Constant(v) = fill {
         if !v.is_finite() {
             return Err(Error::InvalidOption {
-            context: "warp",
+                context: "warp",
                 name: "fill_mode",
                 message: format!("constant fill value {v} must be finite"),
             });
@@ -428,9 +403,7 @@ pub fn warp(
     if image.is_empty() || m.is_identity() {
         return Ok(());
     }
-    with_copy(image, |src, image| {
-        warp_into(src, image, channels, height, width, m, None, fill, sampling)
-    });
+    with_copy(image, |src, image| warp_into(src, image, channels, height, width, m, None, fill, sampling));
     Ok(())
 }
 
@@ -441,9 +414,7 @@ pub(super) fn check_shape(len: usize, channels: usize, height: usize, width: usi
     if expected != Some(len) {
         return Err(Error::Shape {
             what: "augmentation input",
-            message: format!(
-                "buffer of {len} values for channels×height×width = {channels}×{height}×{width}"
-            ),
+            message: format!("buffer of {len} values for channels×height×width = {channels}×{height}×{width}"),
         });
     }
     if plane.is_some_and(|p| p > u32::MAX as usize) {

@@ -18,11 +18,7 @@ use super::row::{Plan, RowScratch, COORD_LIMIT, SNAP};
 /// index (up to `2 · side`) fits the gathers' `i32` lanes.
 pub(super) fn fits(height: usize, width: usize) -> bool {
     let limit = i32::MAX as usize / 4;
-    height >= 1
-        && width >= 1
-        && height < limit
-        && width < limit
-        && height.checked_mul(width).is_some_and(|p| p < limit)
+    height >= 1 && width >= 1 && height < limit && width < limit && height.checked_mul(width).is_some_and(|p| p < limit)
 }
 
 /// `cell` of `warp.rs` on four lanes: `(floor(x), x − floor(x))` of the limited,
@@ -33,10 +29,7 @@ fn cell4(v: __m256d) -> (__m128i, __m128) {
     let one = _mm256_set1_pd(1.0);
     let nan = _mm256_cmp_pd::<_CMP_UNORD_Q>(v, v);
     let v = _mm256_blendv_pd(v, _mm256_set1_pd(-COORD_LIMIT), nan);
-    let v = _mm256_min_pd(
-        _mm256_max_pd(v, _mm256_set1_pd(-COORD_LIMIT)),
-        _mm256_set1_pd(COORD_LIMIT),
-    );
+    let v = _mm256_min_pd(_mm256_max_pd(v, _mm256_set1_pd(-COORD_LIMIT)), _mm256_set1_pd(COORD_LIMIT));
     let t = _mm256_cvtepi32_pd(_mm256_cvttpd_epi32(v));
     let fl = _mm256_sub_pd(t, _mm256_and_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(t, v), one));
     let frac = _mm256_sub_pd(v, fl);
@@ -51,12 +44,7 @@ fn cell4(v: __m256d) -> (__m128i, __m128) {
 /// Pass 1 (bilinear): the cells and fractions of output row `y`, 4 pixels at a time.
 /// Returns how many pixels it did (the row's whole vectors).
 #[target_feature(enable = "avx2")]
-pub(super) fn map_row(
-    p: &Plan<'_>,
-    y: usize,
-    disp: Option<(&[f32], &[f32])>,
-    r: &mut RowScratch,
-) -> usize {
+pub(super) fn map_row(p: &Plan<'_>, y: usize, disp: Option<(&[f32], &[f32])>, r: &mut RowScratch) -> usize {
     let n = r.ix.len() / 4 * 4;
     let m: [__m256d; 9] = p.matrix.map(|v| _mm256_set1_pd(v));
     let lanes = _mm256_set_pd(3.0, 2.0, 1.0, 0.0);
@@ -65,12 +53,7 @@ pub(super) fn map_row(
         let mut py = _mm256_set1_pd(y as f64);
         if let Some((dx, dy)) = disp {
             // SAFETY: each slice has 4 values (bounds-checked).
-            let (dx, dy) = unsafe {
-                (
-                    _mm_loadu_ps(dx[x..x + 4].as_ptr()),
-                    _mm_loadu_ps(dy[x..x + 4].as_ptr()),
-                )
-            };
+            let (dx, dy) = unsafe { (_mm_loadu_ps(dx[x..x + 4].as_ptr()), _mm_loadu_ps(dy[x..x + 4].as_ptr())) };
             px = _mm256_add_pd(px, _mm256_cvtps_pd(dx));
             py = _mm256_add_pd(py, _mm256_cvtps_pd(dy));
         }
@@ -107,25 +90,17 @@ fn fold(i: __m256i, n: __m256i, fill: FillMode) -> __m256i {
     match fill {
         // Only inside lanes are kept for a constant fill.
         FillMode::Constant(_) => i,
-        FillMode::Nearest => _mm256_min_epi32(
-            _mm256_max_epi32(i, zero),
-            _mm256_sub_epi32(n, _mm256_set1_epi32(1)),
-        ),
+        FillMode::Nearest => _mm256_min_epi32(_mm256_max_epi32(i, zero), _mm256_sub_epi32(n, _mm256_set1_epi32(1))),
         // i < 0 → −1 − i; i ≥ n → 2n − 1 − i.
         FillMode::Reflect => {
             let low = _mm256_sub_epi32(_mm256_set1_epi32(-1), i);
-            let high = _mm256_sub_epi32(
-                _mm256_sub_epi32(_mm256_add_epi32(n, n), _mm256_set1_epi32(1)),
-                i,
-            );
+            let high = _mm256_sub_epi32(_mm256_sub_epi32(_mm256_add_epi32(n, n), _mm256_set1_epi32(1)), i);
             _mm256_blendv_epi8(_mm256_blendv_epi8(i, low, below), high, above)
         }
         // i < 0 → i + n; i ≥ n → i − n.
-        FillMode::Wrap => _mm256_blendv_epi8(
-            _mm256_blendv_epi8(i, _mm256_add_epi32(i, n), below),
-            _mm256_sub_epi32(i, n),
-            above,
-        ),
+        FillMode::Wrap => {
+            _mm256_blendv_epi8(_mm256_blendv_epi8(i, _mm256_add_epi32(i, n), below), _mm256_sub_epi32(i, n), above)
+        }
     }
 }
 
@@ -140,10 +115,7 @@ fn far(i: __m256i, n: i32, fill: FillMode) -> __m256i {
         FillMode::Constant(_) => (0, n - 2),
         FillMode::Reflect | FillMode::Wrap => (-n, 2 * n - 2),
     };
-    _mm256_or_si256(
-        _mm256_cmpgt_epi32(_mm256_set1_epi32(lo), i),
-        _mm256_cmpgt_epi32(i, _mm256_set1_epi32(hi)),
-    )
+    _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(lo), i), _mm256_cmpgt_epi32(i, _mm256_set1_epi32(hi)))
 }
 
 /// Pass 2 (bilinear): samples 8 pixels at a time of the row starting at plane offset
@@ -155,11 +127,7 @@ fn far(i: __m256i, n: i32, fill: FillMode) -> __m256i {
 pub(super) fn sample_row(p: &Plan<'_>, r: &mut RowScratch, dst: &mut [f32], row: usize) -> usize {
     let (w, h, plane) = (p.width as i32, p.height as i32, p.height * p.width);
     let n = p.width / 8 * 8;
-    let (wv, hv, one) = (
-        _mm256_set1_epi32(w),
-        _mm256_set1_epi32(h),
-        _mm256_set1_epi32(1),
-    );
+    let (wv, hv, one) = (_mm256_set1_epi32(w), _mm256_set1_epi32(h), _mm256_set1_epi32(1));
     let (onef, zero_fill) = (_mm256_set1_ps(1.0), _mm256_set1_ps(p.zero_fill));
     for x in (0..n).step_by(8) {
         // SAFETY: each slice has 8 values (bounds-checked).
@@ -178,23 +146,15 @@ pub(super) fn sample_row(p: &Plan<'_>, r: &mut RowScratch, dst: &mut [f32], row:
             bits &= bits - 1;
         }
         // Tap offsets, all 0 for far lanes (their values are overwritten by the caller).
-        let (c0, c1) = (
-            fold(ix, wv, p.fill),
-            fold(_mm256_add_epi32(ix, one), wv, p.fill),
-        );
+        let (c0, c1) = (fold(ix, wv, p.fill), fold(_mm256_add_epi32(ix, one), wv, p.fill));
         let (r0, r1) = (
             _mm256_mullo_epi32(fold(iy, hv, p.fill), wv),
             _mm256_mullo_epi32(fold(_mm256_add_epi32(iy, one), hv, p.fill), wv),
         );
-        let taps = [(r0, c0), (r0, c1), (r1, c0), (r1, c1)]
-            .map(|(r, c)| _mm256_andnot_si256(far, _mm256_add_epi32(r, c)));
+        let taps =
+            [(r0, c0), (r0, c1), (r1, c0), (r1, c1)].map(|(r, c)| _mm256_andnot_si256(far, _mm256_add_epi32(r, c)));
         let (gx, gy) = (_mm256_sub_ps(onef, fx), _mm256_sub_ps(onef, fy));
-        let weight = [
-            _mm256_mul_ps(gy, gx),
-            _mm256_mul_ps(gy, fx),
-            _mm256_mul_ps(fy, gx),
-            _mm256_mul_ps(fy, fx),
-        ];
+        let weight = [_mm256_mul_ps(gy, gx), _mm256_mul_ps(gy, fx), _mm256_mul_ps(fy, gx), _mm256_mul_ps(fy, fx)];
         for c in 0..p.channels {
             let s = &p.src[c * plane..(c + 1) * plane];
             // SAFETY: every offset is below `plane`: kept lanes fold their taps into the

@@ -27,11 +27,7 @@ fn resolve(i: i64, len: usize, fill: FillMode) -> Option<usize> {
         // (d c b a | a b c d | d c b a): half-sample symmetric, period 2n.
         FillMode::Reflect => {
             let m = i.rem_euclid(2 * n);
-            Some(if m >= n {
-                (2 * n - 1 - m) as usize
-            } else {
-                m as usize
-            })
+            Some(if m >= n { (2 * n - 1 - m) as usize } else { m as usize })
         }
         // (a b c d | a b c d | a b c d)
         FillMode::Wrap => Some(i.rem_euclid(n) as usize),
@@ -83,25 +79,12 @@ impl Tap {
         let (x0, y0) = (x.floor(), y.floor());
         let (fx, fy) = ((x - x0) as f32, (y - y0) as f32);
         let (ix, iy) = (x0 as i64, y0 as i64);
-        let weights = [
-            (1.0 - fy) * (1.0 - fx),
-            (1.0 - fy) * fx,
-            fy * (1.0 - fx),
-            fy * fx,
-        ];
-        let mut t = Tap {
-            weight: weights,
-            ..Tap::default()
-        };
+        let weights = [(1.0 - fy) * (1.0 - fx), (1.0 - fy) * fx, fy * (1.0 - fx), fy * fx];
+        let mut t = Tap { weight: weights, ..Tap::default() };
         if ix >= 0 && iy >= 0 && ix + 1 < width as i64 && iy + 1 < height as i64 {
             // Fast path: all four neighbours inside.
             let o = iy as usize * width + ix as usize;
-            t.offset = [
-                o as u32,
-                (o + 1) as u32,
-                (o + width) as u32,
-                (o + width + 1) as u32,
-            ];
+            t.offset = [o as u32, (o + 1) as u32, (o + width) as u32, (o + width + 1) as u32];
             return t;
         }
         let rows = [resolve(iy, height, fill), resolve(iy + 1, height, fill)];
@@ -220,13 +203,8 @@ mod tests {
         }
     }
 
-    const FILLS: [FillMode; 5] = [
-        FillMode::Reflect,
-        FillMode::Wrap,
-        FillMode::Nearest,
-        FillMode::Constant(0.0),
-        FillMode::Constant(-7.5),
-    ];
+    const FILLS: [FillMode; 5] =
+        [FillMode::Reflect, FillMode::Wrap, FillMode::Nearest, FillMode::Constant(0.0), FillMode::Constant(-7.5)];
 
     /// A random matrix: mostly augmentation-like (rotation, zoom, shift, shear about the
     /// centre, sometimes a tilt), sometimes whole-pixel moves that must snap, sometimes
@@ -243,40 +221,22 @@ mod tests {
             1 => {
                 // Quarter turns, flips and whole-pixel shifts, with or without a hair of noise.
                 let turns = f64::from(rng.random_range(0..4)) * 0.25;
-                let hair = if rng.random() {
-                    0.0
-                } else {
-                    rng.random_range(-2e-6..2e-6)
-                };
+                let hair = if rng.random() { 0.0 } else { rng.random_range(-2e-6..2e-6) };
                 Projective::rotation(turns, h, w)
                     .then(&Projective::translation(
                         f64::from(rng.random_range(-3..4)) + hair,
                         f64::from(rng.random_range(-3..4)),
                     ))
-                    .then(&if rng.random() {
-                        Projective::flip_horizontal(w)
-                    } else {
-                        Projective::flip_vertical(h)
-                    })
+                    .then(&if rng.random() { Projective::flip_horizontal(w) } else { Projective::flip_vertical(h) })
             }
             _ => {
                 let mut m = Projective::rotation(rng.random_range(-0.2..0.2), h, w)
-                    .then(&Projective::zoom(
-                        rng.random_range(0.5..1.6),
-                        rng.random_range(0.5..1.6),
-                        h,
-                        w,
-                    ))
+                    .then(&Projective::zoom(rng.random_range(0.5..1.6), rng.random_range(0.5..1.6), h, w))
                     .then(&Projective::translation(
                         rng.random_range(-0.5..0.5) * h as f64,
                         rng.random_range(-0.5..0.5) * w as f64,
                     ))
-                    .then(&Projective::shear(
-                        rng.random_range(-0.3..0.3),
-                        rng.random_range(-0.3..0.3),
-                        h,
-                        w,
-                    ));
+                    .then(&Projective::shear(rng.random_range(-0.3..0.3), rng.random_range(-0.3..0.3), h, w));
                 if rng.random() {
                     let mut p = m.matrix();
                     p[6] = rng.random_range(-0.05..0.05);
@@ -291,44 +251,19 @@ mod tests {
     #[test]
     fn fast_warp_equals_the_reference_bit_for_bit() {
         let mut rng = Rng::seed_from_u64(11);
-        let sizes = [
-            (1, 1),
-            (1, 6),
-            (5, 1),
-            (7, 3),
-            (2, 9),
-            (16, 16),
-            (33, 17),
-            (20, 40),
-        ];
+        let sizes = [(1, 1), (1, 6), (5, 1), (7, 3), (2, 9), (16, 16), (33, 17), (20, 40)];
         for round in 0..600 {
             let (h, w) = sizes[round % sizes.len()];
             let c = [1, 3, 4][round % 3];
-            let src: Vec<f32> = (0..c * h * w)
-                .map(|_| rng.random_range(-10.0..300.0))
-                .collect();
+            let src: Vec<f32> = (0..c * h * w).map(|_| rng.random_range(-10.0..300.0)).collect();
             let m = random_matrix(&mut rng, h, w);
             let field: Option<(Vec<f32>, Vec<f32>)> = (round % 4 == 0).then(|| {
-                let mut d = || {
-                    (0..h * w)
-                        .map(|_| rng.random_range(-4.0..4.0))
-                        .collect::<Vec<f32>>()
-                };
+                let mut d = || (0..h * w).map(|_| rng.random_range(-4.0..4.0)).collect::<Vec<f32>>();
                 (d(), d())
             });
             for fill in FILLS {
                 for interpolation in [Sampling::Bilinear, Sampling::Nearest] {
-                    check(
-                        &src,
-                        c,
-                        h,
-                        w,
-                        &m,
-                        field.as_ref(),
-                        fill,
-                        interpolation,
-                        &format!("round {round}"),
-                    );
+                    check(&src, c, h, w, &m, field.as_ref(), fill, interpolation, &format!("round {round}"));
                 }
             }
         }

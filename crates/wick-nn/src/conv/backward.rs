@@ -23,13 +23,7 @@ pub(super) enum DySource<'a> {
     Relu { dy: &'a [f32], y: &'a [f32] },
     /// Through a fused max pool (and ReLU if `relu`): each pooled gradient goes to its
     /// window's argmax.
-    Pool {
-        dy: &'a [f32],
-        y: &'a [f32],
-        arg: &'a [u32],
-        pg: PoolGeom,
-        relu: bool,
-    },
+    Pool { dy: &'a [f32], y: &'a [f32], arg: &'a [u32], pg: PoolGeom, relu: bool },
 }
 
 impl DySource<'_> {
@@ -42,20 +36,17 @@ impl DySource<'_> {
             DySource::Relu { dy, y } => {
                 scratch.clear();
                 scratch.extend(
-                    dy[ni * opl..(ni + 1) * opl]
-                        .iter()
-                        .zip(&y[ni * opl..(ni + 1) * opl])
-                        .map(|(&d, &v)| if v > 0.0 { d } else { 0.0 }),
+                    dy[ni * opl..(ni + 1) * opl].iter().zip(&y[ni * opl..(ni + 1) * opl]).map(|(&d, &v)| {
+                        if v > 0.0 {
+                            d
+                        } else {
+                            0.0
+                        }
+                    }),
                 );
                 scratch
             }
-            DySource::Pool {
-                dy,
-                y,
-                arg,
-                pg,
-                relu,
-            } => {
+            DySource::Pool { dy, y, arg, pg, relu } => {
                 scratch.clear();
                 scratch.resize(opl, 0.0);
                 let ppl = pg.oh * pg.ow;
@@ -92,21 +83,14 @@ pub(super) fn conv2d_backward(
     let wlen = g.o * k;
 
     // One image: accumulates into dw / db, writes its own dx block.
-    let run_image = |ni: usize,
-                     dx_n: Option<&mut [f32]>,
-                     dw: &mut [f32],
-                     db: &mut [f32],
-                     bufs: &mut [Vec<f32>; 3]| {
+    let run_image = |ni: usize, dx_n: Option<&mut [f32]>, dw: &mut [f32], db: &mut [f32], bufs: &mut [Vec<f32>; 3]| {
         let [col, dcol, scratch] = bufs;
         let dy_n = dy.image(ni, g, scratch);
         let mut dx_n = dx_n;
         for gi in 0..g.groups {
             let dyg = &dy_n[gi * og * p..(gi + 1) * og * p];
             if need_db {
-                for (acc, row) in db[gi * og..(gi + 1) * og]
-                    .iter_mut()
-                    .zip(dyg.chunks_exact(p))
-                {
+                for (acc, row) in db[gi * og..(gi + 1) * og].iter_mut().zip(dyg.chunks_exact(p)) {
                     *acc += sum_f32(row);
                 }
             }
@@ -144,11 +128,7 @@ pub(super) fn conv2d_backward(
     // Per-chunk partial sums of dW and dB, reduced below in chunk order so the result does
     // not depend on thread scheduling.
     let work = |ci: usize, dx_chunk: Option<&mut [f32]>| -> (Vec<f32>, Vec<f32>) {
-        let mut dw = if need_dw {
-            vec![0f32; wlen]
-        } else {
-            Vec::new()
-        };
+        let mut dw = if need_dw { vec![0f32; wlen] } else { Vec::new() };
         let mut db = if need_db { vec![0f32; g.o] } else { Vec::new() };
         let mut bufs = [Vec::new(), Vec::new(), Vec::new()];
         let first = ci * chunk;
@@ -168,34 +148,16 @@ pub(super) fn conv2d_backward(
         (dw, db)
     };
     let partials: Vec<(Vec<f32>, Vec<f32>)> = match dx.as_deref_mut() {
-        Some(dx) if chw > 0 => dx
-            .par_chunks_mut(chunk * chw)
-            .enumerate()
-            .map(|(ci, c)| work(ci, Some(c)))
-            .collect(),
-        _ => (0..chunks)
-            .into_par_iter()
-            .map(|ci| work(ci, None))
-            .collect(),
+        Some(dx) if chw > 0 => dx.par_chunks_mut(chunk * chw).enumerate().map(|(ci, c)| work(ci, Some(c))).collect(),
+        _ => (0..chunks).into_par_iter().map(|ci| work(ci, None)).collect(),
     };
     let mut parts = partials.into_iter();
     let (mut dw, mut db) = parts.next().unwrap_or_else(|| {
-        (
-            if need_dw {
-                vec![0f32; wlen]
-            } else {
-                Vec::new()
-            },
-            if need_db { vec![0f32; g.o] } else { Vec::new() },
-        )
+        (if need_dw { vec![0f32; wlen] } else { Vec::new() }, if need_db { vec![0f32; g.o] } else { Vec::new() })
     });
     for (pw, pb) in parts {
         dw.iter_mut().zip(&pw).for_each(|(a, b)| *a += b);
         db.iter_mut().zip(&pb).for_each(|(a, b)| *a += b);
     }
-    Grads {
-        dx,
-        dw: need_dw.then_some(dw),
-        db: need_db.then_some(db),
-    }
+    Grads { dx, dw: need_dw.then_some(dw), db: need_db.then_some(db) }
 }

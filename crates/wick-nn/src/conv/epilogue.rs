@@ -18,12 +18,7 @@ pub struct Epilogue {
 pub(super) fn epilogue_pool(g: &Geom, epi: &Epilogue) -> Result<Option<PoolGeom>> {
     match epi.max_pool {
         None => Ok(None),
-        Some(p) => pool_geometry(
-            "conv2d max-pool epilogue",
-            &Shape::from((g.n, g.o, g.oh, g.ow)),
-            p.kernel,
-            p.stride,
-        )
-        .map(Some),
+        Some(p) => pool_geometry("conv2d max-pool epilogue", &Shape::from((g.n, g.o, g.oh, g.ow)), p.kernel, p.stride)
+            .map(Some),
     }
 }

@@ -48,26 +48,13 @@ pub(super) fn conv2d_forward(
                 im2col(g, xg, col);
                 MatRef::row_major(col, p)
             };
-            sgemm(
-                og,
-                p,
-                k,
-                MatRef::row_major(wg, k),
-                rhs,
-                dst,
-                b.is_some(),
-                par,
-            );
+            sgemm(og, p, k, MatRef::row_major(wg, k), rhs, dst, b.is_some(), par);
         }
     };
     // One image: the convolution, then the epilogue. max(relu(v)) == relu(max(v)), so with
     // pooling the ReLU runs on the pooled values.
-    let run_image = |ni: usize,
-                     out_n: &mut [f32],
-                     arg_n: &mut [u32],
-                     col: &mut Vec<f32>,
-                     scratch: &mut Vec<f32>| {
-        match pg {
+    let run_image =
+        |ni: usize, out_n: &mut [f32], arg_n: &mut [u32], col: &mut Vec<f32>, scratch: &mut Vec<f32>| match pg {
             Some(pg) => {
                 scratch.resize(opl, 0.0);
                 conv_image(ni, scratch, col);
@@ -86,27 +73,19 @@ pub(super) fn conv2d_forward(
                     out_n.iter_mut().for_each(|v| *v = v.max(0.0));
                 }
             }
-        }
-    };
+        };
     let ychunk = chunk * ypl;
     let achunk = (chunk * apl).max(1);
     let mut dummy = vec![0u32; g.n.div_ceil(chunk)];
     let args: &mut [u32] = if apl > 0 { &mut arg } else { &mut dummy };
-    out.par_chunks_mut(ychunk)
-        .zip(args.par_chunks_mut(achunk))
-        .enumerate()
-        .for_each_init(
-            || (Vec::new(), Vec::new()),
-            |(col, scratch), (ci, (out_chunk, arg_chunk))| {
-                for (j, out_n) in out_chunk.chunks_exact_mut(ypl).enumerate() {
-                    let arg_n = if apl > 0 {
-                        &mut arg_chunk[j * apl..(j + 1) * apl]
-                    } else {
-                        &mut [][..]
-                    };
-                    run_image(ci * chunk + j, out_n, arg_n, col, scratch);
-                }
-            },
-        );
+    out.par_chunks_mut(ychunk).zip(args.par_chunks_mut(achunk)).enumerate().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(col, scratch), (ci, (out_chunk, arg_chunk))| {
+            for (j, out_n) in out_chunk.chunks_exact_mut(ypl).enumerate() {
+                let arg_n = if apl > 0 { &mut arg_chunk[j * apl..(j + 1) * apl] } else { &mut [][..] };
+                run_image(ci * chunk + j, out_n, arg_n, col, scratch);
+            }
+        },
+    );
     (out, arg)
 }

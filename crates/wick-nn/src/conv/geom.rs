@@ -51,27 +51,11 @@ impl Geom {
         let span_h = dil * (kh - 1) + 1;
         let span_w = dil * (kw - 1) + 1;
         if h + 2 * pad < span_h || wd + 2 * pad < span_w {
-            bail!(
-                "conv2d: input {h}x{wd} with padding {pad} is smaller than the dilated kernel {span_h}x{span_w}"
-            )
+            bail!("conv2d: input {h}x{wd} with padding {pad} is smaller than the dilated kernel {span_h}x{span_w}")
         }
         let oh = (h + 2 * pad - span_h) / stride + 1;
         let ow = (wd + 2 * pad - span_w) / stride + 1;
-        Ok(Geom {
-            n,
-            c,
-            h,
-            w: wd,
-            o,
-            kh,
-            kw,
-            oh,
-            ow,
-            groups,
-            stride,
-            pad,
-            dil,
-        })
+        Ok(Geom { n, c, h, w: wd, o, kh, kw, oh, ow, groups, stride, pad, dil })
     }
 
     /// Input channels per group.

@@ -6,11 +6,7 @@ use super::geom::Geom;
 fn valid_range(off: isize, stride: usize, w: usize, ow: usize) -> (usize, usize) {
     let s = stride as isize;
     let lo = if off >= 0 { 0 } else { ((-off) + s - 1) / s };
-    let hi = if (w as isize) - off <= 0 {
-        0
-    } else {
-        ((w as isize) - off + s - 1) / s
-    };
+    let hi = if (w as isize) - off <= 0 { 0 } else { ((w as isize) - off + s - 1) / s };
     let lo = (lo as usize).min(ow);
     let hi = (hi as usize).min(ow).max(lo);
     (lo, hi)
@@ -43,10 +39,7 @@ pub(super) fn im2col(g: &Geom, xg: &[f32], col: &mut [f32]) {
                         if g.stride == 1 {
                             drow[lo..hi].copy_from_slice(&srow[first..first + (hi - lo)]);
                         } else {
-                            for (d, s) in drow[lo..hi]
-                                .iter_mut()
-                                .zip(srow[first..].iter().step_by(g.stride))
-                            {
+                            for (d, s) in drow[lo..hi].iter_mut().zip(srow[first..].iter().step_by(g.stride)) {
                                 *d = *s;
                             }
                         }
@@ -85,11 +78,7 @@ pub(super) fn col2im(g: &Geom, col: &[f32], dxg: &mut [f32]) {
                             *d += *s;
                         }
                     } else {
-                        for (d, s) in drow[first..]
-                            .iter_mut()
-                            .step_by(g.stride)
-                            .zip(&srow[lo..hi])
-                        {
+                        for (d, s) in drow[first..].iter_mut().step_by(g.stride).zip(&srow[lo..hi]) {
                             *d += *s;
                         }
                     }
@@ -113,11 +102,7 @@ mod tests {
                     for ox in 0..ow {
                         let ix = ox as isize * stride as isize + off;
                         let inside = ix >= 0 && ix < w as isize;
-                        assert_eq!(
-                            inside,
-                            ox >= lo && ox < hi,
-                            "s{stride} off{off} w{w} ox{ox}"
-                        );
+                        assert_eq!(inside, ox >= lo && ox < hi, "s{stride} off{off} w{w} ox{ox}");
                     }
                 }
             }

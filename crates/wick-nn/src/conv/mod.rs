@@ -37,12 +37,7 @@ pub struct Conv2d {
 impl Conv2d {
     /// A layer from its weight `[out, in / groups, kh, kw]`, optional bias `[out]` and config.
     pub fn new(weight: Tensor, bias: Option<Tensor>, config: Conv2dConfig) -> Self {
-        Self {
-            weight,
-            bias,
-            config,
-            epilogue: Epilogue::default(),
-        }
+        Self { weight, bias, config, epilogue: Epilogue::default() }
     }
 
     /// The same layer followed by a ReLU inside the same op, as Keras'
@@ -92,13 +87,7 @@ impl From<candle_nn::Conv2d> for Conv2d {
 
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        conv2d_fused(
-            x,
-            &self.weight,
-            self.bias.as_ref(),
-            &self.config,
-            self.epilogue,
-        )
+        conv2d_fused(x, &self.weight, self.bias.as_ref(), &self.config, self.epilogue)
     }
 }
 
@@ -132,12 +121,7 @@ pub fn conv2d_no_bias(
 /// the bias gradient as a row reduction, and the input gradient (gemm + col2im) only when
 /// `x` is tracked by the graph (a `Var` or computed from one), so the first layer of a
 /// network does no input-gradient work. Other devices and dtypes use Candle's ops.
-pub fn conv2d_op(
-    x: &Tensor,
-    weight: &Tensor,
-    bias: Option<&Tensor>,
-    config: &Conv2dConfig,
-) -> Result<Tensor> {
+pub fn conv2d_op(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, config: &Conv2dConfig) -> Result<Tensor> {
     conv2d_fused(x, weight, bias, config, Epilogue::default())
 }
 
@@ -156,13 +140,7 @@ pub fn conv2d_fused(
         && weight.dtype() == DType::F32
         && bias.is_none_or(|b| b.dtype() == DType::F32);
     if !fast {
-        let y = x.conv2d(
-            weight,
-            config.padding,
-            config.stride,
-            config.dilation,
-            config.groups,
-        )?;
+        let y = x.conv2d(weight, config.padding, config.stride, config.dilation, config.groups)?;
         let y = match bias {
             None => y,
             Some(b) => {
@@ -185,10 +163,7 @@ pub fn conv2d_fused(
         Some(b) => {
             let o = weight.dim(0)?;
             if b.dims1()? != o {
-                bail!(
-                    "conv2d: bias has {} elements, weight has {o} output channels",
-                    b.dims1()?
-                )
+                bail!("conv2d: bias has {} elements, weight has {o} output channels", b.dims1()?)
             }
             x.apply_op3_arc(&weight, &b.contiguous()?, Arc::new(Box::new(op)))
         }

@@ -98,13 +98,7 @@ impl Conv2dOp {
                     with_f32(res, "conv2d output", |y| {
                         let src = match (&pg, self.epilogue.relu) {
                             (Some(pg), relu) => match slot.as_ref() {
-                                Some(arg) => DySource::Pool {
-                                    dy,
-                                    y,
-                                    arg,
-                                    pg: *pg,
-                                    relu,
-                                },
+                                Some(arg) => DySource::Pool { dy, y, arg, pg: *pg, relu },
                                 None => bail!("conv2d: backward before forward"),
                             },
                             (None, true) => DySource::Relu { dy, y },
@@ -137,23 +131,11 @@ impl CustomOp2 for Conv2dOp {
         "wick-conv2d"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         self.fwd(s1, l1, s2, l2, None)
     }
 
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(&self, x: &Tensor, w: &Tensor, res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (dx, dw, _) = self.bwd_impl(x, w, None, res, grad)?;
         Ok((dx, dw))
     }

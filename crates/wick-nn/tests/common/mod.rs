@@ -39,12 +39,6 @@ pub fn assert_close(what: &str, a: &Tensor, b: &Tensor, tol: f32) {
     let a: Vec<f32> = a.flatten_all().unwrap().to_vec1().unwrap();
     let b: Vec<f32> = b.flatten_all().unwrap().to_vec1().unwrap();
     let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-3);
-    let diff = a
-        .iter()
-        .zip(&b)
-        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-    assert!(
-        diff <= tol * scale,
-        "{what}: max abs diff {diff:e} > {tol:e} x scale {scale:e}"
-    );
+    let diff = a.iter().zip(&b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!(diff <= tol * scale, "{what}: max abs diff {diff:e} > {tol:e} x scale {scale:e}");
 }

@@ -54,13 +54,7 @@ impl AdafactorRule {
 
 impl Default for AdafactorRule {
     fn default() -> Self {
-        Self {
-            beta_2_decay: -0.8,
-            epsilon_1: 1e-30,
-            epsilon_2: 1e-3,
-            clip_threshold: 1.0,
-            relative_step: true,
-        }
+        Self { beta_2_decay: -0.8, epsilon_1: 1e-30, epsilon_2: 1e-3, clip_threshold: 1.0, relative_step: true }
     }
 }
 
@@ -100,9 +94,7 @@ impl UpdateRule for AdafactorRule {
         let lr = if self.relative_step { lr.min(cap) } else { lr };
         let rho_t = lr.min(cap);
         let theta = var.as_tensor();
-        let alpha_t = Self::rms(theta)?
-            .maximum(self.epsilon_2)?
-            .affine(rho_t, 0.0)?;
+        let alpha_t = Self::rms(theta)?.maximum(self.epsilon_2)?.affine(rho_t, 0.0)?;
         let g2 = grad.sqr()?.affine(1.0, self.epsilon_1)?;
         let b2 = 1.0 - t.powf(self.beta_2_decay);
         let v = if rank >= 2 {
@@ -110,9 +102,7 @@ impl UpdateRule for AdafactorRule {
             let new_row = (row.affine(b2, 0.0)? + g2.mean(rank - 1)?.affine(1.0 - b2, 0.0)?)?;
             let new_col = (col.affine(b2, 0.0)? + g2.mean(rank - 2)?.affine(1.0 - b2, 0.0)?)?;
             let row_normed = new_row.broadcast_div(&new_row.mean_keepdim(rank - 2)?)?;
-            let v = row_normed
-                .unsqueeze(rank - 1)?
-                .broadcast_mul(&new_col.unsqueeze(rank - 2)?)?;
+            let v = row_normed.unsqueeze(rank - 1)?.broadcast_mul(&new_col.unsqueeze(rank - 2)?)?;
             row.set(&new_row)?;
             col.set(&new_col)?;
             v
@@ -123,9 +113,7 @@ impl UpdateRule for AdafactorRule {
             new_v
         };
         let u = (grad / v.sqrt()?)?;
-        let clip = Self::rms(&u)?
-            .affine(1.0 / self.clip_threshold, 0.0)?
-            .maximum(1.0)?;
+        let clip = Self::rms(&u)?.affine(1.0 / self.clip_threshold, 0.0)?.maximum(1.0)?;
         let u_hat = u.broadcast_div(&clip)?;
         let new_theta = (theta - u_hat.broadcast_mul(&alpha_t)?)?;
         var.set(&new_theta)
@@ -141,67 +129,30 @@ mod tests {
     /// `adafactor_default`: `Adafactor({})`, `after_step[0..3]`.
     const ADAFACTOR_DEFAULT: [([f32; 6], [f32; 3]); 3] = [
         (
-            [
-                0.49957654,
-                -0.29935372,
-                0.79931396,
-                -1.2006818,
-                0.05063242,
-                0.000620922,
-            ],
+            [0.49957654, -0.29935372, 0.79931396, -1.2006818, 0.05063242, 0.000620922],
             [0.09978398, -0.19978398, 0.30021605],
         ),
         (
-            [
-                0.5005743,
-                -0.2998752,
-                0.7986192,
-                -1.2007388,
-                0.05013894,
-                0.00031264054,
-            ],
+            [0.5005743, -0.2998752, 0.7986192, -1.2007388, 0.05013894, 0.00031264054],
             [0.100012794, -0.19996956, 0.30044672],
         ),
         (
-            [
-                0.49961227,
-                -0.2998752,
-                0.79883736,
-                -1.2002084,
-                0.04953887,
-                0.00044235482,
-            ],
+            [0.49961227, -0.2998752, 0.79883736, -1.2002084, 0.04953887, 0.00044235482],
             [0.10017445, -0.19975162, 0.3002705],
         ),
     ];
     /// `adafactor_lr0.1_norel`: `Adafactor({'learning_rate': 0.1, 'relative_step': False})`, `after_step[0..3]`.
     const ADAFACTOR_LR0_1_NOREL: [([f32; 6], [f32; 3]); 3] = [
         (
-            [
-                0.4576538,
-                -0.23536977,
-                0.73139465,
-                -1.2681769,
-                0.11324185,
-                0.062092196,
-            ],
+            [0.4576538, -0.23536977, 0.73139465, -1.2681769, 0.11324185, 0.062092196],
             [0.07839753, -0.17839754, 0.3216025],
         ),
         (
-            [
-                0.5574816, -0.2875441, 0.66188616, -1.2738816, 0.06386882, 0.03124851,
-            ],
+            [0.5574816, -0.2875441, 0.66188616, -1.2738816, 0.06386882, 0.03124851],
             [0.10139305, -0.19704854, 0.34478322],
         ),
         (
-            [
-                0.46055192,
-                -0.2875441,
-                0.68386805,
-                -1.2204403,
-                0.0034078397,
-                0.044318117,
-            ],
+            [0.46055192, -0.2875441, 0.68386805, -1.2204403, 0.0034078397, 0.044318117],
             [0.11908413, -0.17319728, 0.3254964],
         ),
     ];
@@ -210,13 +161,7 @@ mod tests {
     fn defaults_match_keras() {
         let r = AdafactorRule::default();
         assert_eq!(
-            (
-                r.beta_2_decay,
-                r.epsilon_1,
-                r.epsilon_2,
-                r.clip_threshold,
-                r.relative_step
-            ),
+            (r.beta_2_decay, r.epsilon_1, r.epsilon_2, r.clip_threshold, r.relative_step),
             (-0.8, 1e-30, 1e-3, 1.0, true)
         );
         assert_eq!(AdafactorRule::DEFAULT_LEARNING_RATE, 0.001);
@@ -228,47 +173,24 @@ mod tests {
         let dev = Device::Cpu;
         let shapes = |dims: &[usize]| -> Result<Vec<(&'static str, Vec<usize>)>> {
             let x = Tensor::zeros(dims, DType::F32, &dev)?;
-            Ok(AdafactorRule::default()
-                .init_slots(&x)?
-                .into_iter()
-                .map(|(n, v)| (n, v.dims().to_vec()))
-                .collect())
+            Ok(AdafactorRule::default().init_slots(&x)?.into_iter().map(|(n, v)| (n, v.dims().to_vec())).collect())
         };
         assert_eq!(shapes(&[3])?, [("velocity", vec![3])]);
-        assert_eq!(
-            shapes(&[2, 3])?,
-            [("velocity_row", vec![2]), ("velocity_col", vec![3])]
-        );
-        assert_eq!(
-            shapes(&[4, 2, 3])?,
-            [("velocity_row", vec![4, 2]), ("velocity_col", vec![4, 3])]
-        );
+        assert_eq!(shapes(&[2, 3])?, [("velocity_row", vec![2]), ("velocity_col", vec![3])]);
+        assert_eq!(shapes(&[4, 2, 3])?, [("velocity_row", vec![4, 2]), ("velocity_col", vec![4, 3])]);
         Ok(())
     }
 
     #[test]
     fn adafactor_default_matches_keras() -> Result<()> {
-        check_golden(
-            "adafactor_default",
-            &mut AdafactorRule::default(),
-            0.001,
-            &ADAFACTOR_DEFAULT,
-        )?;
+        check_golden("adafactor_default", &mut AdafactorRule::default(), 0.001, &ADAFACTOR_DEFAULT)?;
         Ok(())
     }
 
     #[test]
     fn adafactor_lr0_1_norel_matches_keras() -> Result<()> {
-        let mut rule = AdafactorRule {
-            relative_step: false,
-            ..AdafactorRule::default()
-        };
-        check_golden(
-            "adafactor_lr0.1_norel",
-            &mut rule,
-            0.1,
-            &ADAFACTOR_LR0_1_NOREL,
-        )?;
+        let mut rule = AdafactorRule { relative_step: false, ..AdafactorRule::default() };
+        check_golden("adafactor_lr0.1_norel", &mut rule, 0.1, &ADAFACTOR_LR0_1_NOREL)?;
         Ok(())
     }
 

@@ -2,8 +2,8 @@
 
 use candle_core::{Result, Tensor, Var};
 
-use crate::rule::UpdateRule;
 use crate::error::Error;
+use crate::rule::UpdateRule;
 
 /// Keras `Ftrl(learning_rate=0.001, learning_rate_power=-0.5, initial_accumulator_value=0.1,
 /// l1_regularization_strength=0.0, l2_regularization_strength=0.0,
@@ -48,10 +48,7 @@ impl FtrlRule {
     pub const DEFAULT_LEARNING_RATE: f64 = 0.001;
 
     fn invalid(message: String) -> Error {
-        Error::InvalidArgument {
-            context: "Ftrl",
-            message,
-        }
+        Error::InvalidArgument { context: "Ftrl", message }
     }
 
     /// `x^p` for the accumulator powers; `p = 0` gives exactly 1 (as `pow` does, even at 0).
@@ -102,23 +99,12 @@ impl UpdateRule for FtrlRule {
             )));
         }
         for (arg, value) in [
-            (
-                "l1_regularization_strength",
-                self.l1_regularization_strength,
-            ),
-            (
-                "l2_regularization_strength",
-                self.l2_regularization_strength,
-            ),
-            (
-                "l2_shrinkage_regularization_strength",
-                self.l2_shrinkage_regularization_strength,
-            ),
+            ("l1_regularization_strength", self.l1_regularization_strength),
+            ("l2_regularization_strength", self.l2_regularization_strength),
+            ("l2_shrinkage_regularization_strength", self.l2_shrinkage_regularization_strength),
         ] {
             if negative(value) {
-                return Err(Self::invalid(format!(
-                    "`{arg}` needs to be positive or zero. Received: {arg}={value}."
-                )));
+                return Err(Self::invalid(format!("`{arg}` needs to be positive or zero. Received: {arg}={value}.")));
             }
         }
         Ok(())
@@ -129,19 +115,11 @@ impl UpdateRule for FtrlRule {
         if acc.elem_count() > 0 {
             acc.set(&acc.affine(0.0, self.initial_accumulator_value)?)?;
         }
-        Ok(vec![
-            ("accumulator", acc),
-            (
-                "linear",
-                Var::zeros(var.shape(), var.dtype(), var.device())?,
-            ),
-        ])
+        Ok(vec![("accumulator", acc), ("linear", Var::zeros(var.shape(), var.dtype(), var.device())?)])
     }
 
     fn update(&self, var: &Var, grad: &Tensor, slots: &[Var], lr: f64, _t: u64) -> Result<()> {
-        let [n, z] = slots else {
-            candle_core::bail!("Ftrl: expected 2 slots, got {}", slots.len())
-        };
+        let [n, z] = slots else { candle_core::bail!("Ftrl: expected 2 slots, got {}", slots.len()) };
         if var.elem_count() == 0 {
             return Ok(());
         }
@@ -174,108 +152,42 @@ mod tests {
     /// `ftrl_default`: `Ftrl({})`, `after_step[0..3]`.
     const FTRL_DEFAULT: [([f32; 6], [f32; 3]); 3] = [
         (
-            [
-                0.04912121,
-                -0.14326553,
-                0.28368992,
-                -0.53122777,
-                0.035532925,
-                0.0008995168,
-            ],
+            [0.04912121, -0.14326553, 0.28368992, -0.53122777, 0.035532925, 0.0008995168],
             [0.0017842315, -0.020669019, 0.00013237224],
         ),
         (
-            [
-                0.04989335,
-                -0.14385115,
-                0.2830688,
-                -0.53128594,
-                0.03505127,
-                0.0005921999,
-            ],
+            [0.04989335, -0.14385115, 0.2830688, -0.53128594, 0.03505127, 0.0005921999],
             [0.0025838842, -0.02113141, 0.0009670552],
         ),
         (
-            [
-                0.049270973,
-                -0.14385115,
-                0.28321484,
-                -0.5307716,
-                0.034588255,
-                0.00069325964,
-            ],
+            [0.049270973, -0.14385115, 0.28321484, -0.5307716, 0.034588255, 0.00069325964],
             [0.0029541529, -0.02072748, 0.0005466338],
         ),
     ];
     /// `ftrl_full`: `Ftrl({'learning_rate': 0.1, 'learning_rate_power': -0.5, 'initial_accumulator_value': 0.1, 'l1_regularization_strength': 0.01, 'l2_regularization_strength': 0.02, 'l2_shrinkage_regularization_strength': 0.03, 'beta': 0.5})`, `after_step[0..3]`.
     const FTRL_FULL: [([f32; 6], [f32; 3]); 3] = [
+        ([0.0, -0.029581137, 0.09677369, -0.31699625, 0.086116806, 0.052213583], [-0.0064750956, 0.009965916, 0.0]),
         (
-            [
-                0.0,
-                -0.029581137,
-                0.09677369,
-                -0.31699625,
-                0.086116806,
-                0.052213583,
-            ],
-            [-0.0064750956, 0.009965916, 0.0],
-        ),
-        (
-            [
-                0.03863262,
-                -0.064480565,
-                0.06184818,
-                -0.31830218,
-                0.052142538,
-                0.033481836,
-            ],
+            [0.03863262, -0.064480565, 0.06184818, -0.31830218, 0.052142538, 0.033481836],
             [0.032902434, -0.008308742, 0.042672195],
         ),
         (
-            [
-                0.0021332672,
-                -0.064172246,
-                0.0696518,
-                -0.28746343,
-                0.018462254,
-                0.039414287,
-            ],
+            [0.0021332672, -0.064172246, 0.0696518, -0.28746343, 0.018462254, 0.039414287],
             [0.052506056, 0.00834917, 0.019039892],
         ),
     ];
     /// `ftrl_power0`: `Ftrl({'learning_rate': 0.1, 'learning_rate_power': 0.0, 'l1_regularization_strength': 0.05})`, `after_step[0..3]`.
     const FTRL_POWER0: [([f32; 6], [f32; 3]); 3] = [
         (
-            [
-                -0.010235855,
-                0.046999205,
-                -0.03252256,
-                -0.042028233,
-                0.09255175,
-                0.06010897,
-            ],
+            [-0.010235855, 0.046999205, -0.03252256, -0.042028233, 0.09255175, 0.06010897],
             [-0.0013920199, 0.010812131, 0.0],
         ),
         (
-            [
-                0.022416342,
-                0.003029306,
-                -0.07141215,
-                -0.04532977,
-                0.036189694,
-                0.036733504,
-            ],
+            [0.022416342, 0.003029306, -0.07141215, -0.04532977, 0.036189694, 0.036733504],
             [0.031572603, 0.0, 0.04378419],
         ),
         (
-            [
-                -0.011506172,
-                0.003029306,
-                -0.062169034,
-                -0.0112832915,
-                -0.014937373,
-                0.04445998,
-            ],
+            [-0.011506172, 0.003029306, -0.062169034, -0.0112832915, -0.014937373, 0.04445998],
             [0.052988995, 0.009981269, 0.017168732],
         ),
     ];
@@ -284,11 +196,7 @@ mod tests {
     fn defaults_match_keras() {
         let r = FtrlRule::default();
         assert_eq!(
-            (
-                r.learning_rate_power,
-                r.initial_accumulator_value,
-                FtrlRule::DEFAULT_LEARNING_RATE
-            ),
+            (r.learning_rate_power, r.initial_accumulator_value, FtrlRule::DEFAULT_LEARNING_RATE),
             (-0.5, 0.1, 0.001)
         );
         assert_eq!(
@@ -307,39 +215,12 @@ mod tests {
     #[test]
     fn validate_rejects_what_keras_rejects() {
         let cases = [
+            (FtrlRule { initial_accumulator_value: -0.1, ..FtrlRule::default() }, "initial_accumulator_value=-0.1"),
+            (FtrlRule { learning_rate_power: 0.5, ..FtrlRule::default() }, "learning_rate_power=0.5"),
+            (FtrlRule { l1_regularization_strength: -1.0, ..FtrlRule::default() }, "l1_regularization_strength=-1"),
+            (FtrlRule { l2_regularization_strength: -2.0, ..FtrlRule::default() }, "l2_regularization_strength=-2"),
             (
-                FtrlRule {
-                    initial_accumulator_value: -0.1,
-                    ..FtrlRule::default()
-                },
-                "initial_accumulator_value=-0.1",
-            ),
-            (
-                FtrlRule {
-                    learning_rate_power: 0.5,
-                    ..FtrlRule::default()
-                },
-                "learning_rate_power=0.5",
-            ),
-            (
-                FtrlRule {
-                    l1_regularization_strength: -1.0,
-                    ..FtrlRule::default()
-                },
-                "l1_regularization_strength=-1",
-            ),
-            (
-                FtrlRule {
-                    l2_regularization_strength: -2.0,
-                    ..FtrlRule::default()
-                },
-                "l2_regularization_strength=-2",
-            ),
-            (
-                FtrlRule {
-                    l2_shrinkage_regularization_strength: -3.0,
-                    ..FtrlRule::default()
-                },
+                FtrlRule { l2_shrinkage_regularization_strength: -3.0, ..FtrlRule::default() },
                 "l2_shrinkage_regularization_strength=-3",
             ),
         ];
@@ -352,11 +233,7 @@ mod tests {
                 other => panic!("{needle}: expected InvalidArgument, got {other:?}"),
             }
         }
-        let ok = FtrlRule {
-            learning_rate_power: 0.0,
-            initial_accumulator_value: 0.0,
-            ..FtrlRule::default()
-        };
+        let ok = FtrlRule { learning_rate_power: 0.0, initial_accumulator_value: 0.0, ..FtrlRule::default() };
         assert!(ok.validate().is_ok());
     }
 
@@ -382,11 +259,7 @@ mod tests {
 
     #[test]
     fn ftrl_power0_matches_keras() -> Result<()> {
-        let mut rule = FtrlRule {
-            learning_rate_power: 0.0,
-            l1_regularization_strength: 0.05,
-            ..FtrlRule::default()
-        };
+        let mut rule = FtrlRule { learning_rate_power: 0.0, l1_regularization_strength: 0.05, ..FtrlRule::default() };
         check_golden("ftrl_power0", &mut rule, 0.1, &FTRL_POWER0)?;
         Ok(())
     }

@@ -35,11 +35,7 @@ impl LambRule {
 
 impl Default for LambRule {
     fn default() -> Self {
-        Self {
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-7,
-        }
+        Self { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7 }
     }
 }
 
@@ -50,21 +46,13 @@ impl UpdateRule for LambRule {
 
     fn init_slots(&self, var: &Tensor) -> Result<Vec<(&'static str, Var)>> {
         Ok(vec![
-            (
-                "momentum",
-                Var::zeros(var.shape(), var.dtype(), var.device())?,
-            ),
-            (
-                "velocity",
-                Var::zeros(var.shape(), var.dtype(), var.device())?,
-            ),
+            ("momentum", Var::zeros(var.shape(), var.dtype(), var.device())?),
+            ("velocity", Var::zeros(var.shape(), var.dtype(), var.device())?),
         ])
     }
 
     fn update(&self, var: &Var, grad: &Tensor, slots: &[Var], lr: f64, t: u64) -> Result<()> {
-        let [m, v] = slots else {
-            candle_core::bail!("Lamb: expected 2 slots, got {}", slots.len())
-        };
+        let [m, v] = slots else { candle_core::bail!("Lamb: expected 2 slots, got {}", slots.len()) };
         if var.elem_count() == 0 {
             return Ok(());
         }
@@ -73,10 +61,7 @@ impl UpdateRule for LambRule {
         let new_m = ((grad - m.as_tensor())?.affine(1.0 - b1, 0.0)? + m.as_tensor())?;
         let new_v = ((grad.sqr()? - v.as_tensor())?.affine(1.0 - b2, 0.0)? + v.as_tensor())?;
         let m_hat = new_m.affine(1.0 / (1.0 - b1.powf(t)), 0.0)?;
-        let v_sqrt = new_v
-            .affine(1.0 / (1.0 - b2.powf(t)), 0.0)?
-            .sqrt()?
-            .affine(1.0, self.epsilon)?;
+        let v_sqrt = new_v.affine(1.0 / (1.0 - b2.powf(t)), 0.0)?.sqrt()?.affine(1.0, self.epsilon)?;
         let r = (m_hat / v_sqrt)?;
         let theta = var.as_tensor();
         let w_norm = theta.sqr()?.sum_all()?.sqrt()?;
@@ -100,36 +85,15 @@ mod tests {
     /// `lamb_lr0.1`: `Lamb({'learning_rate': 0.1})`, `after_step[0..3]`.
     const LAMB_LR0_1: [([f32; 6], [f32; 3]); 3] = [
         (
-            [
-                0.4364587,
-                -0.23645869,
-                0.73645866,
-                -1.2635413,
-                0.113541335,
-                0.06354134,
-            ],
+            [0.4364587, -0.23645869, 0.73645866, -1.2635413, 0.113541335, 0.06354134],
             [0.07839746, -0.17839745, 0.32160234],
         ),
         (
-            [
-                0.4894454,
-                -0.23301241,
-                0.62494034,
-                -1.3438338,
-                0.13668598,
-                0.10577997,
-            ],
+            [0.4894454, -0.23301241, 0.62494034, -1.3438338, 0.13668598, 0.10577997],
             [0.102439225, -0.1832588, 0.35010427],
         ),
         (
-            [
-                0.45311642,
-                -0.22821549,
-                0.4935678,
-                -1.3593123,
-                0.10382765,
-                0.17844927,
-            ],
+            [0.45311642, -0.22821549, 0.4935678, -1.3593123, 0.10382765, 0.17844927],
             [0.13907276, -0.16837172, 0.36024654],
         ),
     ];
@@ -137,10 +101,7 @@ mod tests {
     #[test]
     fn defaults_match_keras() {
         let r = LambRule::default();
-        assert_eq!(
-            (r.beta_1, r.beta_2, r.epsilon, LambRule::DEFAULT_LEARNING_RATE),
-            (0.9, 0.999, 1e-7, 0.001)
-        );
+        assert_eq!((r.beta_1, r.beta_2, r.epsilon, LambRule::DEFAULT_LEARNING_RATE), (0.9, 0.999, 1e-7, 0.001));
         assert_eq!(r.name(), "Lamb");
     }
 
@@ -159,10 +120,7 @@ mod tests {
         let slots: Vec<Var> = rule.init_slots(&var)?.into_iter().map(|(_, s)| s).collect();
         rule.update(&var, &Tensor::new(&[0.5f32, -2.0], &dev)?, &slots, 0.1, 1)?;
         let got = var.to_vec1::<f32>()?;
-        assert!(
-            (got[0] + 0.1).abs() < 1e-6 && (got[1] - 0.1).abs() < 1e-6,
-            "{got:?}"
-        );
+        assert!((got[0] + 0.1).abs() < 1e-6 && (got[1] - 0.1).abs() < 1e-6, "{got:?}");
         Ok(())
     }
 }

@@ -2,8 +2,8 @@
 
 use candle_core::{Result, Tensor, Var};
 
-use crate::rule::UpdateRule;
 use crate::error::Error;
+use crate::rule::UpdateRule;
 
 /// Keras `Lion(learning_rate=0.001, beta_1=0.9, beta_2=0.99)`.
 ///
@@ -33,10 +33,7 @@ impl LionRule {
 
 impl Default for LionRule {
     fn default() -> Self {
-        Self {
-            beta_1: 0.9,
-            beta_2: 0.99,
-        }
+        Self { beta_1: 0.9, beta_2: 0.99 }
     }
 }
 
@@ -61,16 +58,11 @@ impl UpdateRule for LionRule {
     }
 
     fn init_slots(&self, var: &Tensor) -> Result<Vec<(&'static str, Var)>> {
-        Ok(vec![(
-            "momentum",
-            Var::zeros(var.shape(), var.dtype(), var.device())?,
-        )])
+        Ok(vec![("momentum", Var::zeros(var.shape(), var.dtype(), var.device())?)])
     }
 
     fn update(&self, var: &Var, grad: &Tensor, slots: &[Var], lr: f64, _t: u64) -> Result<()> {
-        let [m] = slots else {
-            candle_core::bail!("Lion: expected 1 slot, got {}", slots.len())
-        };
+        let [m] = slots else { candle_core::bail!("Lion: expected 1 slot, got {}", slots.len()) };
         if var.elem_count() == 0 {
             return Ok(());
         }
@@ -90,27 +82,15 @@ mod tests {
 
     /// `lion_lr0.01`: `Lion({'learning_rate': 0.01})`, `after_step[0..3]`.
     const LION_LR0_01: [([f32; 6], [f32; 3]); 3] = [
-        (
-            [0.49, -0.29000002, 0.79, -1.21, 0.060000002, 0.01],
-            [0.09, -0.19, 0.31],
-        ),
-        (
-            [0.5, -0.3, 0.78000003, -1.22, 0.050000004, 0.0],
-            [0.1, -0.2, 0.32],
-        ),
-        (
-            [0.49, -0.29000002, 0.79, -1.21, 0.040000007, 0.01],
-            [0.11, -0.19, 0.31],
-        ),
+        ([0.49, -0.29000002, 0.79, -1.21, 0.060000002, 0.01], [0.09, -0.19, 0.31]),
+        ([0.5, -0.3, 0.78000003, -1.22, 0.050000004, 0.0], [0.1, -0.2, 0.32]),
+        ([0.49, -0.29000002, 0.79, -1.21, 0.040000007, 0.01], [0.11, -0.19, 0.31]),
     ];
 
     #[test]
     fn defaults_match_keras() {
         let r = LionRule::default();
-        assert_eq!(
-            (r.beta_1, r.beta_2, LionRule::DEFAULT_LEARNING_RATE),
-            (0.9, 0.99, 0.001)
-        );
+        assert_eq!((r.beta_1, r.beta_2, LionRule::DEFAULT_LEARNING_RATE), (0.9, 0.99, 0.001));
         assert_eq!(r.name(), "Lion");
         assert!(r.validate().is_ok());
     }
@@ -118,12 +98,7 @@ mod tests {
     #[test]
     fn validate_requires_beta_1_in_0_1() {
         for beta_1 in [0.0, -0.5, 1.5, f64::NAN] {
-            match (LionRule {
-                beta_1,
-                ..LionRule::default()
-            })
-            .validate()
-            {
+            match (LionRule { beta_1, ..LionRule::default() }).validate() {
                 Err(crate::error::Error::InvalidArgument { context, message }) => {
                     assert_eq!(context, "Lion");
                     assert!(message.contains(&format!("beta_1={beta_1}")), "{message}");
@@ -131,12 +106,7 @@ mod tests {
                 other => panic!("beta_1={beta_1}: expected InvalidArgument, got {other:?}"),
             }
         }
-        assert!((LionRule {
-            beta_1: 1.0,
-            ..LionRule::default()
-        })
-        .validate()
-        .is_ok());
+        assert!((LionRule { beta_1: 1.0, ..LionRule::default() }).validate().is_ok());
     }
 
     #[test]

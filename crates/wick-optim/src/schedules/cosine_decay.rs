@@ -1,8 +1,8 @@
 //! Keras `CosineDecay` (with optional linear warmup).
 
 use super::common::{check_finite, check_non_negative, check_steps, cos32, invalid, step32, PI_F32};
-use crate::schedule::LearningRateSchedule;
 use crate::error::Result;
+use crate::schedule::LearningRateSchedule;
 
 const CLASS: &str = "CosineDecay";
 

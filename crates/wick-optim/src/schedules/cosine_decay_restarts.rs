@@ -1,8 +1,8 @@
 //! Keras `CosineDecayRestarts` (SGDR).
 
 use super::common::{check_finite, check_non_negative, check_steps, cos32, invalid, ln32, pow32, step32, PI_F32};
-use crate::schedule::LearningRateSchedule;
 use crate::error::Result;
+use crate::schedule::LearningRateSchedule;
 
 const CLASS: &str = "CosineDecayRestarts";
 

@@ -1,8 +1,8 @@
 //! Keras `ExponentialDecay`.
 
 use super::common::{check_non_negative, check_steps, pow32, step32};
-use crate::schedule::LearningRateSchedule;
 use crate::error::Result;
+use crate::schedule::LearningRateSchedule;
 
 const CLASS: &str = "ExponentialDecay";
 

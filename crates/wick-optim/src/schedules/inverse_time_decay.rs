@@ -1,8 +1,8 @@
 //! Keras `InverseTimeDecay`.
 
 use super::common::{check_non_negative, check_steps, step32};
-use crate::schedule::LearningRateSchedule;
 use crate::error::Result;
+use crate::schedule::LearningRateSchedule;
 
 const CLASS: &str = "InverseTimeDecay";
 

@@ -1,8 +1,8 @@
 //! Keras `PiecewiseConstantDecay`.
 
 use super::common::{check_non_negative, invalid};
-use crate::schedule::LearningRateSchedule;
 use crate::error::Result;
+use crate::schedule::LearningRateSchedule;
 
 const CLASS: &str = "PiecewiseConstantDecay";
 

@@ -46,14 +46,17 @@ pub(crate) fn event_to_json(event: &Event, options: &DecodeOptions) -> Json {
             out.insert("summary".into(), Json::Array(values));
         }
         Some(What::LogMessage(m)) => {
-            let level =
-                crate::proto::log_message::Level::try_from(m.level).map_or_else(|_| m.level.to_string(), |l| l.as_str_name().to_string());
+            let level = crate::proto::log_message::Level::try_from(m.level)
+                .map_or_else(|_| m.level.to_string(), |l| l.as_str_name().to_string());
             out.insert("log_message".into(), json!({"level": level, "message": m.message}));
         }
         Some(What::SessionLog(l)) => {
             let status = crate::proto::session_log::SessionStatus::try_from(l.status)
                 .map_or_else(|_| l.status.to_string(), |s| s.as_str_name().to_string());
-            out.insert("session_log".into(), json!({"status": status, "checkpoint_path": l.checkpoint_path, "msg": l.msg}));
+            out.insert(
+                "session_log".into(),
+                json!({"status": status, "checkpoint_path": l.checkpoint_path, "msg": l.msg}),
+            );
         }
         Some(What::TaggedRunMetadata(t)) => {
             out.insert("tagged_run_metadata".into(), json!({"tag": t.tag, "bytes": t.run_metadata.len()}));
@@ -103,9 +106,15 @@ mod tests {
     #[test]
     fn event_kinds() {
         let e = Event { wall_time: f64::NAN, step: 3, what: Some(What::GraphDef(vec![0; 7])), ..Default::default() };
-        assert_eq!(event_to_json(&e, &DecodeOptions::default()), json!({"wall_time": "NaN", "step": 3, "graph_def": {"bytes": 7}}));
+        assert_eq!(
+            event_to_json(&e, &DecodeOptions::default()),
+            json!({"wall_time": "NaN", "step": 3, "graph_def": {"bytes": 7}})
+        );
         let e = Event { wall_time: 1.0, what: Some(What::FileVersion("brain.Event:2".into())), ..Default::default() };
-        assert_eq!(event_to_json(&e, &DecodeOptions::default()), json!({"wall_time": 1.0, "step": 0, "file_version": "brain.Event:2"}));
+        assert_eq!(
+            event_to_json(&e, &DecodeOptions::default()),
+            json!({"wall_time": 1.0, "step": 0, "file_version": "brain.Event:2"})
+        );
     }
 
     proptest! {

@@ -34,7 +34,9 @@ impl From<&prost_types::Value> for HParamJson {
             Some(Kind::StringValue(s)) => HParamJson::String(s.clone()),
             Some(Kind::BoolValue(b)) => HParamJson::Bool(*b),
             Some(Kind::ListValue(l)) => HParamJson::List(l.values.iter().map(HParamJson::from).collect()),
-            Some(Kind::StructValue(s)) => HParamJson::Struct(s.fields.iter().map(|(k, v)| (k.clone(), v.into())).collect()),
+            Some(Kind::StructValue(s)) => {
+                HParamJson::Struct(s.fields.iter().map(|(k, v)| (k.clone(), v.into())).collect())
+            }
         }
     }
 }

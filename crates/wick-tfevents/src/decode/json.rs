@@ -61,7 +61,13 @@ mod tests {
 
     #[test]
     fn non_finite_floats_become_strings() {
-        let v = serde_json::to_string(&[JsonF32(f32::NAN), JsonF32(f32::INFINITY), JsonF32(f32::NEG_INFINITY), JsonF32(0.5)]).unwrap();
+        let v = serde_json::to_string(&[
+            JsonF32(f32::NAN),
+            JsonF32(f32::INFINITY),
+            JsonF32(f32::NEG_INFINITY),
+            JsonF32(0.5),
+        ])
+        .unwrap();
         assert_eq!(v, r#"["NaN","Infinity","-Infinity",0.5]"#);
         assert_eq!(serde_json::to_string(&JsonF64(f64::NAN)).unwrap(), r#""NaN""#);
         // f32 keeps its shortest form rather than the widened f64 digits, also in a Value.

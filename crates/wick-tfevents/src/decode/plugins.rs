@@ -33,7 +33,9 @@ pub(super) fn histogram(t: &Tensor) -> Result<DecodedValue, String> {
         return Err(format!("histogram tensor has shape {:?}, not [k, 3]", t.shape));
     }
     let v = numbers(t, "histogram")?;
-    Ok(DecodedValue::Histogram { buckets: v.chunks_exact(3).map(|r| [JsonF64(r[0]), JsonF64(r[1]), JsonF64(r[2])]).collect() })
+    Ok(DecodedValue::Histogram {
+        buckets: v.chunks_exact(3).map(|r| [JsonF64(r[0]), JsonF64(r[1]), JsonF64(r[2])]).collect(),
+    })
 }
 
 pub(super) fn images(t: &Tensor, options: &DecodeOptions) -> Result<DecodedValue, String> {
@@ -56,7 +58,10 @@ pub(super) fn audio(t: &Tensor, options: &DecodeOptions) -> Result<DecodedValue,
     let s = strings(t, "audio")?;
     let clips: Vec<Blob> = match t.shape.as_slice() {
         [_] => s.iter().map(|b| Blob::new(b, None, options)).collect(),
-        [_, 2] => s.chunks_exact(2).map(|c| Blob::new(c[0], Some(String::from_utf8_lossy(c[1]).into_owned()), options)).collect(),
+        [_, 2] => s
+            .chunks_exact(2)
+            .map(|c| Blob::new(c[0], Some(String::from_utf8_lossy(c[1]).into_owned()), options))
+            .collect(),
         other => return Err(format!("audio tensor has shape {other:?}, not [k, 2] or [k]")),
     };
     Ok(DecodedValue::Audio { count: clips.len(), clips, sample_rate: None })
@@ -64,11 +69,15 @@ pub(super) fn audio(t: &Tensor, options: &DecodeOptions) -> Result<DecodedValue,
 
 pub(super) fn text(t: &Tensor) -> Result<DecodedValue, String> {
     let s = strings(t, "text")?;
-    Ok(DecodedValue::Text { shape: t.shape.clone(), strings: s.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect() })
+    Ok(DecodedValue::Text {
+        shape: t.shape.clone(),
+        strings: s.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect(),
+    })
 }
 
 pub(super) fn pr_curve(t: &Tensor, content: &[u8]) -> Result<DecodedValue, String> {
-    let meta = PrCurvePluginData::decode(content).map_err(|e| format!("pr_curves content is not a valid PrCurvePluginData: {e}"))?;
+    let meta = PrCurvePluginData::decode(content)
+        .map_err(|e| format!("pr_curves content is not a valid PrCurvePluginData: {e}"))?;
     let n = match t.shape.as_slice() {
         [6, n] => *n,
         other => return Err(format!("PR curve tensor has shape {other:?}, not [6, num_thresholds]")),

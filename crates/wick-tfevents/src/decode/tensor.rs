@@ -131,11 +131,16 @@ fn decode_values(t: &TensorProto, count: u64) -> Result<Option<TensorValues>, St
     use DataType as D;
     let values = match dtype {
         D::DtInvalid => return Ok(None),
-        D::DtString if !raw.is_empty() => return Err("DT_STRING tensor uses tensor_content; strings must be in string_val".into()),
+        D::DtString if !raw.is_empty() => {
+            return Err("DT_STRING tensor uses tensor_content; strings must be in string_val".into())
+        }
         D::DtString => {
             if let [one] = t.string_val.as_slice() {
                 if count > 1 && (one.len() as u64).saturating_mul(count) > MAX_BROADCAST_STRING_BYTES {
-                    return Err(format!("string_val holds one {}-byte string to broadcast to {count} elements", one.len()));
+                    return Err(format!(
+                        "string_val holds one {}-byte string to broadcast to {count} elements",
+                        one.len()
+                    ));
                 }
             }
             TensorValues::Strings(typed(&t.string_val, count, "string_val")?.into_iter().map(LossyString).collect())
@@ -163,18 +168,24 @@ fn decode_values(t: &TensorProto, count: u64) -> Result<Option<TensorValues>, St
         D::DtUint16 => TensorValues::I64(content(raw, count, |b| i64::from(u16::from_le_bytes(b)))?),
         D::DtInt64 if raw.is_empty() => TensorValues::I64(typed(&t.int64_val, count, "int64_val")?),
         D::DtInt64 => TensorValues::I64(content(raw, count, i64::from_le_bytes)?),
-        D::DtUint32 if raw.is_empty() => TensorValues::I64(typed(&t.uint32_val, count, "uint32_val")?.into_iter().map(i64::from).collect()),
+        D::DtUint32 if raw.is_empty() => {
+            TensorValues::I64(typed(&t.uint32_val, count, "uint32_val")?.into_iter().map(i64::from).collect())
+        }
         D::DtUint32 => TensorValues::I64(content(raw, count, |b| i64::from(u32::from_le_bytes(b)))?),
         D::DtUint64 if raw.is_empty() => TensorValues::U64(typed(&t.uint64_val, count, "uint64_val")?),
         D::DtUint64 => TensorValues::U64(content(raw, count, u64::from_le_bytes)?),
         D::DtBool if raw.is_empty() => TensorValues::Bool(typed(&t.bool_val, count, "bool_val")?),
         D::DtBool => TensorValues::Bool(content(raw, count, |b: [u8; 1]| b[0] != 0)?),
-        D::DtComplex64 if raw.is_empty() => TensorValues::Complex(pairs(&t.scomplex_val, count, "scomplex_val", f64::from)?),
+        D::DtComplex64 if raw.is_empty() => {
+            TensorValues::Complex(pairs(&t.scomplex_val, count, "scomplex_val", f64::from)?)
+        }
         D::DtComplex64 => TensorValues::Complex(content(raw, count, |b: [u8; 8]| {
             let (re, im) = split_pair::<4>(&b);
             [JsonF64(f32::from_le_bytes(re).into()), JsonF64(f32::from_le_bytes(im).into())]
         })?),
-        D::DtComplex128 if raw.is_empty() => TensorValues::Complex(pairs(&t.dcomplex_val, count, "dcomplex_val", |x| x)?),
+        D::DtComplex128 if raw.is_empty() => {
+            TensorValues::Complex(pairs(&t.dcomplex_val, count, "dcomplex_val", |x| x)?)
+        }
         D::DtComplex128 => TensorValues::Complex(content(raw, count, |b: [u8; 16]| {
             let (re, im) = split_pair::<8>(&b);
             [JsonF64(f64::from_le_bytes(re)), JsonF64(f64::from_le_bytes(im))]
@@ -218,7 +229,9 @@ fn typed<T: Clone>(vals: &[T], count: u64, field: &str) -> Result<Vec<T>, String
     }
     match vals {
         [one] if count <= MAX_BROADCAST_ELEMENTS => Ok(vec![one.clone(); count as usize]),
-        [_] => Err(format!("{field} holds one value to broadcast to {count} elements, more than {MAX_BROADCAST_ELEMENTS}")),
+        [_] => {
+            Err(format!("{field} holds one value to broadcast to {count} elements, more than {MAX_BROADCAST_ELEMENTS}"))
+        }
         _ => Err(format!("{field} holds {} values, the shape needs {count}", vals.len())),
     }
 }

@@ -20,7 +20,10 @@ fn legacy(tag: &str, kind: Kind) -> Value {
 fn with_plugin(plugin: &str, content: Vec<u8>, tensor: Option<TensorProto>) -> Value {
     Value {
         tag: "t".into(),
-        metadata: Some(SummaryMetadata { plugin_data: Some(PluginData { plugin_name: plugin.into(), content }), ..Default::default() }),
+        metadata: Some(SummaryMetadata {
+            plugin_data: Some(PluginData { plugin_name: plugin.into(), content }),
+            ..Default::default()
+        }),
         value: tensor.map(Kind::Tensor),
         ..Default::default()
     }
@@ -49,7 +52,13 @@ fn legacy_histogram_drops_empty_outer_buckets() {
         ..Default::default()
     };
     assert_eq!(legacy_histogram_buckets(&h).unwrap(), vec![[0.95, 1.0, 1.0], [1.0, 2.0, 2.0], [2.0, 3.0, 1.0]]);
-    let one = HistogramProto { min: 2.0, max: 2.0, bucket_limit: vec![1.0, 2.5, 9.0], bucket: vec![0.0, 4.0, 0.0], ..Default::default() };
+    let one = HistogramProto {
+        min: 2.0,
+        max: 2.0,
+        bucket_limit: vec![1.0, 2.5, 9.0],
+        bucket: vec![0.0, 4.0, 0.0],
+        ..Default::default()
+    };
     assert_eq!(legacy_histogram_buckets(&one).unwrap(), vec![[2.0, 2.0, 4.0]]);
     let empty = HistogramProto { bucket_limit: vec![1.0, 2.0], bucket: vec![0.0, 0.0], ..Default::default() };
     assert_eq!(legacy_histogram_buckets(&empty).unwrap(), Vec::<[f64; 3]>::new());
@@ -102,9 +111,20 @@ fn images_tensor_and_legacy() {
     let DecodedValue::Image { images, .. } = with_bytes else { panic!() };
     let b64 = images[0].base64.as_deref().unwrap();
     assert!(b64.starts_with("iVBORw0KGgo"), "{b64}");
-    let old = legacy("i", Kind::Image(LegacyImage { height: 4, width: 5, colorspace: 3, encoded_image_string: vec![0xff, 0xd8, 0xff, 0] }));
+    let old = legacy(
+        "i",
+        Kind::Image(LegacyImage {
+            height: 4,
+            width: 5,
+            colorspace: 3,
+            encoded_image_string: vec![0xff, 0xd8, 0xff, 0],
+        }),
+    );
     let json = serde_json::to_value(dec(&old)).unwrap();
-    assert_eq!(json, json!({"kind": "image", "width": 5, "height": 4, "count": 1, "images": [{"format": "jpeg", "bytes": 4}]}));
+    assert_eq!(
+        json,
+        json!({"kind": "image", "width": 5, "height": 4, "count": 1, "images": [{"format": "jpeg", "bytes": 4}]})
+    );
     let mut nonstring = tensor(DataType::DtFloat, &[3]);
     nonstring.float_val = vec![1.0; 3];
     assert!(dec(&with_plugin("images", vec![], Some(nonstring))).invalid_reason().unwrap().contains("DT_STRING"));
@@ -119,7 +139,10 @@ fn audio_tensor_and_legacy() {
     assert_eq!(json, json!({"kind": "audio", "count": 1, "clips": [{"format": "wav", "bytes": 16, "label": "label"}]}));
     let old = legacy("a", Kind::Audio(Audio { sample_rate: 8000.0, encoded_audio_string: wav, ..Default::default() }));
     let json = serde_json::to_value(dec(&old)).unwrap();
-    assert_eq!(json, json!({"kind": "audio", "count": 1, "clips": [{"format": "wav", "bytes": 16}], "sample_rate": 8000.0}));
+    assert_eq!(
+        json,
+        json!({"kind": "audio", "count": 1, "clips": [{"format": "wav", "bytes": 16}], "sample_rate": 8000.0})
+    );
 }
 
 #[test]
@@ -144,7 +167,9 @@ fn hparams_three_kinds() {
     assert_eq!(json["hparams"][0]["type"], "DATA_TYPE_FLOAT64");
     assert_eq!(json["metrics"][0]["tag"], "acc");
     assert_eq!(json["metrics"][0]["group"], "validation");
-    let start = hp::session_start(&[("lr", HParamValue::from(0.1)), ("opt", "adam".into()), ("aug", true.into())], "g", 7.0).unwrap();
+    let start =
+        hp::session_start(&[("lr", HParamValue::from(0.1)), ("opt", "adam".into()), ("aug", true.into())], "g", 7.0)
+            .unwrap();
     let json = serde_json::to_value(dec(&start)).unwrap();
     assert_eq!(json["kind"], "hparams_session_start");
     assert_eq!(json["hparams"], json!({"lr": 0.1, "opt": "adam", "aug": true}));
@@ -174,7 +199,12 @@ fn other_tensors_and_missing_data() {
     t.int64_val = vec![-1, 7];
     let json = serde_json::to_value(dec(&with_plugin("custom", vec![], Some(t)))).unwrap();
     assert_eq!(json, json!({"kind": "tensor", "dtype": "DT_INT64", "shape": [2], "values": [-1, 7]}));
-    let json = serde_json::to_value(dec(&with_plugin("custom", vec![], Some(TensorProto { dtype: 20, ..Default::default() })))).unwrap();
+    let json = serde_json::to_value(dec(&with_plugin(
+        "custom",
+        vec![],
+        Some(TensorProto { dtype: 20, ..Default::default() }),
+    )))
+    .unwrap();
     assert_eq!(json, json!({"kind": "tensor", "dtype": "DT_UNKNOWN(20)", "shape": []}));
     assert!(dec(&with_plugin("scalars", vec![], None)).invalid_reason().unwrap().contains("no tensor"));
     assert!(dec(&legacy("x", Kind::ObsoleteOldStyleHistogram(vec![1]))).invalid_reason().is_some());

@@ -60,11 +60,7 @@ pub fn buckets<T: Copy + Into<f64>>(tag: &str, data: &[T], bucket_count: usize) 
     // tf.linspace(min, max, k + 1) with the last edge pinned to max.
     let step = range / bucket_count as f64;
     let edge = |i: usize| if i == bucket_count { max } else { min + i as f64 * step };
-    Ok(counts
-        .into_iter()
-        .enumerate()
-        .map(|(i, count)| Bucket { left: edge(i), right: edge(i + 1), count })
-        .collect())
+    Ok(counts.into_iter().enumerate().map(|(i, count)| Bucket { left: edge(i), right: edge(i + 1), count }).collect())
 }
 
 /// A histogram summary of raw values with `bucket_count` buckets (see [`buckets`]).
@@ -79,11 +75,14 @@ pub fn histogram_from_buckets(tag: &str, buckets: &[Bucket]) -> Result<Value> {
     check_tag(tag)?;
     let mut flat = Vec::with_capacity(buckets.len() * 3);
     for (i, b) in buckets.iter().enumerate() {
-        let ok = b.left.is_finite() && b.right.is_finite() && b.count.is_finite() && b.left <= b.right && b.count >= 0.0;
+        let ok =
+            b.left.is_finite() && b.right.is_finite() && b.count.is_finite() && b.left <= b.right && b.count >= 0.0;
         if !ok {
             return Err(Error::InvalidValue {
                 tag: tag.to_string(),
-                message: format!("histogram bucket {i} is {b:?}; need finite edges with left <= right and a finite count >= 0"),
+                message: format!(
+                    "histogram bucket {i} is {b:?}; need finite edges with left <= right and a finite count >= 0"
+                ),
             });
         }
         flat.extend_from_slice(&[b.left, b.right, b.count]);
@@ -100,7 +99,14 @@ mod tests {
         // tf.summary.histogram([1, 2, 3, 3], buckets=3) as TensorBoard serves it.
         let b = buckets("t", &[1.0f64, 2.0, 3.0, 3.0], 3).unwrap();
         let rows: Vec<(f64, f64, f64)> = b.iter().map(|b| (b.left, b.right, b.count)).collect();
-        assert_eq!(rows, vec![(1.0, 1.6666666666666665, 1.0), (1.6666666666666665, 2.333333333333333, 1.0), (2.333333333333333, 3.0, 2.0)]);
+        assert_eq!(
+            rows,
+            vec![
+                (1.0, 1.6666666666666665, 1.0),
+                (1.6666666666666665, 2.333333333333333, 1.0),
+                (2.333333333333333, 3.0, 2.0)
+            ]
+        );
     }
 
     #[test]

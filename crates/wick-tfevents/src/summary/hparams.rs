@@ -209,14 +209,20 @@ pub fn experiment(hparams: &[HParam], metrics: &[MetricInfo], time_created_secs:
                         message: format!("hparam {:?} has interval [{min}, {max}]; need finite min <= max", h.name),
                     });
                 }
-                (pb::DataType::Float64, Some(pb::h_param_info::Domain::DomainInterval(pb::Interval { min_value: *min, max_value: *max })))
+                (
+                    pb::DataType::Float64,
+                    Some(pb::h_param_info::Domain::DomainInterval(pb::Interval { min_value: *min, max_value: *max })),
+                )
             }
             Some(Domain::Discrete(values)) => {
                 let ty = values.first().map_or(pb::DataType::Unset, HParamValue::data_type);
                 if let Some(v) = values.iter().find(|v| v.data_type() != ty) {
                     return Err(Error::InvalidValue {
                         tag: EXPERIMENT_TAG.into(),
-                        message: format!("hparam {:?} mixes kinds in its domain ({v:?} differs from the first value)", h.name),
+                        message: format!(
+                            "hparam {:?} mixes kinds in its domain ({v:?} differs from the first value)",
+                            h.name
+                        ),
                     });
                 }
                 let list = values.iter().map(|v| v.to_proto(EXPERIMENT_TAG, &h.name)).collect::<Result<Vec<_>>>()?;
@@ -235,7 +241,10 @@ pub fn experiment(hparams: &[HParam], metrics: &[MetricInfo], time_created_secs:
     let metric_infos = metrics
         .iter()
         .map(|m| {
-            check_tag(&m.tag).map_err(|_| Error::InvalidValue { tag: EXPERIMENT_TAG.into(), message: "a metric has an empty tag".into() })?;
+            check_tag(&m.tag).map_err(|_| Error::InvalidValue {
+                tag: EXPERIMENT_TAG.into(),
+                message: "a metric has an empty tag".into(),
+            })?;
             Ok(pb::MetricInfo {
                 name: Some(pb::MetricName { group: m.group.clone(), tag: m.tag.clone() }),
                 display_name: m.display_name.clone(),
@@ -254,16 +263,28 @@ pub fn experiment(hparams: &[HParam], metrics: &[MetricInfo], time_created_secs:
 
 /// A session's start: its hyper-parameter values. `group_name` groups repeated sessions
 /// of one trial (empty: the run name).
-pub fn session_start<K: AsRef<str>>(hparams: &[(K, HParamValue)], group_name: &str, start_time_secs: f64) -> Result<Value> {
+pub fn session_start<K: AsRef<str>>(
+    hparams: &[(K, HParamValue)],
+    group_name: &str,
+    start_time_secs: f64,
+) -> Result<Value> {
     let mut map = std::collections::HashMap::with_capacity(hparams.len());
     for (name, value) in hparams {
         let name = name.as_ref();
         if name.is_empty() {
-            return Err(Error::InvalidValue { tag: SESSION_START_TAG.into(), message: "a hyper-parameter has an empty name".into() });
+            return Err(Error::InvalidValue {
+                tag: SESSION_START_TAG.into(),
+                message: "a hyper-parameter has an empty name".into(),
+            });
         }
         map.insert(name.to_string(), value.to_proto(SESSION_START_TAG, name)?);
     }
-    let info = pb::SessionStartInfo { hparams: map, group_name: group_name.to_string(), start_time_secs, ..Default::default() };
+    let info = pb::SessionStartInfo {
+        hparams: map,
+        group_name: group_name.to_string(),
+        start_time_secs,
+        ..Default::default()
+    };
     Ok(hparams_value(SESSION_START_TAG, pb::h_params_plugin_data::Data::SessionStartInfo(info)))
 }
 

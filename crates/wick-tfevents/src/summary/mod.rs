@@ -10,8 +10,8 @@ pub mod hparams;
 pub mod image;
 pub mod pr_curve;
 pub mod scalar;
-pub mod text;
 mod tensor;
+pub mod text;
 
 pub use crate::proto::summary::Value;
 pub use tensor::{metadata, string_tensor, tensor_value};

@@ -91,7 +91,11 @@ impl PrCounts {
 
     /// Precision per threshold: `tp / max(1e-7, tp + fp)`.
     pub fn precision(&self) -> Vec<f64> {
-        self.true_positives.iter().zip(&self.false_positives).map(|(tp, fp)| tp / (tp + fp).max(MINIMUM_COUNT)).collect()
+        self.true_positives
+            .iter()
+            .zip(&self.false_positives)
+            .map(|(tp, fp)| tp / (tp + fp).max(MINIMUM_COUNT))
+            .collect()
     }
 
     /// Recall per threshold: `tp / max(1e-7, tp + fn)`.
@@ -125,7 +129,10 @@ pub fn pr_curve_from_counts(tag: &str, counts: &PrCounts) -> Result<Value> {
         });
     }
     if let Some(v) = rows.iter().flat_map(|r| r.iter()).find(|v| !v.is_finite() || **v < 0.0) {
-        return Err(Error::InvalidValue { tag: tag.to_string(), message: format!("PR count {v} is not a finite count >= 0") });
+        return Err(Error::InvalidValue {
+            tag: tag.to_string(),
+            message: format!("PR count {v} is not a finite count >= 0"),
+        });
     }
     let mut data: Vec<f32> = rows.iter().flat_map(|r| r.iter().map(|&v| v as f32)).collect();
     data.extend(counts.precision().into_iter().map(|v| v as f32));

@@ -78,8 +78,8 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 mod tests {
     use super::*;
     use crate::proto::{event, Event, Summary};
-    use prost::Message;
     use proptest::prelude::*;
+    use prost::Message;
 
     proptest! {
         #[test]

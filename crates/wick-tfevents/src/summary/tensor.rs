@@ -7,10 +7,7 @@ use crate::proto::{DataType, SummaryMetadata, TensorProto, TensorShapeProto};
 
 /// Metadata naming `plugin` with the given content bytes (empty means version 0).
 pub fn metadata(plugin: &str, content: Vec<u8>) -> SummaryMetadata {
-    SummaryMetadata {
-        plugin_data: Some(PluginData { plugin_name: plugin.to_string(), content }),
-        ..Default::default()
-    }
+    SummaryMetadata { plugin_data: Some(PluginData { plugin_name: plugin.to_string(), content }), ..Default::default() }
 }
 
 /// A shape from its dimension sizes (empty slice: rank 0).

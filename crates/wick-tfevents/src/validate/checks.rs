@@ -110,7 +110,11 @@ impl RunChecker {
             match &event.what {
                 Some(What::FileVersion(v)) if v.starts_with("brain.Event:") => {}
                 Some(What::FileVersion(v)) => {
-                    self.push(at(Severity::Warning, None, format!("file_version is {v:?}, expected \"brain.Event:2\"")));
+                    self.push(at(
+                        Severity::Warning,
+                        None,
+                        format!("file_version is {v:?}, expected \"brain.Event:2\""),
+                    ));
                 }
                 _ => self.push(at(
                     Severity::Warning,
@@ -120,7 +124,11 @@ impl RunChecker {
             }
         }
         if event.wall_time.is_nan() {
-            self.push(at(Severity::Error, None, "wall_time is NaN: TensorBoard's default loader stops reading this file here".into()));
+            self.push(at(
+                Severity::Error,
+                None,
+                "wall_time is NaN: TensorBoard's default loader stops reading this file here".into(),
+            ));
         } else if event.wall_time.is_infinite() {
             self.push(at(
                 Severity::Warning,
@@ -149,10 +157,17 @@ impl RunChecker {
         }
     }
 
-    fn value(&mut self, value: &Value, step: i64, file: &Path, at: &impl Fn(Severity, Option<&str>, String) -> Problem) {
+    fn value(
+        &mut self,
+        value: &Value,
+        step: i64,
+        file: &Path,
+        at: &impl Fn(Severity, Option<&str>, String) -> Problem,
+    ) {
         let tag = value.tag.as_str();
         let plugin = plugin_name(value).to_string();
-        let explicit_plugin = value.metadata.as_ref().and_then(|m| m.plugin_data.as_ref()).is_some_and(|p| !p.plugin_name.is_empty());
+        let explicit_plugin =
+            value.metadata.as_ref().and_then(|m| m.plugin_data.as_ref()).is_some_and(|p| !p.plugin_name.is_empty());
         let is_legacy = decode::legacy_plugin(value).is_some();
 
         let new_tag = !self.tags.contains_key(tag);
@@ -179,7 +194,8 @@ impl RunChecker {
                 self.push(at(
                     Severity::Error,
                     Some(tag),
-                    "first value of this tag has no metadata.plugin_data.plugin_name: TensorBoard never shows the tag".into(),
+                    "first value of this tag has no metadata.plugin_data.plugin_name: TensorBoard never shows the tag"
+                        .into(),
                 ));
             }
             let data_class = value.metadata.as_ref().map_or(0, |m| m.data_class);
@@ -271,7 +287,8 @@ impl RunChecker {
     fn decodes(&mut self, value: &Value, plugin: &str, at: &impl Fn(Severity, Option<&str>, String) -> Problem) {
         if let decode::DecodedValue::Invalid { reason } = decode_value(value, &DecodeOptions::default()) {
             let severity = if DECODED_PLUGINS.contains(&plugin) { Severity::Error } else { Severity::Warning };
-            let message = if plugin.is_empty() { reason } else { format!("plugin {plugin:?} cannot read this value: {reason}") };
+            let message =
+                if plugin.is_empty() { reason } else { format!("plugin {plugin:?} cannot read this value: {reason}") };
             self.report(Check::Undecodable, at(severity, Some(&value.tag), message));
         }
     }

@@ -40,7 +40,10 @@ fn messages(r: &Report) -> Vec<String> {
 fn with_plugin(tag: &str, plugin: &str, content: Vec<u8>, tensor: Option<TensorProto>) -> Value {
     Value {
         tag: tag.into(),
-        metadata: Some(SummaryMetadata { plugin_data: Some(PluginData { plugin_name: plugin.into(), content }), ..Default::default() }),
+        metadata: Some(SummaryMetadata {
+            plugin_data: Some(PluginData { plugin_name: plugin.into(), content }),
+            ..Default::default()
+        }),
         value: tensor.map(Kind::Tensor),
         ..Default::default()
     }
@@ -103,7 +106,12 @@ fn double_scalars_are_errors_reported_once() {
             }),
         )
     };
-    let r = validate_events(&[file_version(), summary(0, vec![double(0.1)]), summary(1, vec![double(0.2)]), summary(2, vec![double(0.3)])]);
+    let r = validate_events(&[
+        file_version(),
+        summary(0, vec![double(0.1)]),
+        summary(1, vec![double(0.2)]),
+        summary(2, vec![double(0.3)]),
+    ]);
     assert_eq!(r.error_count(), 1, "{:?}", messages(&r));
     let m = &messages(&r)[0];
     assert!(m.contains("DT_DOUBLE") && m.contains("(2 later values of this tag too)"), "{m}");
@@ -174,7 +182,8 @@ fn truncated_tail_is_a_warning() {
 
 #[test]
 fn corrupt_records_name_their_offsets() {
-    let events = [file_version(), summary(0, vec![scalar("a", 1.0).unwrap()]), summary(1, vec![scalar("a", 1.0).unwrap()])];
+    let events =
+        [file_version(), summary(0, vec![scalar("a", 1.0).unwrap()]), summary(1, vec![scalar("a", 1.0).unwrap()])];
     let second = bytes_of(&events[..1]).len();
     // Payload byte: data CRC error, and reading goes on with the third record.
     let mut bytes = bytes_of(&events);
@@ -213,7 +222,8 @@ fn undecodable_payload_is_an_error() {
 
 #[test]
 fn unreadable_plugin_values_are_errors() {
-    let bad_image = with_plugin("img", "images", vec![], Some(crate::summary::string_tensor(&[1], vec![b"x".to_vec()])));
+    let bad_image =
+        with_plugin("img", "images", vec![], Some(crate::summary::string_tensor(&[1], vec![b"x".to_vec()])));
     let r = validate_events(&[file_version(), summary(0, vec![bad_image])]);
     assert_eq!(r.error_count(), 1, "{:?}", messages(&r));
     assert!(messages(&r)[0].contains("plugin \"images\" cannot read this value"));
@@ -225,7 +235,13 @@ fn unreadable_plugin_values_are_errors() {
 
 #[test]
 fn legacy_histogram_with_backwards_bucket_is_a_warning() {
-    let h = HistogramProto { min: 0.95, max: 3.0, bucket_limit: vec![0.917, 1.0, 3.0], bucket: vec![0.0, 1.0, 1.0], ..Default::default() };
+    let h = HistogramProto {
+        min: 0.95,
+        max: 3.0,
+        bucket_limit: vec![0.917, 1.0, 3.0],
+        bucket: vec![0.0, 1.0, 1.0],
+        ..Default::default()
+    };
     let v = Value { tag: "w".into(), value: Some(Kind::Histo(h)), ..Default::default() };
     let r = validate_events(&[file_version(), summary(0, vec![v])]);
     assert!(r.is_ok());
@@ -270,8 +286,14 @@ proptest::proptest! {
 #[test]
 fn a_later_file_going_back_in_steps_is_a_resumed_run_warning() {
     let dir = tempfile::tempdir().unwrap();
-    let first: Vec<Event> = [file_version()].into_iter().chain((0..4).map(|s| summary(s, vec![scalar("epoch_loss", 1.0).unwrap()]))).collect();
-    let resumed: Vec<Event> = [file_version()].into_iter().chain((2..5).map(|s| summary(s, vec![scalar("epoch_loss", 0.5).unwrap()]))).collect();
+    let first: Vec<Event> = [file_version()]
+        .into_iter()
+        .chain((0..4).map(|s| summary(s, vec![scalar("epoch_loss", 1.0).unwrap()])))
+        .collect();
+    let resumed: Vec<Event> = [file_version()]
+        .into_iter()
+        .chain((2..5).map(|s| summary(s, vec![scalar("epoch_loss", 0.5).unwrap()])))
+        .collect();
     std::fs::write(dir.path().join("events.out.tfevents.1.a"), bytes_of(&first)).unwrap();
     std::fs::write(dir.path().join("events.out.tfevents.2.b"), bytes_of(&resumed)).unwrap();
     let report = validate_path(dir.path()).unwrap();

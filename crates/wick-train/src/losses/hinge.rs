@@ -28,9 +28,7 @@ pub struct Hinge {
 impl Hinge {
     /// Keras defaults.
     pub fn new() -> Self {
-        Self {
-            reduction: Reduction::SumOverBatchSize,
-        }
+        Self { reduction: Reduction::SumOverBatchSize }
     }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
         let (t, p) = prepare("Hinge", y_true, y_pred)?;
@@ -51,9 +49,7 @@ pub struct SquaredHinge {
 impl SquaredHinge {
     /// Keras defaults.
     pub fn new() -> Self {
-        Self {
-            reduction: Reduction::SumOverBatchSize,
-        }
+        Self { reduction: Reduction::SumOverBatchSize }
     }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
         let (t, p) = prepare("SquaredHinge", y_true, y_pred)?;
@@ -74,9 +70,7 @@ pub struct CategoricalHinge {
 impl CategoricalHinge {
     /// Keras defaults.
     pub fn new() -> Self {
-        Self {
-            reduction: Reduction::SumOverBatchSize,
-        }
+        Self { reduction: Reduction::SumOverBatchSize }
     }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
         let (t, p) = prepare("CategoricalHinge", y_true, y_pred)?;
@@ -105,17 +99,9 @@ mod tests {
     fn hinge_golden_both_label_conventions() {
         let l = Hinge::new().with_reduction(Reduction::None);
         let exp = [0.0, 0.36666667, 0.06666666, 0.8333333];
-        assert_vec(
-            &vec1(&l.call(&t2(&YT_BIN), &t2(&Z_BIN), None).unwrap()),
-            &exp,
-        );
-        assert_vec(
-            &vec1(&l.call(&t2(&YT_HINGE_PM), &t2(&Z_BIN), None).unwrap()),
-            &exp,
-        );
-        let s = Hinge::new()
-            .call(&t2(&YT_BIN), &t2(&Z_BIN), Some(&t1(&SW)))
-            .unwrap();
+        assert_vec(&vec1(&l.call(&t2(&YT_BIN), &t2(&Z_BIN), None).unwrap()), &exp);
+        assert_vec(&vec1(&l.call(&t2(&YT_HINGE_PM), &t2(&Z_BIN), None).unwrap()), &exp);
+        let s = Hinge::new().call(&t2(&YT_BIN), &t2(&Z_BIN), Some(&t1(&SW))).unwrap();
         assert!(close(scalar(&s), 0.079166666));
     }
 

@@ -31,8 +31,7 @@ mod regression;
 
 pub use hinge::{CategoricalHinge, Hinge, SquaredHinge};
 pub use probabilistic::{
-    BinaryCrossentropy, CategoricalCrossentropy, KLDivergence, Poisson,
-    SparseCategoricalCrossentropy,
+    BinaryCrossentropy, CategoricalCrossentropy, KLDivergence, Poisson, SparseCategoricalCrossentropy,
 };
 pub use regression::{CosineSimilarity, Huber, LogCosh, MeanAbsoluteError, MeanSquaredError};
 
@@ -105,12 +104,7 @@ pub trait Loss: Send + Sync {
     ///
     /// Returns a scalar for the reducing reductions, and the weighted per-sample values for
     /// [`Reduction::None`]. Differentiable with respect to `y_pred` (and `y_true`).
-    fn call(
-        &self,
-        y_true: &Tensor,
-        y_pred: &Tensor,
-        sample_weight: Option<&Tensor>,
-    ) -> Result<Tensor>;
+    fn call(&self, y_true: &Tensor, y_pred: &Tensor, sample_weight: Option<&Tensor>) -> Result<Tensor>;
 }
 
 /// Per-sample values with an optional Keras mask (`1` valid, `0` masked, same shape).
@@ -156,13 +150,7 @@ macro_rules! impl_loss {
                 sample_weight: Option<&candle_core::Tensor>,
             ) -> $crate::Result<candle_core::Tensor> {
                 let v = self.values(y_true, y_pred)?;
-                $crate::losses::reduce_weighted_values(
-                    stringify!($ty),
-                    v.values,
-                    v.mask,
-                    sample_weight,
-                    self.reduction,
-                )
+                $crate::losses::reduce_weighted_values(stringify!($ty), v.values, v.mask, sample_weight, self.reduction)
             }
         }
     };
@@ -194,30 +182,15 @@ pub(crate) fn squeeze_or_expand(x1: Tensor, x2: Tensor) -> Result<(Tensor, Tenso
 
 /// `y_pred` as a float tensor (integers become `f32`) and `y_true` cast to its dtype.
 pub(crate) fn as_float_pair(y_true: &Tensor, y_pred: &Tensor) -> Result<(Tensor, Tensor)> {
-    let y_pred = if y_pred.dtype().is_float() {
-        y_pred.clone()
-    } else {
-        y_pred.to_dtype(DType::F32)?
-    };
-    let y_true = if y_true.dtype() == y_pred.dtype() {
-        y_true.clone()
-    } else {
-        y_true.to_dtype(y_pred.dtype())?
-    };
-    let y_true = if y_true.device().same_device(y_pred.device()) {
-        y_true
-    } else {
-        y_true.to_device(y_pred.device())?
-    };
+    let y_pred = if y_pred.dtype().is_float() { y_pred.clone() } else { y_pred.to_dtype(DType::F32)? };
+    let y_true = if y_true.dtype() == y_pred.dtype() { y_true.clone() } else { y_true.to_dtype(y_pred.dtype())? };
+    let y_true =
+        if y_true.device().same_device(y_pred.device()) { y_true } else { y_true.to_device(y_pred.device())? };
     Ok((y_true, y_pred))
 }
 
 /// Casts, aligns ranks and requires equal shapes: the preamble of the element-wise losses.
-pub(crate) fn prepare(
-    context: &'static str,
-    y_true: &Tensor,
-    y_pred: &Tensor,
-) -> Result<(Tensor, Tensor)> {
+pub(crate) fn prepare(context: &'static str, y_true: &Tensor, y_pred: &Tensor) -> Result<(Tensor, Tensor)> {
     let (t, p) = as_float_pair(y_true, y_pred)?;
     let (t, p) = squeeze_or_expand(t, p)?;
     if t.dims() != p.dims() {
@@ -263,12 +236,7 @@ pub(crate) fn divide_no_nan(num: &Tensor, den: &Tensor) -> Result<Tensor> {
 }
 
 /// Broadcasts `w` to `shape` with NumPy rules, or fails naming both shapes.
-fn broadcast_weight(
-    context: &'static str,
-    w: &Tensor,
-    values: &Tensor,
-    name: &'static str,
-) -> Result<Tensor> {
+fn broadcast_weight(context: &'static str, w: &Tensor, values: &Tensor, name: &'static str) -> Result<Tensor> {
     if w.dims() == values.dims() {
         return Ok(w.clone());
     }
@@ -295,16 +263,8 @@ pub(crate) fn reduce_weighted_values(
     let dtype = values.dtype();
     let mut sw = match sample_weight {
         Some(w) => {
-            let w = if w.dtype() == dtype {
-                w.clone()
-            } else {
-                w.to_dtype(dtype)?
-            };
-            Some(if w.device().same_device(values.device()) {
-                w
-            } else {
-                w.to_device(values.device())?
-            })
+            let w = if w.dtype() == dtype { w.clone() } else { w.to_dtype(dtype)? };
+            Some(if w.device().same_device(values.device()) { w } else { w.to_device(values.device())? })
         }
         None => None,
     };
@@ -393,73 +353,18 @@ pub(crate) mod testutil {
     }
 
     // Golden inputs (keras_golden.json, losses.inputs).
-    pub const YT_REG: [[f32; 3]; 4] = [
-        [0.0, 1.0, 2.0],
-        [1.5, -0.5, 0.0],
-        [3.0, 0.2, -1.0],
-        [0.0, 0.0, 0.5],
-    ];
-    pub const YP_REG: [[f32; 3]; 4] = [
-        [0.1, 0.7, 3.5],
-        [1.0, -0.4, 0.2],
-        [0.5, 0.3, -1.2],
-        [0.2, -0.3, 2.0],
-    ];
-    pub const YT_POS: [[f32; 3]; 4] = [
-        [1.0, 0.0, 3.0],
-        [0.0, 2.0, 1.0],
-        [4.0, 1.0, 0.0],
-        [0.5, 0.5, 2.0],
-    ];
-    pub const YP_POS: [[f32; 3]; 4] = [
-        [0.9, 0.1, 2.0],
-        [0.3, 1.5, 1.2],
-        [3.0, 0.0, 0.4],
-        [0.6, 0.4, 1.7],
-    ];
-    pub const YT_OH: [[f32; 3]; 4] = [
-        [0.0, 1.0, 0.0],
-        [1.0, 0.0, 0.0],
-        [0.0, 0.0, 1.0],
-        [0.0, 1.0, 0.0],
-    ];
+    pub const YT_REG: [[f32; 3]; 4] = [[0.0, 1.0, 2.0], [1.5, -0.5, 0.0], [3.0, 0.2, -1.0], [0.0, 0.0, 0.5]];
+    pub const YP_REG: [[f32; 3]; 4] = [[0.1, 0.7, 3.5], [1.0, -0.4, 0.2], [0.5, 0.3, -1.2], [0.2, -0.3, 2.0]];
+    pub const YT_POS: [[f32; 3]; 4] = [[1.0, 0.0, 3.0], [0.0, 2.0, 1.0], [4.0, 1.0, 0.0], [0.5, 0.5, 2.0]];
+    pub const YP_POS: [[f32; 3]; 4] = [[0.9, 0.1, 2.0], [0.3, 1.5, 1.2], [3.0, 0.0, 0.4], [0.6, 0.4, 1.7]];
+    pub const YT_OH: [[f32; 3]; 4] = [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]];
     pub const YT_SP: [i64; 4] = [1, 0, 2, 1];
-    pub const PROBS: [[f32; 3]; 4] = [
-        [0.2, 0.7, 0.1],
-        [0.0, 0.5, 0.5],
-        [0.1, 0.1, 0.8],
-        [0.3, 0.3, 0.4],
-    ];
-    pub const LOGITS: [[f32; 3]; 4] = [
-        [1.0, 2.0, 0.5],
-        [-1.0, 3.0, 0.0],
-        [0.2, 0.1, 4.0],
-        [10.0, -10.0, 0.0],
-    ];
-    pub const YT_BIN: [[f32; 3]; 4] = [
-        [1.0, 0.0, 1.0],
-        [0.0, 0.0, 1.0],
-        [1.0, 1.0, 0.0],
-        [0.0, 1.0, 0.0],
-    ];
-    pub const P_BIN: [[f32; 3]; 4] = [
-        [0.9, 0.2, 1.0],
-        [0.0, 0.3, 0.6],
-        [0.7, 0.8, 0.1],
-        [0.4, 0.55, 0.5],
-    ];
-    pub const Z_BIN: [[f32; 3]; 4] = [
-        [2.0, -1.0, 20.0],
-        [-30.0, -0.5, 0.4],
-        [0.8, 1.5, -2.0],
-        [-0.3, 0.2, 0.0],
-    ];
-    pub const YT_HINGE_PM: [[f32; 3]; 4] = [
-        [1.0, -1.0, 1.0],
-        [-1.0, -1.0, 1.0],
-        [1.0, 1.0, -1.0],
-        [-1.0, 1.0, -1.0],
-    ];
+    pub const PROBS: [[f32; 3]; 4] = [[0.2, 0.7, 0.1], [0.0, 0.5, 0.5], [0.1, 0.1, 0.8], [0.3, 0.3, 0.4]];
+    pub const LOGITS: [[f32; 3]; 4] = [[1.0, 2.0, 0.5], [-1.0, 3.0, 0.0], [0.2, 0.1, 4.0], [10.0, -10.0, 0.0]];
+    pub const YT_BIN: [[f32; 3]; 4] = [[1.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0], [0.0, 1.0, 0.0]];
+    pub const P_BIN: [[f32; 3]; 4] = [[0.9, 0.2, 1.0], [0.0, 0.3, 0.6], [0.7, 0.8, 0.1], [0.4, 0.55, 0.5]];
+    pub const Z_BIN: [[f32; 3]; 4] = [[2.0, -1.0, 20.0], [-30.0, -0.5, 0.4], [0.8, 1.5, -2.0], [-0.3, 0.2, 0.0]];
+    pub const YT_HINGE_PM: [[f32; 3]; 4] = [[1.0, -1.0, 1.0], [-1.0, -1.0, 1.0], [1.0, 1.0, -1.0], [-1.0, 1.0, -1.0]];
     pub const SW: [f32; 4] = [1.0, 0.5, 2.0, 0.0];
 }
 
@@ -475,10 +380,7 @@ mod tests {
         let (t, p, w) = (t2(&YT_REG), t2(&YP_REG), t1(&SW));
         let mk = |r| MeanSquaredError::new().with_reduction(r);
         let none = mk(Reduction::None).call(&t, &p, None).unwrap();
-        assert_vec(
-            &vec1(&none),
-            &[0.7833333, 0.09999999, 2.1000001, 0.79333335],
-        );
+        assert_vec(&vec1(&none), &[0.7833333, 0.09999999, 2.1000001, 0.79333335]);
         let none_w = mk(Reduction::None).call(&t, &p, Some(&w)).unwrap();
         assert_vec(&vec1(&none_w), &[0.7833333, 0.049999997, 4.2000003, 0.0]);
         let cases = [
@@ -487,14 +389,8 @@ mod tests {
             (Reduction::MeanWithSampleWeight, 0.9441667, 1.4380953),
         ];
         for (r, plain, weighted) in cases {
-            assert!(
-                close(scalar(&mk(r).call(&t, &p, None).unwrap()), plain),
-                "{r}"
-            );
-            assert!(
-                close(scalar(&mk(r).call(&t, &p, Some(&w)).unwrap()), weighted),
-                "{r}"
-            );
+            assert!(close(scalar(&mk(r).call(&t, &p, None).unwrap()), plain), "{r}");
+            assert!(close(scalar(&mk(r).call(&t, &p, Some(&w)).unwrap()), weighted), "{r}");
         }
     }
 
@@ -507,10 +403,7 @@ mod tests {
         assert!(close(scalar(&l), 1.2583334));
         // All-zero weights: mean_with_sample_weight is 0/0 = 0 (divide_no_nan).
         let z = t1(&[0.0; 4]);
-        let l = MeanSquaredError::new()
-            .with_reduction(Reduction::MeanWithSampleWeight)
-            .call(&t, &p, Some(&z))
-            .unwrap();
+        let l = MeanSquaredError::new().with_reduction(Reduction::MeanWithSampleWeight).call(&t, &p, Some(&z)).unwrap();
         assert_eq!(scalar(&l), 0.0);
     }
 
@@ -534,15 +427,9 @@ mod tests {
 
     #[test]
     fn reduction_parsing() {
-        assert_eq!(
-            "mean".parse::<Reduction>().unwrap(),
-            Reduction::SumOverBatchSize
-        );
+        assert_eq!("mean".parse::<Reduction>().unwrap(), Reduction::SumOverBatchSize);
         assert_eq!("none".parse::<Reduction>().unwrap(), Reduction::None);
-        assert_eq!(
-            "mean_with_sample_weight".parse::<Reduction>().unwrap(),
-            Reduction::MeanWithSampleWeight
-        );
+        assert_eq!("mean_with_sample_weight".parse::<Reduction>().unwrap(), Reduction::MeanWithSampleWeight);
         assert!("avg".parse::<Reduction>().is_err());
         assert_eq!(Reduction::default(), Reduction::SumOverBatchSize);
     }
@@ -552,10 +439,7 @@ mod tests {
         // y_true (B,) vs y_pred (B, 1): y_true is expanded, per-sample values have shape (B,).
         let t = t1(&[1.0, 0.0]);
         let p = Tensor::from_vec(vec![0.5f32, 0.5], (2, 1), &candle_core::Device::Cpu).unwrap();
-        let l = MeanSquaredError::new()
-            .with_reduction(Reduction::None)
-            .call(&t, &p, None)
-            .unwrap();
+        let l = MeanSquaredError::new().with_reduction(Reduction::None).call(&t, &p, None).unwrap();
         assert_eq!(l.dims(), &[2]);
         assert_vec(&vec1(&l), &[0.25, 0.25]);
     }
@@ -564,10 +448,7 @@ mod tests {
     fn losses_are_differentiable() {
         let t = t2(&YT_OH);
         let p = candle_core::Var::from_tensor(&t2(&LOGITS)).unwrap();
-        let l = CategoricalCrossentropy::new()
-            .with_from_logits(true)
-            .call(&t, p.as_tensor(), None)
-            .unwrap();
+        let l = CategoricalCrossentropy::new().with_from_logits(true).call(&t, p.as_tensor(), None).unwrap();
         let g = l.backward().unwrap();
         let grad = g.get(p.as_tensor()).expect("gradient");
         // d/dz mean CE = (softmax(z) - y) / B; each row sums to 0.

@@ -18,9 +18,7 @@ pub struct Poisson {
 impl Poisson {
     /// Keras defaults.
     pub fn new() -> Self {
-        Self {
-            reduction: Reduction::SumOverBatchSize,
-        }
+        Self { reduction: Reduction::SumOverBatchSize }
     }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
         let (t, p) = prepare("Poisson", y_true, y_pred)?;
@@ -41,9 +39,7 @@ pub struct KLDivergence {
 impl KLDivergence {
     /// Keras defaults.
     pub fn new() -> Self {
-        Self {
-            reduction: Reduction::SumOverBatchSize,
-        }
+        Self { reduction: Reduction::SumOverBatchSize }
     }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
         let (t, p) = prepare("KLDivergence", y_true, y_pred)?;
@@ -82,12 +78,7 @@ pub struct CategoricalCrossentropy {
 impl CategoricalCrossentropy {
     /// Keras defaults (`from_logits = false`, `label_smoothing = 0`, `axis = -1`).
     pub fn new() -> Self {
-        Self {
-            from_logits: false,
-            label_smoothing: 0.0,
-            axis: -1,
-            reduction: Reduction::SumOverBatchSize,
-        }
+        Self { from_logits: false, label_smoothing: 0.0, axis: -1, reduction: Reduction::SumOverBatchSize }
     }
     /// Sets `from_logits`.
     pub fn with_from_logits(mut self, from_logits: bool) -> Self {
@@ -148,11 +139,7 @@ pub struct SparseCategoricalCrossentropy {
 impl SparseCategoricalCrossentropy {
     /// Keras defaults (`from_logits = false`, `ignore_class = None`).
     pub fn new() -> Self {
-        Self {
-            from_logits: false,
-            ignore_class: None,
-            reduction: Reduction::SumOverBatchSize,
-        }
+        Self { from_logits: false, ignore_class: None, reduction: Reduction::SumOverBatchSize }
     }
     /// Sets `from_logits`.
     pub fn with_from_logits(mut self, from_logits: bool) -> Self {
@@ -166,11 +153,7 @@ impl SparseCategoricalCrossentropy {
     }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
         let ctx = "SparseCategoricalCrossentropy";
-        let p = if y_pred.dtype().is_float() {
-            y_pred.clone()
-        } else {
-            y_pred.to_dtype(DType::F32)?
-        };
+        let p = if y_pred.dtype().is_float() { y_pred.clone() } else { y_pred.to_dtype(DType::F32)? };
         if p.rank() == 0 {
             return Err(Error::shape(
                 ctx,
@@ -181,11 +164,8 @@ impl SparseCategoricalCrossentropy {
                 "y_pred needs a class axis",
             ));
         }
-        let mut t = if y_true.device().same_device(p.device()) {
-            y_true.clone()
-        } else {
-            y_true.to_device(p.device())?
-        };
+        let mut t =
+            if y_true.device().same_device(p.device()) { y_true.clone() } else { y_true.to_device(p.device())? };
         if t.rank() == p.rank() && t.dims().last() == Some(&1) {
             t = t.squeeze(t.rank() - 1)?;
         }
@@ -212,11 +192,7 @@ impl SparseCategoricalCrossentropy {
             }
             None => (labels, None),
         };
-        let z = if self.from_logits {
-            p.clone()
-        } else {
-            p.clamp(EPSILON, CLIP_HI)?.log()?
-        };
+        let z = if self.from_logits { p.clone() } else { p.clamp(EPSILON, CLIP_HI)?.log()? };
         let logp = candle_nn::ops::log_softmax(&z, last)?.contiguous()?;
         let idx = labels.unsqueeze(last)?.contiguous()?;
         let v = logp.gather(&idx, last)?.squeeze(last)?.neg()?;
@@ -224,19 +200,13 @@ impl SparseCategoricalCrossentropy {
             Some(valid) => {
                 let v = valid.where_cond(&v, &v.zeros_like()?)?;
                 let mask = valid.to_dtype(v.dtype())?;
-                Ok(Values {
-                    values: v,
-                    mask: Some(mask),
-                })
+                Ok(Values { values: v, mask: Some(mask) })
             }
             None => Ok(v.into()),
         }
     }
 }
-impl_loss!(
-    SparseCategoricalCrossentropy,
-    "sparse_categorical_crossentropy"
-);
+impl_loss!(SparseCategoricalCrossentropy, "sparse_categorical_crossentropy");
 
 /// Keras `BinaryCrossentropy` (name `"binary_crossentropy"`):
 ///
@@ -258,12 +228,7 @@ pub struct BinaryCrossentropy {
 impl BinaryCrossentropy {
     /// Keras defaults (`from_logits = false`, `label_smoothing = 0`, `axis = -1`).
     pub fn new() -> Self {
-        Self {
-            from_logits: false,
-            label_smoothing: 0.0,
-            axis: -1,
-            reduction: Reduction::SumOverBatchSize,
-        }
+        Self { from_logits: false, label_smoothing: 0.0, axis: -1, reduction: Reduction::SumOverBatchSize }
     }
     /// Sets `from_logits`.
     pub fn with_from_logits(mut self, from_logits: bool) -> Self {
@@ -284,11 +249,7 @@ impl BinaryCrossentropy {
         let ctx = "BinaryCrossentropy";
         let (t, p) = prepare(ctx, y_true, y_pred)?;
         let ls = self.label_smoothing;
-        let t = if ls != 0.0 {
-            t.affine(1.0 - ls, 0.5 * ls)?
-        } else {
-            t
-        };
+        let t = if ls != 0.0 { t.affine(1.0 - ls, 0.5 * ls)? } else { t };
         let v = if self.from_logits {
             let tail = p.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?;
             p.relu()?.sub(&p.mul(&t)?)?.add(&tail)?
@@ -345,9 +306,7 @@ mod tests {
 
     #[test]
     fn cce_logits_and_label_smoothing_golden() {
-        let l = CategoricalCrossentropy::new()
-            .with_from_logits(true)
-            .with_reduction(Reduction::None);
+        let l = CategoricalCrossentropy::new().with_from_logits(true).with_reduction(Reduction::None);
         let got = vec1(&l.call(&t2(&YT_OH), &t2(&LOGITS), None).unwrap());
         assert_vec(&got, &[0.4643688, 4.065884, 0.04172975, 20.000046]);
         let l = l.with_label_smoothing(0.2);
@@ -375,37 +334,23 @@ mod tests {
     #[test]
     fn scce_shape_mismatch_names_both_shapes() {
         let labels = Tensor::from_slice(&[0i64, 1, 2], 3, &Device::Cpu).unwrap();
-        let e = SparseCategoricalCrossentropy::new()
-            .call(&labels, &t2(&PROBS), None)
-            .unwrap_err();
+        let e = SparseCategoricalCrossentropy::new().call(&labels, &t2(&PROBS), None).unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("[3]") && msg.contains("[4, 3]"), "{msg}");
-        let e = CategoricalCrossentropy::new().call(
-            &t2(&PROBS).narrow(1, 0, 2).unwrap(),
-            &t2(&PROBS),
-            None,
-        );
+        let e = CategoricalCrossentropy::new().call(&t2(&PROBS).narrow(1, 0, 2).unwrap(), &t2(&PROBS), None);
         assert!(e.unwrap_err().to_string().contains("[4, 2]"));
     }
 
     #[test]
     fn scce_ignore_class_masks_the_mean() {
         // Ignore class 2: sample 2 gives 0 and the mean is over the 3 valid samples.
-        let l = SparseCategoricalCrossentropy::new()
-            .with_from_logits(true)
-            .with_ignore_class(Some(2));
-        let none = l
-            .with_reduction(Reduction::None)
-            .call(&sp(), &t2(&LOGITS), None)
-            .unwrap();
+        let l = SparseCategoricalCrossentropy::new().with_from_logits(true).with_ignore_class(Some(2));
+        let none = l.with_reduction(Reduction::None).call(&sp(), &t2(&LOGITS), None).unwrap();
         let v = vec1(&none);
         assert_eq!(v[2], 0.0);
         assert_vec(&[v[0], v[1], v[3]], &[0.4643688, 4.065884, 20.000046]);
         let mean = scalar(&l.call(&sp(), &t2(&LOGITS), None).unwrap());
-        assert!(
-            close(mean, (0.4643688 + 4.065884 + 20.000046) / 3.0),
-            "{mean}"
-        );
+        assert!(close(mean, (0.4643688 + 4.065884 + 20.000046) / 3.0), "{mean}");
     }
 
     #[test]
@@ -413,14 +358,10 @@ mod tests {
         let l = BinaryCrossentropy::new().with_reduction(Reduction::None);
         let got = vec1(&l.call(&t2(&YT_BIN), &t2(&P_BIN), None).unwrap());
         assert_vec(&got, &[0.1095014, 0.2891669, 0.22839302, 0.6006033]);
-        let l = BinaryCrossentropy::new()
-            .with_from_logits(true)
-            .with_reduction(Reduction::None);
+        let l = BinaryCrossentropy::new().with_from_logits(true).with_reduction(Reduction::None);
         let got = vec1(&l.call(&t2(&YT_BIN), &t2(&Z_BIN), None).unwrap());
         assert_vec(&got, &[0.1467299, 0.32903075, 0.2331473, 0.6152138]);
-        let l = BinaryCrossentropy::new()
-            .with_label_smoothing(0.1)
-            .with_reduction(Reduction::Sum);
+        let l = BinaryCrossentropy::new().with_label_smoothing(0.1).with_reduction(Reduction::Sum);
         let s = l.call(&t2(&YT_BIN), &t2(&P_BIN), Some(&t1(&SW))).unwrap();
         assert!(close(scalar(&s), 1.3287537));
     }

@@ -15,9 +15,7 @@ pub struct MeanSquaredError {
 impl MeanSquaredError {
     /// Keras defaults.
     pub fn new() -> Self {
-        Self {
-            reduction: Reduction::SumOverBatchSize,
-        }
+        Self { reduction: Reduction::SumOverBatchSize }
     }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
         let (t, p) = prepare("MeanSquaredError", y_true, y_pred)?;
@@ -36,9 +34,7 @@ pub struct MeanAbsoluteError {
 impl MeanAbsoluteError {
     /// Keras defaults.
     pub fn new() -> Self {
-        Self {
-            reduction: Reduction::SumOverBatchSize,
-        }
+        Self { reduction: Reduction::SumOverBatchSize }
     }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
         let (t, p) = prepare("MeanAbsoluteError", y_true, y_pred)?;
@@ -60,10 +56,7 @@ pub struct Huber {
 impl Huber {
     /// Keras defaults (`delta = 1.0`).
     pub fn new() -> Self {
-        Self {
-            delta: 1.0,
-            reduction: Reduction::SumOverBatchSize,
-        }
+        Self { delta: 1.0, reduction: Reduction::SumOverBatchSize }
     }
     /// Sets `delta`.
     pub fn with_delta(mut self, delta: f64) -> Self {
@@ -100,9 +93,7 @@ pub struct LogCosh {
 impl LogCosh {
     /// Keras defaults.
     pub fn new() -> Self {
-        Self {
-            reduction: Reduction::SumOverBatchSize,
-        }
+        Self { reduction: Reduction::SumOverBatchSize }
     }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
         let (t, p) = prepare("LogCosh", y_true, y_pred)?;
@@ -127,10 +118,7 @@ pub struct CosineSimilarity {
 impl CosineSimilarity {
     /// Keras defaults (`axis = -1`).
     pub fn new() -> Self {
-        Self {
-            axis: -1,
-            reduction: Reduction::SumOverBatchSize,
-        }
+        Self { axis: -1, reduction: Reduction::SumOverBatchSize }
     }
     /// Sets the axis.
     pub fn with_axis(mut self, axis: i64) -> Self {
@@ -163,28 +151,17 @@ mod tests {
     #[test]
     fn mae_golden() {
         let l = MeanAbsoluteError::new().with_reduction(Reduction::None);
-        assert_vec(
-            &none(&l, &YT_REG, &YP_REG),
-            &[0.6333333, 0.26666668, 0.93333334, 0.6666667],
-        );
-        let s = MeanAbsoluteError::new()
-            .call(&t2(&YT_REG), &t2(&YP_REG), Some(&t1(&SW)))
-            .unwrap();
+        assert_vec(&none(&l, &YT_REG, &YP_REG), &[0.6333333, 0.26666668, 0.93333334, 0.6666667]);
+        let s = MeanAbsoluteError::new().call(&t2(&YT_REG), &t2(&YP_REG), Some(&t1(&SW))).unwrap();
         assert!(close(scalar(&s), 0.6583333));
     }
 
     #[test]
     fn huber_golden() {
         let l = Huber::new().with_reduction(Reduction::None);
-        assert_vec(
-            &none(&l, &YT_REG, &YP_REG),
-            &[0.35, 0.049999997, 0.675, 0.355],
-        );
+        assert_vec(&none(&l, &YT_REG, &YP_REG), &[0.35, 0.049999997, 0.675, 0.355]);
         let l = Huber::new().with_delta(0.5).with_reduction(Reduction::None);
-        assert_vec(
-            &none(&l, &YT_REG, &YP_REG),
-            &[0.225, 0.049999997, 0.38333333, 0.23],
-        );
+        assert_vec(&none(&l, &YT_REG, &YP_REG), &[0.225, 0.049999997, 0.38333333, 0.23]);
         let s = Huber::new()
             .with_delta(0.5)
             .with_reduction(Reduction::MeanWithSampleWeight)
@@ -196,22 +173,14 @@ mod tests {
     #[test]
     fn log_cosh_golden() {
         let l = LogCosh::new().with_reduction(Reduction::None);
-        assert_vec(
-            &none(&l, &YT_REG, &YP_REG),
-            &[0.30159083, 0.048324723, 0.61280924, 0.30654967],
-        );
+        assert_vec(&none(&l, &YT_REG, &YP_REG), &[0.30159083, 0.048324723, 0.61280924, 0.30654967]);
     }
 
     #[test]
     fn cosine_similarity_golden() {
         let l = CosineSimilarity::new().with_reduction(Reduction::None);
-        assert_vec(
-            &none(&l, &YT_REG, &YP_REG),
-            &[-0.96438545, -0.9814955, -0.6528783, -0.9841357],
-        );
-        let s = CosineSimilarity::new()
-            .call(&t2(&YT_REG), &t2(&YP_REG), None)
-            .unwrap();
+        assert_vec(&none(&l, &YT_REG, &YP_REG), &[-0.96438545, -0.9814955, -0.6528783, -0.9841357]);
+        let s = CosineSimilarity::new().call(&t2(&YT_REG), &t2(&YP_REG), None).unwrap();
         assert!(close(scalar(&s), -0.8957237));
     }
 

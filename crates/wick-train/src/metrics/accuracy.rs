@@ -40,14 +40,7 @@ fn in_top_k(row: &[f64], target: f64, k: usize) -> bool {
 }
 
 fn shape_err(ctx: &'static str, y_true: &Tensor, y_pred: &Tensor, expected: &'static str) -> Error {
-    Error::shape(
-        ctx,
-        "y_true",
-        y_true.dims(),
-        "y_pred",
-        y_pred.dims(),
-        expected,
-    )
+    Error::shape(ctx, "y_true", y_true.dims(), "y_pred", y_pred.dims(), expected)
 }
 
 fn weights(sw: Option<&Tensor>) -> Result<Option<Host>> {
@@ -77,15 +70,9 @@ macro_rules! mean_metric_common {
             fn name(&self) -> &str {
                 &self.mean.name
             }
-            fn update_state(
-                &mut self,
-                y_true: &Tensor,
-                y_pred: &Tensor,
-                sample_weight: Option<&Tensor>,
-            ) -> Result<()> {
+            fn update_state(&mut self, y_true: &Tensor, y_pred: &Tensor, sample_weight: Option<&Tensor>) -> Result<()> {
                 let values = self.values(y_true, y_pred)?;
-                self.mean
-                    .update_host(values, weights(sample_weight)?, stringify!($ty))
+                self.mean.update_host(values, weights(sample_weight)?, stringify!($ty))
             }
             fn result(&self) -> f64 {
                 self.mean.result()
@@ -109,10 +96,7 @@ pub struct BinaryAccuracy {
 impl BinaryAccuracy {
     /// Keras defaults (`threshold = 0.5`).
     pub fn new() -> Self {
-        BinaryAccuracy {
-            threshold: 0.5,
-            mean: Mean::named("binary_accuracy"),
-        }
+        BinaryAccuracy { threshold: 0.5, mean: Mean::named("binary_accuracy") }
     }
     /// Sets the threshold.
     pub fn with_threshold(mut self, threshold: f64) -> Self {
@@ -122,20 +106,11 @@ impl BinaryAccuracy {
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Host> {
         let (t, p) = align(Host::from_tensor(y_true)?, Host::from_tensor(y_pred)?);
         if t.dims != p.dims {
-            return Err(shape_err(
-                "BinaryAccuracy",
-                y_true,
-                y_pred,
-                "expected equal shapes",
-            ));
+            return Err(shape_err("BinaryAccuracy", y_true, y_pred, "expected equal shapes"));
         }
         let thr = f32_round(self.threshold);
-        let data = t
-            .data
-            .iter()
-            .zip(&p.data)
-            .map(|(&y, &q)| f64::from(u8::from(y == f64::from(u8::from(q > thr)))))
-            .collect();
+        let data =
+            t.data.iter().zip(&p.data).map(|(&y, &q)| f64::from(u8::from(y == f64::from(u8::from(q > thr))))).collect();
         Ok(Host { dims: p.dims, data })
     }
 }
@@ -151,28 +126,17 @@ pub struct CategoricalAccuracy {
 impl CategoricalAccuracy {
     /// Keras defaults.
     pub fn new() -> Self {
-        CategoricalAccuracy {
-            mean: Mean::named("categorical_accuracy"),
-        }
+        CategoricalAccuracy { mean: Mean::named("categorical_accuracy") }
     }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Host> {
         let ctx = "CategoricalAccuracy";
         let (t, p) = (Host::from_tensor(y_true)?, Host::from_tensor(y_pred)?);
         if t.rank() == 0 || p.rank() == 0 || t.dims != p.dims {
-            return Err(shape_err(
-                ctx,
-                y_true,
-                y_pred,
-                "expected equal shapes with a class axis",
-            ));
+            return Err(shape_err(ctx, y_true, y_pred, "expected equal shapes with a class axis"));
         }
         let (dims, ti) = argmax_rows(&t);
         let (_, pi) = argmax_rows(&p);
-        let data = ti
-            .iter()
-            .zip(&pi)
-            .map(|(a, b)| f64::from(u8::from(a == b)))
-            .collect();
+        let data = ti.iter().zip(&pi).map(|(a, b)| f64::from(u8::from(a == b))).collect();
         Ok(Host { dims, data })
     }
 }
@@ -189,9 +153,7 @@ pub struct SparseCategoricalAccuracy {
 impl SparseCategoricalAccuracy {
     /// Keras defaults.
     pub fn new() -> Self {
-        SparseCategoricalAccuracy {
-            mean: Mean::named("sparse_categorical_accuracy"),
-        }
+        SparseCategoricalAccuracy { mean: Mean::named("sparse_categorical_accuracy") }
     }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Host> {
         let ctx = "SparseCategoricalAccuracy";
@@ -204,41 +166,19 @@ impl SparseCategoricalAccuracy {
         }
         let (dims, pi) = argmax_rows(&p);
         if t.dims != dims {
-            return Err(shape_err(
-                ctx,
-                y_true,
-                y_pred,
-                "expected y_true.shape == y_pred.shape[:-1]",
-            ));
+            return Err(shape_err(ctx, y_true, y_pred, "expected y_true.shape == y_pred.shape[:-1]"));
         }
-        let data = t
-            .data
-            .iter()
-            .zip(&pi)
-            .map(|(a, b)| f64::from(u8::from(a == b)))
-            .collect();
+        let data = t.data.iter().zip(&pi).map(|(a, b)| f64::from(u8::from(a == b))).collect();
         Ok(Host { dims, data })
     }
 }
 mean_metric_common!(SparseCategoricalAccuracy);
 
-fn top_k_values(
-    ctx: &'static str,
-    labels: Host,
-    p: &Host,
-    k: usize,
-    y_true: &Tensor,
-    y_pred: &Tensor,
-) -> Result<Host> {
+fn top_k_values(ctx: &'static str, labels: Host, p: &Host, k: usize, y_true: &Tensor, y_pred: &Tensor) -> Result<Host> {
     let c = p.dims.last().copied().unwrap_or(0);
     let rows = p.data.len().checked_div(c).unwrap_or(0);
     if p.rank() == 0 || labels.data.len() != rows {
-        return Err(shape_err(
-            ctx,
-            y_true,
-            y_pred,
-            "expected one label per row of y_pred",
-        ));
+        return Err(shape_err(ctx, y_true, y_pred, "expected one label per row of y_pred"));
     }
     let data = labels
         .data
@@ -246,10 +186,7 @@ fn top_k_values(
         .zip(p.data.chunks(c.max(1)))
         .map(|(&t, row)| f64::from(u8::from(in_top_k(row, t, k))))
         .collect();
-    Ok(Host {
-        dims: labels.dims,
-        data,
-    })
+    Ok(Host { dims: labels.dims, data })
 }
 
 /// Keras `TopKCategoricalAccuracy` (name `"top_k_categorical_accuracy"`): whether
@@ -265,10 +202,7 @@ pub struct TopKCategoricalAccuracy {
 impl TopKCategoricalAccuracy {
     /// Keras defaults (`k = 5`).
     pub fn new() -> Self {
-        TopKCategoricalAccuracy {
-            k: 5,
-            mean: Mean::named("top_k_categorical_accuracy"),
-        }
+        TopKCategoricalAccuracy { k: 5, mean: Mean::named("top_k_categorical_accuracy") }
     }
     /// Sets `k`.
     pub fn with_k(mut self, k: usize) -> Self {
@@ -279,12 +213,7 @@ impl TopKCategoricalAccuracy {
         let ctx = "TopKCategoricalAccuracy";
         let (t, p) = (Host::from_tensor(y_true)?, Host::from_tensor(y_pred)?);
         if t.rank() == 0 || t.dims != p.dims {
-            return Err(shape_err(
-                ctx,
-                y_true,
-                y_pred,
-                "expected equal shapes with a class axis",
-            ));
+            return Err(shape_err(ctx, y_true, y_pred, "expected equal shapes with a class axis"));
         }
         let (dims, labels) = argmax_rows(&t);
         top_k_values(ctx, Host { dims, data: labels }, &p, self.k, y_true, y_pred)
@@ -305,10 +234,7 @@ pub struct SparseTopKCategoricalAccuracy {
 impl SparseTopKCategoricalAccuracy {
     /// Keras defaults (`k = 5`).
     pub fn new() -> Self {
-        SparseTopKCategoricalAccuracy {
-            k: 5,
-            mean: Mean::named("sparse_top_k_categorical_accuracy"),
-        }
+        SparseTopKCategoricalAccuracy { k: 5, mean: Mean::named("sparse_top_k_categorical_accuracy") }
     }
     /// Sets `k`.
     pub fn with_k(mut self, k: usize) -> Self {
@@ -349,16 +275,8 @@ mod tests {
         // golden metrics.sparse_cat_acc_running: 0.75 then (3 + 1) / 6
         let mut m = SparseCategoricalAccuracy::new();
         let t1 = Tensor::new(&[0i64, 1, 2, 1], &Device::Cpu).unwrap();
-        let p1 = Tensor::new(
-            &[
-                [0.9f32, 0.1, 0.0],
-                [0.2, 0.7, 0.1],
-                [0.3, 0.3, 0.4],
-                [0.5, 0.4, 0.1],
-            ],
-            &Device::Cpu,
-        )
-        .unwrap();
+        let p1 = Tensor::new(&[[0.9f32, 0.1, 0.0], [0.2, 0.7, 0.1], [0.3, 0.3, 0.4], [0.5, 0.4, 0.1]], &Device::Cpu)
+            .unwrap();
         m.update_state(&t1, &p1, None).unwrap();
         assert!(close(m.result(), 0.75));
         let t2 = Tensor::new(&[2i64, 2], &Device::Cpu).unwrap();
@@ -383,20 +301,12 @@ mod tests {
     fn sparse_top2_with_tie() {
         // golden metrics.sparse_top2_with_tie → 0.6666667
         let t = Tensor::new(&[0i64, 2, 1], &Device::Cpu).unwrap();
-        let p = Tensor::new(
-            &[[0.5f32, 0.3, 0.2], [0.6, 0.3, 0.1], [0.3, 0.3, 0.4]],
-            &Device::Cpu,
-        )
-        .unwrap();
+        let p = Tensor::new(&[[0.5f32, 0.3, 0.2], [0.6, 0.3, 0.1], [0.3, 0.3, 0.4]], &Device::Cpu).unwrap();
         let mut m = SparseTopKCategoricalAccuracy::new().with_k(2);
         m.update_state(&t, &p, None).unwrap();
         assert!(close(m.result(), 0.6666666865348816));
         // One-hot version gives the same.
-        let oh = Tensor::new(
-            &[[1.0f32, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]],
-            &Device::Cpu,
-        )
-        .unwrap();
+        let oh = Tensor::new(&[[1.0f32, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]], &Device::Cpu).unwrap();
         let mut m = TopKCategoricalAccuracy::new().with_k(2);
         m.update_state(&oh, &p, None).unwrap();
         assert!(close(m.result(), 0.6666666865348816));
@@ -416,10 +326,7 @@ mod tests {
     fn shape_mismatch_names_both_shapes() {
         let t = Tensor::new(&[0i64, 1, 2], &Device::Cpu).unwrap();
         let p = Tensor::new(&[[0.5f32, 0.3, 0.2], [0.6, 0.3, 0.1]], &Device::Cpu).unwrap();
-        let msg = SparseCategoricalAccuracy::new()
-            .update_state(&t, &p, None)
-            .unwrap_err()
-            .to_string();
+        let msg = SparseCategoricalAccuracy::new().update_state(&t, &p, None).unwrap_err().to_string();
         assert!(msg.contains("[3]") && msg.contains("[2, 3]"), "{msg}");
     }
 }

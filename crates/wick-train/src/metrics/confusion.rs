@@ -16,14 +16,7 @@ fn flat_inputs(
 ) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
     let (p, t) = align(Host::from_tensor(y_pred)?, Host::from_tensor(y_true)?);
     if p.dims != t.dims {
-        return Err(Error::shape(
-            ctx,
-            "y_true",
-            y_true.dims(),
-            "y_pred",
-            y_pred.dims(),
-            "expected equal shapes",
-        ));
+        return Err(Error::shape(ctx, "y_true", y_true.dims(), "y_pred", y_pred.dims(), "expected equal shapes"));
     }
     let w = match sample_weight {
         Some(sw) => {
@@ -49,10 +42,7 @@ fn flat_inputs(
             if c >= n {
                 return Err(Error::InvalidArgument {
                     context: ctx,
-                    message: format!(
-                        "class_id {c} is out of range for y_pred of shape {:?}",
-                        y_pred.dims()
-                    ),
+                    message: format!("class_id {c} is out of range for y_pred of shape {:?}", y_pred.dims()),
                 });
             }
             let pick = |v: &[f64]| v.iter().skip(c).step_by(n).copied().collect::<Vec<_>>();
@@ -106,14 +96,7 @@ macro_rules! pr_metric {
         impl $ty {
             /// Keras defaults (`thresholds = 0.5`, `class_id = None`).
             pub fn new() -> Self {
-                Self {
-                    threshold: 0.5,
-                    class_id: None,
-                    name: $name.into(),
-                    tp: 0.0,
-                    fp: 0.0,
-                    fn_: 0.0,
-                }
+                Self { threshold: 0.5, class_id: None, name: $name.into(), tp: 0.0, fp: 0.0, fn_: 0.0 }
             }
             /// Sets the threshold.
             pub fn with_threshold(mut self, threshold: f64) -> Self {
@@ -142,19 +125,8 @@ macro_rules! pr_metric {
             fn name(&self) -> &str {
                 &self.name
             }
-            fn update_state(
-                &mut self,
-                y_true: &Tensor,
-                y_pred: &Tensor,
-                sample_weight: Option<&Tensor>,
-            ) -> Result<()> {
-                let (t, p, w) = flat_inputs(
-                    stringify!($ty),
-                    y_true,
-                    y_pred,
-                    sample_weight,
-                    self.class_id,
-                )?;
+            fn update_state(&mut self, y_true: &Tensor, y_pred: &Tensor, sample_weight: Option<&Tensor>) -> Result<()> {
+                let (t, p, w) = flat_inputs(stringify!($ty), y_true, y_pred, sample_weight, self.class_id)?;
                 let (tp, fp, fn_) = counts(&t, &p, &w, self.threshold);
                 self.tp += tp;
                 self.fp += fp;
@@ -302,11 +274,7 @@ impl AUC {
             let dp = p0 - p1;
             let prec_slope = div_no_nan(dtp, dp.max(0.0));
             let intercept = self.tp[i + 1] - prec_slope * p1;
-            let safe_p_ratio = if p0 > 0.0 && p1 > 0.0 {
-                div_no_nan(p0, p1.max(0.0))
-            } else {
-                1.0
-            };
+            let safe_p_ratio = if p0 > 0.0 && p1 > 0.0 { div_no_nan(p0, p1.max(0.0)) } else { 1.0 };
             let num = prec_slope * (dtp + intercept * safe_p_ratio.ln());
             sum += div_no_nan(num, (self.tp[i + 1] + self.fn_[i + 1]).max(0.0));
         }
@@ -324,12 +292,7 @@ impl Metric for AUC {
     fn name(&self) -> &str {
         &self.name
     }
-    fn update_state(
-        &mut self,
-        y_true: &Tensor,
-        y_pred: &Tensor,
-        sample_weight: Option<&Tensor>,
-    ) -> Result<()> {
+    fn update_state(&mut self, y_true: &Tensor, y_pred: &Tensor, sample_weight: Option<&Tensor>) -> Result<()> {
         let (t, p, w) = flat_inputs("AUC", y_true, y_pred, sample_weight, None)?;
         let n = self.num_thresholds;
         let mut pos = vec![0.0; n];
@@ -337,11 +300,7 @@ impl Metric for AUC {
         let (mut total_pos, mut total_neg) = (0.0, 0.0);
         let scale = (n - 1) as f32;
         for ((&y, &q), &wi) in t.iter().zip(&p).zip(&w) {
-            let q = if self.from_logits {
-                1.0 / (1.0 + (-q).exp())
-            } else {
-                q
-            };
+            let q = if self.from_logits { 1.0 / (1.0 + (-q).exp()) } else { q };
             let bucket = ((q as f32) * scale).ceil() - 1.0;
             let bucket = bucket.max(0.0);
             let (tl, fl) = (y * wi, (1.0 - y) * wi);
@@ -369,22 +328,10 @@ impl Metric for AUC {
         if self.curve == AucCurve::Pr && self.summation_method == SummationMethod::Interpolation {
             return self.interpolate_pr_auc();
         }
-        let recall: Vec<f64> = (0..n)
-            .map(|i| div_no_nan(self.tp[i], self.tp[i] + self.fn_[i]))
-            .collect();
+        let recall: Vec<f64> = (0..n).map(|i| div_no_nan(self.tp[i], self.tp[i] + self.fn_[i])).collect();
         let (x, y): (Vec<f64>, Vec<f64>) = match self.curve {
-            AucCurve::Roc => (
-                (0..n)
-                    .map(|i| div_no_nan(self.fp[i], self.fp[i] + self.tn[i]))
-                    .collect(),
-                recall,
-            ),
-            AucCurve::Pr => (
-                recall,
-                (0..n)
-                    .map(|i| div_no_nan(self.tp[i], self.tp[i] + self.fp[i]))
-                    .collect(),
-            ),
+            AucCurve::Roc => ((0..n).map(|i| div_no_nan(self.fp[i], self.fp[i] + self.tn[i])).collect(), recall),
+            AucCurve::Pr => (recall, (0..n).map(|i| div_no_nan(self.tp[i], self.tp[i] + self.fp[i])).collect()),
         };
         (0..n - 1)
             .map(|i| {
@@ -417,10 +364,7 @@ mod tests {
     const YP: [f32; 8] = [0.1, 0.6, 0.35, 0.8, 0.5, 0.49, 0.9, 0.2];
 
     fn inputs() -> (Tensor, Tensor) {
-        (
-            Tensor::new(&YT, &Device::Cpu).unwrap(),
-            Tensor::new(&YP, &Device::Cpu).unwrap(),
-        )
+        (Tensor::new(&YT, &Device::Cpu).unwrap(), Tensor::new(&YP, &Device::Cpu).unwrap())
     }
 
     fn close(a: f64, b: f64) -> bool {

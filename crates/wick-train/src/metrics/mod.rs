@@ -29,12 +29,7 @@ pub trait Metric: Send {
     /// The metric's name (the Keras default, e.g. `"binary_accuracy"`, unless renamed).
     fn name(&self) -> &str;
     /// Accumulates one batch.
-    fn update_state(
-        &mut self,
-        y_true: &Tensor,
-        y_pred: &Tensor,
-        sample_weight: Option<&Tensor>,
-    ) -> Result<()>;
+    fn update_state(&mut self, y_true: &Tensor, y_pred: &Tensor, sample_weight: Option<&Tensor>) -> Result<()>;
     /// The value over everything accumulated since the last reset.
     fn result(&self) -> f64;
     /// Clears the state (start of an epoch, `evaluate`).
@@ -55,12 +50,7 @@ impl Host {
         let data = match flat.dtype() {
             DType::F64 => flat.to_vec1::<f64>()?,
             DType::F32 => flat.to_vec1::<f32>()?.into_iter().map(f64::from).collect(),
-            _ => flat
-                .to_dtype(DType::F32)?
-                .to_vec1::<f32>()?
-                .into_iter()
-                .map(f64::from)
-                .collect(),
+            _ => flat.to_dtype(DType::F32)?.to_vec1::<f32>()?.into_iter().map(f64::from).collect(),
         };
         Ok(Host { dims, data })
     }
@@ -91,10 +81,7 @@ impl Host {
         let data = if chunk == 0 {
             vec![f64::NAN; dims.iter().product()]
         } else {
-            self.data
-                .chunks(chunk)
-                .map(|c| c.iter().sum::<f64>() / chunk as f64)
-                .collect()
+            self.data.chunks(chunk).map(|c| c.iter().sum::<f64>() / chunk as f64).collect()
         };
         Host { dims, data }
     }
@@ -134,10 +121,7 @@ impl Host {
                 idx[ax] = 0;
             }
         }
-        Some(Host {
-            dims: target.to_vec(),
-            data,
-        })
+        Some(Host { dims: target.to_vec(), data })
     }
 }
 
@@ -179,11 +163,7 @@ impl Mean {
     }
     /// An empty `Mean` with the given name.
     pub fn named(name: impl Into<String>) -> Self {
-        Mean {
-            name: name.into(),
-            total: 0.0,
-            count: 0.0,
-        }
+        Mean { name: name.into(), total: 0.0, count: 0.0 }
     }
     /// Accumulates one value with a weight (Keras `update_state(value, sample_weight=weight)`).
     pub fn update(&mut self, value: f64, weight: f64) {
@@ -207,22 +187,13 @@ impl Mean {
     }
 
     /// `reduce_to_samplewise_values` + accumulation.
-    pub(crate) fn update_host(
-        &mut self,
-        values: Host,
-        sw: Option<Host>,
-        ctx: &'static str,
-    ) -> Result<()> {
+    pub(crate) fn update_host(&mut self, values: Host, sw: Option<Host>, ctx: &'static str) -> Result<()> {
         let mut values = values;
         let mut weight_sum = None;
         if let Some(w) = sw {
             let (v, w) = align(values, w);
             let wnd = w.rank();
-            let v = if v.rank() > wnd {
-                v.mean_trailing(wnd)
-            } else {
-                v
-            };
+            let v = if v.rank() > wnd { v.mean_trailing(wnd) } else { v };
             let wb = w.broadcast_to(&v.dims).ok_or_else(|| {
                 Error::shape(
                     ctx,
@@ -238,11 +209,7 @@ impl Mean {
             let wr = if wnd > 1 { wb.mean_trailing(1) } else { wb };
             weight_sum = Some(wr.data.iter().sum::<f64>());
         }
-        let values = if values.rank() > 1 {
-            values.mean_trailing(1)
-        } else {
-            values
-        };
+        let values = if values.rank() > 1 { values.mean_trailing(1) } else { values };
         self.total += values.data.iter().sum::<f64>();
         self.count += match weight_sum {
             Some(s) => s,
@@ -263,12 +230,7 @@ impl Metric for Mean {
     fn name(&self) -> &str {
         &self.name
     }
-    fn update_state(
-        &mut self,
-        _y_true: &Tensor,
-        y_pred: &Tensor,
-        sample_weight: Option<&Tensor>,
-    ) -> Result<()> {
+    fn update_state(&mut self, _y_true: &Tensor, y_pred: &Tensor, sample_weight: Option<&Tensor>) -> Result<()> {
         self.update_values(y_pred, sample_weight)
     }
     fn result(&self) -> f64 {
@@ -316,10 +278,7 @@ mod tests {
 
     #[test]
     fn host_broadcast() {
-        let h = Host {
-            dims: vec![2, 1],
-            data: vec![1.0, 2.0],
-        };
+        let h = Host { dims: vec![2, 1], data: vec![1.0, 2.0] };
         let b = h.broadcast_to(&[2, 3]).unwrap();
         assert_eq!(b.data, vec![1.0, 1.0, 1.0, 2.0, 2.0, 2.0]);
         assert!(h.broadcast_to(&[3, 3]).is_none());

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::{Device, Tensor, Var};
 use wick_callbacks::{Callback, Context, Logs, ModelVars, Result};
+use wick_data::TensorDataset;
 use wick_optim::{rules::SgdRule, OptimizerConfig, OptimizerOptions, SGD};
 use wick_train::losses::{MeanAbsoluteError, MeanSquaredError, Reduction};
-use wick_data::TensorDataset;
 use wick_train::{LossMetric, Shared, Trainer};
 
 pub type Model = candle_nn::FuncT<'static>;
@@ -55,7 +55,8 @@ pub fn trainer_with(lr: f64, options: OptimizerOptions) -> (Trainer<Model, SGD>,
         x.matmul(&k)?.broadcast_add(&b)
     });
     let vars = ModelVars::new(vec![("kernel".into(), kernel.clone()), ("bias".into(), bias.clone())]);
-    let opt = SGD::with_names(vars.vars().to_vec(), OptimizerConfig::new(SgdRule::default(), lr).with_options(options)).unwrap();
+    let opt = SGD::with_names(vars.vars().to_vec(), OptimizerConfig::new(SgdRule::default(), lr).with_options(options))
+        .unwrap();
     let mae = LossMetric::new("mae", MeanAbsoluteError::new().with_reduction(Reduction::None)).unwrap();
     let trainer = Trainer::new(model, vars, opt, MeanSquaredError::new()).unwrap().with_metric(mae);
     (trainer, Setup { kernel, bias, seen })

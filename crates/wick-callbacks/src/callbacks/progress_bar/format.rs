@@ -72,7 +72,12 @@ pub(crate) fn format_step_time(seconds_per_step: f64) -> String {
 pub(crate) fn format_eta(eta: f64) -> String {
     let eta = if eta.is_finite() { eta.max(0.0) } else { 0.0 };
     if eta > 3600.0 {
-        format!("{}:{:02}:{:02}", (eta / 3600.0).floor() as u64, ((eta % 3600.0) / 60.0).floor() as u64, (eta % 60.0) as u64)
+        format!(
+            "{}:{:02}:{:02}",
+            (eta / 3600.0).floor() as u64,
+            ((eta % 3600.0) / 60.0).floor() as u64,
+            (eta % 60.0) as u64
+        )
     } else if eta > 60.0 {
         format!("{}:{:02}", (eta / 60.0).floor() as u64, (eta % 60.0) as u64)
     } else {
@@ -137,7 +142,13 @@ pub(crate) fn format_progress_line(line: &ProgressLine<'_>, ansi: bool) -> Strin
 /// The verbose-2 line printed once per epoch:
 /// `"{cur:>d}/{target} - {elapsed:.0f}s - {rate} - k: v - …"` (values formatted with
 /// [`format_value_verbose2`]).
-pub(crate) fn format_epoch_line(current: usize, target: usize, elapsed: f64, time_per_step: f64, metrics: &[(String, f64)]) -> String {
+pub(crate) fn format_epoch_line(
+    current: usize,
+    target: usize,
+    elapsed: f64,
+    time_per_step: f64,
+    metrics: &[(String, f64)],
+) -> String {
     let d = num_digits(target);
     let mut out = format!("{current:>d$}/{target} - {elapsed:.0}s - {}", format_step_time(time_per_step));
     for (k, v) in metrics {
@@ -184,7 +195,14 @@ mod tests {
     #[test]
     fn keras_final_line_verbose1() {
         let metrics = m(&[("accuracy", 0.7), ("loss", 0.6278), ("val_accuracy", 0.25), ("val_loss", 0.7413)]);
-        let line = ProgressLine { current: 3, target: Some(3), finalize: true, elapsed: 2.2, time_per_step: 0.365, metrics: &metrics };
+        let line = ProgressLine {
+            current: 3,
+            target: Some(3),
+            finalize: true,
+            elapsed: 2.2,
+            time_per_step: 0.365,
+            metrics: &metrics,
+        };
         assert_eq!(
             format_progress_line(&line, false),
             "3/3 ━━━━━━━━━━━━━━━━━━━━ 2s 365ms/step - accuracy: 0.7000 - loss: 0.6278 - val_accuracy: 0.2500 - val_loss: 0.7413"
@@ -200,16 +218,40 @@ mod tests {
         let metrics = m(&[("accuracy", 0.51), ("loss", 0.7)]);
         // 12 of 100 steps at 25 ms/step: 88 steps left, ETA 2.2 s; the counter is padded
         // to the target's width ("%3d").
-        let line = ProgressLine { current: 12, target: Some(100), finalize: false, elapsed: 0.3, time_per_step: 0.025, metrics: &metrics };
-        assert_eq!(format_progress_line(&line, false), " 12/100 ━━━━━━━━━━━━━━━━━━━━ 2s 25ms/step - accuracy: 0.5100 - loss: 0.7000");
+        let line = ProgressLine {
+            current: 12,
+            target: Some(100),
+            finalize: false,
+            elapsed: 0.3,
+            time_per_step: 0.025,
+            metrics: &metrics,
+        };
+        assert_eq!(
+            format_progress_line(&line, false),
+            " 12/100 ━━━━━━━━━━━━━━━━━━━━ 2s 25ms/step - accuracy: 0.5100 - loss: 0.7000"
+        );
         assert_eq!(
             format_progress_line(&line, true),
             "\x1b[1m 12/100\x1b[0m \x1b[32m━━\x1b[0m\x1b[37m━━━━━━━━━━━━━━━━━━\x1b[0m \x1b[1m2s\x1b[0m 25ms/step - accuracy: 0.5100 - loss: 0.7000"
         );
         // Long ETAs and unknown targets.
-        let line = ProgressLine { current: 1, target: Some(1000), finalize: false, elapsed: 5.0, time_per_step: 5.0, metrics: &[] };
+        let line = ProgressLine {
+            current: 1,
+            target: Some(1000),
+            finalize: false,
+            elapsed: 5.0,
+            time_per_step: 5.0,
+            metrics: &[],
+        };
         assert_eq!(format_progress_line(&line, false), "   1/1000 ━━━━━━━━━━━━━━━━━━━━ 1:23:15 5s/step");
-        let line = ProgressLine { current: 7, target: None, finalize: false, elapsed: 1.6, time_per_step: 0.0002, metrics: &[] };
+        let line = ProgressLine {
+            current: 7,
+            target: None,
+            finalize: false,
+            elapsed: 1.6,
+            time_per_step: 0.0002,
+            metrics: &[],
+        };
         assert_eq!(format_progress_line(&line, false), "      7/Unknown 2s 200us/step");
     }
 
@@ -221,7 +263,10 @@ mod tests {
             "3/3 - 1s - 205ms/step - accuracy: 0.7000 - loss: 0.6278 - val_accuracy: 0.2500 - val_loss: 0.7413"
         );
         // verbose 2 tests `v > 1e-3` without abs.
-        assert_eq!(format_epoch_line(10, 10, 0.0, 0.0, &m(&[("loss", -0.5)])), "10/10 - 0s - 0s/step - loss: -5.0000e-01");
+        assert_eq!(
+            format_epoch_line(10, 10, 0.0, 0.0, &m(&[("loss", -0.5)])),
+            "10/10 - 0s - 0s/step - loss: -5.0000e-01"
+        );
     }
 
     #[test]

@@ -132,7 +132,10 @@ impl Default for ProgressBar {
 
 impl std::fmt::Debug for ProgressBar {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProgressBar").field("verbose", &self.verbose).field("dynamic", &self.dynamic).finish_non_exhaustive()
+        f.debug_struct("ProgressBar")
+            .field("verbose", &self.verbose)
+            .field("dynamic", &self.dynamic)
+            .finish_non_exhaustive()
     }
 }
 
@@ -241,7 +244,14 @@ impl ProgressBar {
                     return Ok(());
                 }
                 let metrics = bar.shown();
-                let line = ProgressLine { current, target: bar.target, finalize, elapsed: now - bar.start, time_per_step, metrics: &metrics };
+                let line = ProgressLine {
+                    current,
+                    target: bar.target,
+                    finalize,
+                    elapsed: now - bar.start,
+                    time_per_step,
+                    metrics: &metrics,
+                };
                 if dynamic {
                     let width = format_progress_line(&line, false).chars().count();
                     message.push_str(&"\x08".repeat(bar.prev_total_width));

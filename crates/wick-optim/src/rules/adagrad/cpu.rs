@@ -23,7 +23,5 @@ pub(super) fn applies(var: &Var, grad: &Tensor, acc: &Var) -> bool {
 pub(super) fn update(var: &Var, g: &Tensor, acc: &Var, lr: f64, epsilon: f64) -> Result<()> {
     let (lr, eps) = (lr as f32, epsilon as f32);
     update1(acc, g, "wick-adagrad-accumulator", |a, g| a + g * g)?;
-    update2(var, g, acc, "wick-adagrad-step", move |t, g, a| {
-        t - (g * lr + 0.0) / (a * 1.0 + eps).sqrt()
-    })
+    update2(var, g, acc, "wick-adagrad-step", move |t, g, a| t - (g * lr + 0.0) / (a * 1.0 + eps).sqrt())
 }

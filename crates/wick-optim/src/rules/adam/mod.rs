@@ -37,23 +37,14 @@ impl AdamRule {
 
 impl Default for AdamRule {
     fn default() -> Self {
-        AdamRule {
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-7,
-            amsgrad: false,
-        }
+        AdamRule { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, amsgrad: false }
     }
 }
 
 impl AdamRule {
     /// The hyper-parameters of the fused CPU passes.
     fn cpu_hyper(&self) -> cpu::Hyper {
-        cpu::Hyper {
-            beta_1: self.beta_1,
-            beta_2: self.beta_2,
-            epsilon: self.epsilon,
-        }
+        cpu::Hyper { beta_1: self.beta_1, beta_2: self.beta_2, epsilon: self.epsilon }
     }
 }
 
@@ -104,9 +95,7 @@ fn update_with_tensor_ops(a: &AdamRule, var: &Var, g: &Tensor, slots: &[Var], al
     } else {
         new_v
     };
-    let step = new_m
-        .affine(alpha as f64, 0.0)?
-        .div(&(v_used.sqrt()? + a.epsilon)?)?;
+    let step = new_m.affine(alpha as f64, 0.0)?.div(&(v_used.sqrt()? + a.epsilon)?)?;
     var.set(&(var.as_tensor() - step)?)
 }
 
@@ -170,12 +159,7 @@ mod tests {
 
     fn run(rule: &dyn UpdateRule, lr: f64, grads: &[f32]) -> Vec<f32> {
         let var = Var::new(&[1.0f32], &Device::Cpu).unwrap();
-        let slots: Vec<Var> = rule
-            .init_slots(var.as_tensor())
-            .unwrap()
-            .into_iter()
-            .map(|(_, v)| v)
-            .collect();
+        let slots: Vec<Var> = rule.init_slots(var.as_tensor()).unwrap().into_iter().map(|(_, v)| v).collect();
         let mut out = Vec::new();
         for (i, g) in grads.iter().enumerate() {
             let g = Tensor::new(&[*g], &Device::Cpu).unwrap();
@@ -205,10 +189,7 @@ mod tests {
 
     fn close(a: &[f32], b: &[f64]) {
         for (x, y) in a.iter().zip(b) {
-            assert!(
-                (*x as f64 - y).abs() < 1e-5 + 1e-4 * y.abs(),
-                "{a:?} vs {b:?}"
-            );
+            assert!((*x as f64 - y).abs() < 1e-5 + 1e-4 * y.abs(), "{a:?} vs {b:?}");
         }
     }
 
@@ -223,34 +204,22 @@ mod tests {
     fn matches_formula() {
         let g = [0.5f32, -1.0, 0.25, 2.0];
         let g64: Vec<f64> = g.iter().map(|x| *x as f64).collect();
-        close(
-            &run(&AdamRule::default(), 0.1, &g),
-            &reference(false, 0.1, &g64),
-        );
-        let ams = AdamRule {
-            amsgrad: true,
-            ..AdamRule::default()
-        };
+        close(&run(&AdamRule::default(), 0.1, &g), &reference(false, 0.1, &g64));
+        let ams = AdamRule { amsgrad: true, ..AdamRule::default() };
         close(&run(&ams, 0.1, &g), &reference(true, 0.1, &g64));
         // AdamW's rule alone is Adam's.
-        close(
-            &run(&AdamWRule::default(), 0.1, &g),
-            &reference(false, 0.1, &g64),
-        );
+        close(&run(&AdamWRule::default(), 0.1, &g), &reference(false, 0.1, &g64));
     }
 
     #[test]
     fn slots_and_names() {
         let x = Tensor::new(&[1.0f32, 2.0], &Device::Cpu).unwrap();
-        let names: Vec<_> = AdamRule {
-            amsgrad: true,
-            ..AdamRule::default()
-        }
-        .init_slots(&x)
-        .unwrap()
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
+        let names: Vec<_> = AdamRule { amsgrad: true, ..AdamRule::default() }
+            .init_slots(&x)
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
         assert_eq!(names, ["momentum", "velocity", "velocity_hat"]);
         assert_eq!(AdamRule::default().name(), "Adam");
         assert_eq!(AdamWRule::default().name(), "AdamW");
@@ -289,9 +258,8 @@ mod tests {
             let dev = Device::Cpu;
             let init = Tensor::from_vec(values(n, 1), n, &dev).unwrap();
             let (fv, gv) = (Var::from_tensor(&init).unwrap(), Var::from_tensor(&init).unwrap());
-            let slots = |_: ()| -> Vec<Var> {
-                (0..2).map(|_| Var::zeros(n, candle_core::DType::F32, &dev).unwrap()).collect()
-            };
+            let slots =
+                |_: ()| -> Vec<Var> { (0..2).map(|_| Var::zeros(n, candle_core::DType::F32, &dev).unwrap()).collect() };
             let (fs, gs) = (slots(()), slots(()));
             for step in 1..=4u64 {
                 let g = Tensor::from_vec(values(n, 10 + step), n, &dev).unwrap();

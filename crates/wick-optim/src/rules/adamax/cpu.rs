@@ -29,21 +29,11 @@ pub(super) struct Hyper {
 }
 
 /// Runs the three passes (see the module docs).
-pub(super) fn update(
-    h: &Hyper,
-    var: &Var,
-    g: &Tensor,
-    m: &Var,
-    u: &Var,
-    lr: f64,
-    t: u64,
-) -> Result<()> {
+pub(super) fn update(h: &Hyper, var: &Var, g: &Tensor, m: &Var, u: &Var, lr: f64, t: u64) -> Result<()> {
     let (c, beta_2) = ((1.0 - h.beta_1) as f32, h.beta_2 as f32);
     let bias = 1.0 - h.beta_1.powf(t as f64);
     let (lr, k, eps_k) = (lr as f32, bias as f32, (h.epsilon * bias) as f32);
-    update1(m, g, "wick-adamax-momentum", move |m, g| {
-        ((g - m) * c + 0.0) + m
-    })?;
+    update1(m, g, "wick-adamax-momentum", move |m, g| ((g - m) * c + 0.0) + m)?;
     update1(u, g, "wick-adamax-norm", move |u, g| {
         let (a, b) = (u * beta_2 + 0.0, g.abs());
         if a < b {
@@ -52,7 +42,5 @@ pub(super) fn update(
             a
         }
     })?;
-    update2(var, m, u, "wick-adamax-step", move |t, m, u| {
-        t - (m * lr + 0.0) / (u * k + eps_k)
-    })
+    update2(var, m, u, "wick-adamax-step", move |t, m, u| t - (m * lr + 0.0) / (u * k + eps_k))
 }

@@ -35,11 +35,7 @@ impl AdamaxRule {
 
 impl Default for AdamaxRule {
     fn default() -> Self {
-        Self {
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-7,
-        }
+        Self { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7 }
     }
 }
 
@@ -50,18 +46,13 @@ impl UpdateRule for AdamaxRule {
 
     fn init_slots(&self, var: &Tensor) -> Result<Vec<(&'static str, Var)>> {
         Ok(vec![
-            (
-                "momentum",
-                Var::zeros(var.shape(), var.dtype(), var.device())?,
-            ),
+            ("momentum", Var::zeros(var.shape(), var.dtype(), var.device())?),
             ("norm", Var::zeros(var.shape(), var.dtype(), var.device())?),
         ])
     }
 
     fn update(&self, var: &Var, grad: &Tensor, slots: &[Var], lr: f64, t: u64) -> Result<()> {
-        let [m, u] = slots else {
-            candle_core::bail!("Adamax: expected 2 slots, got {}", slots.len())
-        };
+        let [m, u] = slots else { candle_core::bail!("Adamax: expected 2 slots, got {}", slots.len()) };
         if var.elem_count() == 0 {
             return Ok(());
         }
@@ -75,23 +66,11 @@ impl UpdateRule for AdamaxRule {
 impl AdamaxRule {
     /// The hyper-parameters of the fused CPU passes.
     fn cpu_hyper(&self) -> cpu::Hyper {
-        cpu::Hyper {
-            beta_1: self.beta_1,
-            beta_2: self.beta_2,
-            epsilon: self.epsilon,
-        }
+        cpu::Hyper { beta_1: self.beta_1, beta_2: self.beta_2, epsilon: self.epsilon }
     }
 
     /// The update as Candle tensor ops: any device and dtype.
-    fn update_with_tensor_ops(
-        &self,
-        var: &Var,
-        grad: &Tensor,
-        m: &Var,
-        u: &Var,
-        lr: f64,
-        t: u64,
-    ) -> Result<()> {
+    fn update_with_tensor_ops(&self, var: &Var, grad: &Tensor, m: &Var, u: &Var, lr: f64, t: u64) -> Result<()> {
         let new_m = ((grad - m.as_tensor())?.affine(1.0 - self.beta_1, 0.0)? + m.as_tensor())?;
         let new_u = u.affine(self.beta_2, 0.0)?.maximum(&grad.abs()?)?;
         let bias = 1.0 - self.beta_1.powf(t as f64);
@@ -111,37 +90,13 @@ mod tests {
 
     /// `adamax_lr0.1`: `Adamax({'learning_rate': 0.1})`, `after_step[0..3]`.
     const ADAMAX_LR0_1: [([f32; 6], [f32; 3]); 3] = [
+        ([0.4000001, -0.20000005, 0.70000005, -1.3, 0.14999996, 0.09999997], [1.7136335e-07, -0.10000008, 0.3999988]),
         (
-            [
-                0.4000001,
-                -0.20000005,
-                0.70000005,
-                -1.3,
-                0.14999996,
-                0.09999997,
-            ],
-            [1.7136335e-07, -0.10000008, 0.3999988],
-        ),
-        (
-            [
-                0.43571112,
-                -0.19713339,
-                0.6016652,
-                -1.3511144,
-                0.16697663,
-                0.12850106,
-            ],
+            [0.43571112, -0.19713339, 0.6016652, -1.3511144, 0.16697663, 0.12850106],
             [0.04558454, -0.112008244, 0.45346034],
         ),
         (
-            [
-                0.42069256,
-                -0.19532272,
-                0.5483332,
-                -1.3566319,
-                0.15453106,
-                0.15089087,
-            ],
+            [0.42069256, -0.19532272, 0.5483332, -1.3566319, 0.15453106, 0.15089087],
             [0.092788875, -0.08432019, 0.46672294],
         ),
     ];
@@ -149,10 +104,7 @@ mod tests {
     #[test]
     fn defaults_match_keras() {
         let r = AdamaxRule::default();
-        assert_eq!(
-            (r.beta_1, r.beta_2, r.epsilon, AdamaxRule::DEFAULT_LEARNING_RATE),
-            (0.9, 0.999, 1e-7, 0.001)
-        );
+        assert_eq!((r.beta_1, r.beta_2, r.epsilon, AdamaxRule::DEFAULT_LEARNING_RATE), (0.9, 0.999, 1e-7, 0.001));
         assert_eq!(r.name(), "Adamax");
     }
 

@@ -38,12 +38,8 @@ pub(super) fn update(h: &Hyper, var: &Var, g: &Tensor, m: &Var, v: &Var, lr: f64
     let (c1, c2) = ((1.0 - h.beta_1) as f32, (1.0 - h.beta_2) as f32);
     let (fm, fg, fv) = (h.m_factor as f32, h.g_factor as f32, h.v_factor as f32);
     let (lr, eps) = (lr as f32, h.epsilon as f32);
-    update1(m, g, "wick-nadam-momentum", move |m, g| {
-        ((g - m) * c1 + 0.0) + m
-    })?;
-    update1(v, g, "wick-nadam-velocity", move |v, g| {
-        ((g * g - v) * c2 + 0.0) + v
-    })?;
+    update1(m, g, "wick-nadam-momentum", move |m, g| ((g - m) * c1 + 0.0) + m)?;
+    update1(v, g, "wick-nadam-velocity", move |v, g| ((g * g - v) * c2 + 0.0) + v)?;
     update3(var, g, m, v, "wick-nadam-step", move |t, g, m, v| {
         let m_hat = (m * fm + 0.0) + (g * fg + 0.0);
         t - (m_hat * lr + 0.0) / ((v * fv + 0.0).sqrt() * 1.0 + eps)
@@ -64,14 +60,7 @@ mod tests {
         let same = Var::from_tensor(var.as_tensor()).unwrap();
         assert!(!applies(&var, &g, &m, &same));
         // Called anyway, the pass refuses instead of deadlocking on the storage's lock.
-        let h = Hyper {
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-7,
-            m_factor: 1.0,
-            g_factor: 1.0,
-            v_factor: 1.0,
-        };
+        let h = Hyper { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, m_factor: 1.0, g_factor: 1.0, v_factor: 1.0 };
         assert!(update(&h, &var, &g, &m, &same, 0.1).is_err());
     }
 }

@@ -42,12 +42,7 @@ impl NadamRule {
 
     /// A `NadamRule` with the given hyper-parameters and a fresh `u_product` of 1.0.
     pub fn new(beta_1: f64, beta_2: f64, epsilon: f64) -> Self {
-        Self {
-            beta_1,
-            beta_2,
-            epsilon,
-            u_product: 1.0,
-        }
+        Self { beta_1, beta_2, epsilon, u_product: 1.0 }
     }
 
     /// The momentum schedule `μ_t = β1 (1 − 0.5 · 0.96^t)`.
@@ -91,15 +86,7 @@ impl NadamRule {
     }
 
     /// The update as Candle tensor ops: any device and dtype.
-    fn update_with_tensor_ops(
-        &self,
-        var: &Var,
-        grad: &Tensor,
-        m: &Var,
-        v: &Var,
-        lr: f64,
-        t: u64,
-    ) -> Result<()> {
+    fn update_with_tensor_ops(&self, var: &Var, grad: &Tensor, m: &Var, v: &Var, lr: f64, t: u64) -> Result<()> {
         let (b1, b2) = (self.beta_1, self.beta_2);
         let f = self.factors(t);
         let new_m = ((grad - m.as_tensor())?.affine(1.0 - b1, 0.0)? + m.as_tensor())?;
@@ -127,14 +114,8 @@ impl UpdateRule for NadamRule {
 
     fn init_slots(&self, var: &Tensor) -> Result<Vec<(&'static str, Var)>> {
         Ok(vec![
-            (
-                "momentum",
-                Var::zeros(var.shape(), var.dtype(), var.device())?,
-            ),
-            (
-                "velocity",
-                Var::zeros(var.shape(), var.dtype(), var.device())?,
-            ),
+            ("momentum", Var::zeros(var.shape(), var.dtype(), var.device())?),
+            ("velocity", Var::zeros(var.shape(), var.dtype(), var.device())?),
         ])
     }
 
@@ -144,9 +125,7 @@ impl UpdateRule for NadamRule {
     }
 
     fn update(&self, var: &Var, grad: &Tensor, slots: &[Var], lr: f64, t: u64) -> Result<()> {
-        let [m, v] = slots else {
-            candle_core::bail!("Nadam: expected 2 slots, got {}", slots.len())
-        };
+        let [m, v] = slots else { candle_core::bail!("Nadam: expected 2 slots, got {}", slots.len()) };
         if var.elem_count() == 0 {
             return Ok(());
         }
@@ -180,36 +159,12 @@ mod tests {
     /// `nadam_lr0.1`: `Nadam({'learning_rate': 0.1})`, `after_step[0..3]`.
     const NADAM_LR0_1: [([f32; 6], [f32; 3]); 3] = [
         (
-            [
-                0.39372128,
-                -0.19372125,
-                0.69372123,
-                -1.3062788,
-                0.15627877,
-                0.10627876,
-            ],
+            [0.39372128, -0.19372125, 0.69372123, -1.3062788, 0.15627877, 0.10627876],
             [-0.006278619, -0.09372129, 0.40627754],
         ),
+        ([0.48751467, -0.25420326, 0.6151742, -1.3206308, 0.11139185, 0.07852766], [0.09371641, -0.1665977, 0.508555]),
         (
-            [
-                0.48751467,
-                -0.25420326,
-                0.6151742,
-                -1.3206308,
-                0.11139185,
-                0.07852766,
-            ],
-            [0.09371641, -0.1665977, 0.508555],
-        ),
-        (
-            [
-                0.41703707,
-                -0.25384676,
-                0.6218315,
-                -1.2647604,
-                0.06250264,
-                0.09474207,
-            ],
+            [0.41703707, -0.25384676, 0.6218315, -1.2647604, 0.06250264, 0.09474207],
             [0.14757909, -0.10505735, 0.46429375],
         ),
     ];
@@ -217,10 +172,7 @@ mod tests {
     #[test]
     fn defaults_match_keras() {
         let r = NadamRule::default();
-        assert_eq!(
-            (r.beta_1, r.beta_2, r.epsilon, NadamRule::DEFAULT_LEARNING_RATE),
-            (0.9, 0.999, 1e-7, 0.001)
-        );
+        assert_eq!((r.beta_1, r.beta_2, r.epsilon, NadamRule::DEFAULT_LEARNING_RATE), (0.9, 0.999, 1e-7, 0.001));
         assert_eq!(r.name(), "Nadam");
         assert_eq!(r.scalars(), vec![("u_product", 1.0)]);
     }
@@ -237,9 +189,7 @@ mod tests {
         r.begin_step(1)?;
         r.begin_step(2)?;
         let mu = |t: f64| 0.9 * (1.0 - 0.5 * 0.96f64.powf(t));
-        let [(name, p)] = r.scalars()[..] else {
-            panic!("one scalar expected")
-        };
+        let [(name, p)] = r.scalars()[..] else { panic!("one scalar expected") };
         assert_eq!(name, "u_product");
         assert!((p - mu(1.0) * mu(2.0)).abs() < 1e-15);
 

@@ -18,11 +18,7 @@ use crate::cpu_f32::{fusable, update1, update2, update3};
 
 /// Whether the fused path applies to these tensors (see [`fusable`]).
 pub(super) fn applies(var: &Var, grad: &Tensor, slots: &[Var]) -> bool {
-    let state: Vec<&Tensor> = [var]
-        .into_iter()
-        .chain(slots)
-        .map(|s| s.as_tensor())
-        .collect();
+    let state: Vec<&Tensor> = [var].into_iter().chain(slots).map(|s| s.as_tensor()).collect();
     fusable(grad, &state)
 }
 
@@ -41,44 +37,24 @@ pub(super) fn update(h: &Hyper, var: &Var, g: &Tensor, slots: &[Var], lr: f64) -
     let (rho, c) = (h.rho as f32, (1.0 - h.rho) as f32);
     let (lr, eps) = (lr as f32, h.epsilon as f32);
     let v = &slots[0];
-    update1(v, g, "wick-rmsprop-velocity", move |v, g| {
-        (v * rho + 0.0) + ((g * g) * c + 0.0)
-    })?;
+    update1(v, g, "wick-rmsprop-velocity", move |v, g| (v * rho + 0.0) + ((g * g) * c + 0.0))?;
     let momentum = (h.momentum > 0.0).then(|| (&slots[1], h.momentum as f32));
     if h.centered {
         let a = &slots[slots.len() - 1];
-        update1(a, g, "wick-rmsprop-average", move |a, g| {
-            (a * rho + 0.0) + (g * c + 0.0)
-        })?;
+        update1(a, g, "wick-rmsprop-average", move |a, g| (a * rho + 0.0) + (g * c + 0.0))?;
         let inc = move |g: f32, v: f32, a: f32| (g * lr + 0.0) / ((v - a * a) * 1.0 + eps).sqrt();
         match momentum {
             Some((b, mu)) => {
-                update3(
-                    b,
-                    g,
-                    v,
-                    a,
-                    "wick-rmsprop-centered-momentum",
-                    move |b, g, v, a| (b * mu + 0.0) + inc(g, v, a),
-                )?;
+                update3(b, g, v, a, "wick-rmsprop-centered-momentum", move |b, g, v, a| (b * mu + 0.0) + inc(g, v, a))?;
                 update1(var, b, "wick-rmsprop-momentum-step", |t, b| t - b)
             }
-            None => update3(
-                var,
-                g,
-                v,
-                a,
-                "wick-rmsprop-centered-step",
-                move |t, g, v, a| t - inc(g, v, a),
-            ),
+            None => update3(var, g, v, a, "wick-rmsprop-centered-step", move |t, g, v, a| t - inc(g, v, a)),
         }
     } else {
         let inc = move |g: f32, v: f32| (g * lr + 0.0) / (v * 1.0 + eps).sqrt();
         match momentum {
             Some((b, mu)) => {
-                update2(b, g, v, "wick-rmsprop-momentum", move |b, g, v| {
-                    (b * mu + 0.0) + inc(g, v)
-                })?;
+                update2(b, g, v, "wick-rmsprop-momentum", move |b, g, v| (b * mu + 0.0) + inc(g, v))?;
                 update1(var, b, "wick-rmsprop-momentum-step", |t, b| t - b)
             }
             None => update2(var, g, v, "wick-rmsprop-step", move |t, g, v| t - inc(g, v)),

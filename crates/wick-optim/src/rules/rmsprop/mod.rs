@@ -41,12 +41,7 @@ impl RmspropRule {
 
 impl Default for RmspropRule {
     fn default() -> Self {
-        Self {
-            rho: 0.9,
-            momentum: 0.0,
-            epsilon: 1e-7,
-            centered: false,
-        }
+        Self { rho: 0.9, momentum: 0.0, epsilon: 1e-7, centered: false }
     }
 }
 
@@ -85,23 +80,12 @@ impl UpdateRule for RmspropRule {
 impl RmspropRule {
     /// The hyper-parameters of the fused CPU passes.
     fn cpu_hyper(&self) -> cpu::Hyper {
-        cpu::Hyper {
-            rho: self.rho,
-            momentum: self.momentum,
-            epsilon: self.epsilon,
-            centered: self.centered,
-        }
+        cpu::Hyper { rho: self.rho, momentum: self.momentum, epsilon: self.epsilon, centered: self.centered }
     }
 
     /// The update as Candle tensor ops: any device and dtype. `slots` has the length
     /// `init_slots` gives (checked by the caller), and the variable is not empty.
-    fn update_with_tensor_ops(
-        &self,
-        var: &Var,
-        grad: &Tensor,
-        slots: &[Var],
-        lr: f64,
-    ) -> Result<()> {
+    fn update_with_tensor_ops(&self, var: &Var, grad: &Tensor, slots: &[Var], lr: f64) -> Result<()> {
         let want = slots.len();
         let rho = self.rho;
         let velocity = &slots[0];
@@ -144,108 +128,39 @@ mod tests {
     /// `rmsprop_default`: `RMSprop({})`, `after_step[0..3]`.
     const RMSPROP_DEFAULT: [([f32; 6], [f32; 3]); 3] = [
         (
-            [
-                0.4968378,
-                -0.29683775,
-                0.79683775,
-                -1.2031623,
-                0.053162277,
-                0.0031622741,
-            ],
+            [0.4968378, -0.29683775, 0.79683775, -1.2031623, 0.053162277, 0.0031622741],
             [0.09683811, -0.19683778, 0.30314013],
         ),
         (
-            [
-                0.49983278,
-                -0.29894185,
-                0.7945051,
-                -1.2033957,
-                0.051517423,
-                0.0020430083,
-            ],
+            [0.49983278, -0.29894185, 0.7945051, -1.2033957, 0.051517423, 0.0020430083],
             [0.09996934, -0.19929074, 0.30630198],
         ),
         (
-            [
-                0.49756598,
-                -0.29894185,
-                0.79507977,
-                -1.201417,
-                0.049901176,
-                0.002430048,
-            ],
+            [0.49756598, -0.29894185, 0.79507977, -1.201417, 0.049901176, 0.002430048],
             [0.10142887, -0.19734459, 0.30470505],
         ),
     ];
     /// `rmsprop_momentum`: `RMSprop({'learning_rate': 0.01, 'momentum': 0.9})`, `after_step[0..3]`.
     const RMSPROP_MOMENTUM: [([f32; 6], [f32; 3]); 3] = [
         (
-            [
-                0.46837792,
-                -0.2683773,
-                0.76837736,
-                -1.2316227,
-                0.081622764,
-                0.031622738,
-            ],
+            [0.46837792, -0.2683773, 0.76837736, -1.2316227, 0.081622764, 0.031622738],
             [0.06838109, -0.16837786, 0.33140108],
         ),
         (
-            [
-                0.46986774,
-                -0.26095802,
-                0.7165907,
-                -1.2624168,
-                0.093634725,
-                0.048890546,
-            ],
+            [0.46986774, -0.26095802, 0.7165907, -1.2624168, 0.093634725, 0.048890546],
             [0.07123643, -0.16444744, 0.39128038],
         ),
-        (
-            [
-                0.44854072,
-                -0.25428066,
-                0.6757294,
-                -1.2703439,
-                0.088283,
-                0.06830197,
-            ],
-            [0.088401474, -0.1414486, 0.42920238],
-        ),
+        ([0.44854072, -0.25428066, 0.6757294, -1.2703439, 0.088283, 0.06830197], [0.088401474, -0.1414486, 0.42920238]),
     ];
     /// `rmsprop_centered`: `RMSprop({'learning_rate': 0.01, 'centered': True})`, `after_step[0..3]`.
     const RMSPROP_CENTERED: [([f32; 6], [f32; 3]); 3] = [
+        ([0.46666747, -0.26666674, 0.7666668, -1.2333333, 0.08333331, 0.033333287], [0.0666712, -0.16666742, 0.333074]),
         (
-            [
-                0.46666747,
-                -0.26666674,
-                0.7666668,
-                -1.2333333,
-                0.08333331,
-                0.033333287,
-            ],
-            [0.0666712, -0.16666742, 0.333074],
-        ),
-        (
-            [
-                0.4972554,
-                -0.28770983,
-                0.7407497,
-                -1.2357988,
-                0.06681514,
-                0.021977969,
-            ],
+            [0.4972554, -0.28770983, 0.7407497, -1.2357988, 0.06681514, 0.021977969],
             [0.09920271, -0.19123542, 0.36646113],
         ),
         (
-            [
-                0.47449046,
-                -0.28770983,
-                0.7468822,
-                -1.2159947,
-                0.05059139,
-                0.025926132,
-            ],
+            [0.47449046, -0.28770983, 0.7468822, -1.2159947, 0.05059139, 0.025926132],
             [0.11494133, -0.17154282, 0.35040587],
         ),
     ];
@@ -254,13 +169,7 @@ mod tests {
     fn defaults_match_keras() {
         let r = RmspropRule::default();
         assert_eq!(
-            (
-                r.rho,
-                r.momentum,
-                r.epsilon,
-                r.centered,
-                RmspropRule::DEFAULT_LEARNING_RATE
-            ),
+            (r.rho, r.momentum, r.epsilon, r.centered, RmspropRule::DEFAULT_LEARNING_RATE),
             (0.9, 0.0, 1e-7, false, 0.001)
         );
         assert_eq!(r.name(), "RMSprop");
@@ -274,50 +183,29 @@ mod tests {
         };
         assert_eq!(names(RmspropRule::default())?, ["velocity"]);
         assert_eq!(
-            names(RmspropRule {
-                momentum: 0.9,
-                centered: true,
-                ..RmspropRule::default()
-            })?,
+            names(RmspropRule { momentum: 0.9, centered: true, ..RmspropRule::default() })?,
             ["velocity", "momentum", "average_gradient"]
         );
-        assert_eq!(
-            names(RmspropRule {
-                centered: true,
-                ..RmspropRule::default()
-            })?,
-            ["velocity", "average_gradient"]
-        );
+        assert_eq!(names(RmspropRule { centered: true, ..RmspropRule::default() })?, ["velocity", "average_gradient"]);
         Ok(())
     }
 
     #[test]
     fn rmsprop_default_matches_keras() -> Result<()> {
-        check_golden(
-            "rmsprop_default",
-            &mut RmspropRule::default(),
-            0.001,
-            &RMSPROP_DEFAULT,
-        )?;
+        check_golden("rmsprop_default", &mut RmspropRule::default(), 0.001, &RMSPROP_DEFAULT)?;
         Ok(())
     }
 
     #[test]
     fn rmsprop_momentum_matches_keras() -> Result<()> {
-        let mut rule = RmspropRule {
-            momentum: 0.9,
-            ..RmspropRule::default()
-        };
+        let mut rule = RmspropRule { momentum: 0.9, ..RmspropRule::default() };
         check_golden("rmsprop_momentum", &mut rule, 0.01, &RMSPROP_MOMENTUM)?;
         Ok(())
     }
 
     #[test]
     fn rmsprop_centered_matches_keras() -> Result<()> {
-        let mut rule = RmspropRule {
-            centered: true,
-            ..RmspropRule::default()
-        };
+        let mut rule = RmspropRule { centered: true, ..RmspropRule::default() };
         check_golden("rmsprop_centered", &mut rule, 0.01, &RMSPROP_CENTERED)?;
         Ok(())
     }
@@ -327,11 +215,7 @@ mod tests {
     }
 
     fn variants() -> Vec<(&'static str, RmspropRule)> {
-        let r = |momentum, centered| RmspropRule {
-            momentum,
-            centered,
-            ..RmspropRule::default()
-        };
+        let r = |momentum, centered| RmspropRule { momentum, centered, ..RmspropRule::default() };
         vec![
             ("plain", r(0.0, false)),
             ("momentum", r(0.9, false)),

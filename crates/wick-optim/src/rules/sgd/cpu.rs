@@ -18,11 +18,7 @@ use crate::cpu_f32::{fusable, update1, update2};
 /// Whether the fused path applies to these tensors (see [`fusable`]); `m` is the
 /// momentum slot, when the update uses one.
 pub(super) fn applies(var: &Var, g: &Tensor, m: Option<&Var>) -> bool {
-    let state: Vec<&Tensor> = [var]
-        .into_iter()
-        .chain(m)
-        .map(|s| s.as_tensor())
-        .collect();
+    let state: Vec<&Tensor> = [var].into_iter().chain(m).map(|s| s.as_tensor()).collect();
     fusable(g, &state)
 }
 
@@ -40,13 +36,9 @@ pub(super) fn update(h: &Hyper, var: &Var, g: &Tensor, m: Option<&Var>, lr: f64)
         return update1(var, g, "wick-sgd-step", move |t, g| t - (g * lr + 0.0));
     };
     let mu = h.momentum as f32;
-    update1(m, g, "wick-sgd-momentum", move |m, g| {
-        (m * mu + 0.0) - (g * lr + 0.0)
-    })?;
+    update1(m, g, "wick-sgd-momentum", move |m, g| (m * mu + 0.0) - (g * lr + 0.0))?;
     if h.nesterov {
-        update2(var, m, g, "wick-sgd-nesterov-step", move |t, m, g| {
-            t + ((m * mu + 0.0) - (g * lr + 0.0))
-        })
+        update2(var, m, g, "wick-sgd-nesterov-step", move |t, m, g| t + ((m * mu + 0.0) - (g * lr + 0.0)))
     } else {
         update1(var, m, "wick-sgd-momentum-step", |t, m| t + m)
     }

@@ -32,10 +32,7 @@ impl SgdRule {
 
 impl Default for SgdRule {
     fn default() -> Self {
-        SgdRule {
-            momentum: 0.0,
-            nesterov: false,
-        }
+        SgdRule { momentum: 0.0, nesterov: false }
     }
 }
 
@@ -48,10 +45,7 @@ impl UpdateRule for SgdRule {
         if !(0.0..=1.0).contains(&self.momentum) {
             return Err(Error::InvalidArgument {
                 context: "SGD",
-                message: format!(
-                    "`momentum` must be a float between [0, 1]; received momentum={}",
-                    self.momentum
-                ),
+                message: format!("`momentum` must be a float between [0, 1]; received momentum={}", self.momentum),
             });
         }
         Ok(())
@@ -59,10 +53,7 @@ impl UpdateRule for SgdRule {
 
     fn init_slots(&self, var: &Tensor) -> Result<Vec<(&'static str, Var)>> {
         if self.momentum != 0.0 {
-            Ok(vec![(
-                "momentum",
-                Var::zeros(var.shape(), var.dtype(), var.device())?,
-            )])
+            Ok(vec![("momentum", Var::zeros(var.shape(), var.dtype(), var.device())?)])
         } else {
             Ok(Vec::new())
         }
@@ -86,32 +77,19 @@ impl SgdRule {
 
     /// The hyper-parameters of the fused CPU passes.
     fn cpu_hyper(&self) -> cpu::Hyper {
-        cpu::Hyper {
-            momentum: self.momentum,
-            nesterov: self.nesterov,
-        }
+        cpu::Hyper { momentum: self.momentum, nesterov: self.nesterov }
     }
 
     /// The update as Candle tensor ops: any device and dtype (`g` already has the
     /// variable's dtype).
-    fn update_with_tensor_ops(
-        &self,
-        var: &Var,
-        g: &Tensor,
-        slots: &[Var],
-        lr: f64,
-    ) -> Result<()> {
+    fn update_with_tensor_ops(&self, var: &Var, g: &Tensor, slots: &[Var], lr: f64) -> Result<()> {
         let theta = var.as_tensor();
         match self.momentum_slot(slots) {
             Some(m) => {
                 let mu = self.momentum;
                 let new_m = (m.as_tensor().affine(mu, 0.0)? - g.affine(lr, 0.0)?)?;
                 m.set(&new_m)?;
-                let delta = if self.nesterov {
-                    (m.as_tensor().affine(mu, 0.0)? - g.affine(lr, 0.0)?)?
-                } else {
-                    new_m
-                };
+                let delta = if self.nesterov { (m.as_tensor().affine(mu, 0.0)? - g.affine(lr, 0.0)?)? } else { new_m };
                 var.set(&(theta + delta)?)
             }
             None => var.set(&(theta - g.affine(lr, 0.0)?)?),
@@ -127,12 +105,7 @@ mod tests {
 
     fn run(rule: SgdRule, lr: f64, grads: &[f32]) -> Vec<f32> {
         let var = Var::new(&[1.0f32], &Device::Cpu).unwrap();
-        let slots: Vec<Var> = rule
-            .init_slots(var.as_tensor())
-            .unwrap()
-            .into_iter()
-            .map(|(_, v)| v)
-            .collect();
+        let slots: Vec<Var> = rule.init_slots(var.as_tensor()).unwrap().into_iter().map(|(_, v)| v).collect();
         let mut out = Vec::new();
         for (i, g) in grads.iter().enumerate() {
             let g = Tensor::new(&[*g], &Device::Cpu).unwrap();
@@ -152,65 +125,27 @@ mod tests {
     fn plain() {
         // θ = 1 − 0.1·0.5 = 0.95; 0.95 − 0.1·(−1) = 1.05
         close(&run(SgdRule::default(), 0.1, &[0.5, -1.0]), &[0.95, 1.05]);
-        assert!(SgdRule::default()
-            .init_slots(&Tensor::new(&[1.0f32], &Device::Cpu).unwrap())
-            .unwrap()
-            .is_empty());
+        assert!(SgdRule::default().init_slots(&Tensor::new(&[1.0f32], &Device::Cpu).unwrap()).unwrap().is_empty());
     }
 
     #[test]
     fn momentum() {
         // m1 = −0.05, θ1 = 0.95; m2 = 0.9·(−0.05) − 0.1·0.5 = −0.095, θ2 = 0.855
-        close(
-            &run(
-                SgdRule {
-                    momentum: 0.9,
-                    nesterov: false,
-                },
-                0.1,
-                &[0.5, 0.5],
-            ),
-            &[0.95, 0.855],
-        );
+        close(&run(SgdRule { momentum: 0.9, nesterov: false }, 0.1, &[0.5, 0.5]), &[0.95, 0.855]);
     }
 
     #[test]
     fn nesterov() {
         // m1 = −0.05, θ1 = 1 + 0.9·(−0.05) − 0.05 = 0.905
         // m2 = −0.095, θ2 = 0.905 + 0.9·(−0.095) − 0.05 = 0.7695
-        close(
-            &run(
-                SgdRule {
-                    momentum: 0.9,
-                    nesterov: true,
-                },
-                0.1,
-                &[0.5, 0.5],
-            ),
-            &[0.905, 0.7695],
-        );
+        close(&run(SgdRule { momentum: 0.9, nesterov: true }, 0.1, &[0.5, 0.5]), &[0.905, 0.7695]);
     }
 
     #[test]
     fn validation() {
-        assert!(SgdRule {
-            momentum: 1.5,
-            nesterov: false
-        }
-        .validate()
-        .is_err());
-        assert!(SgdRule {
-            momentum: -0.1,
-            nesterov: false
-        }
-        .validate()
-        .is_err());
-        assert!(SgdRule {
-            momentum: 1.0,
-            nesterov: true
-        }
-        .validate()
-        .is_ok());
+        assert!(SgdRule { momentum: 1.5, nesterov: false }.validate().is_err());
+        assert!(SgdRule { momentum: -0.1, nesterov: false }.validate().is_err());
+        assert!(SgdRule { momentum: 1.0, nesterov: true }.validate().is_ok());
     }
 
     fn applies_(r: &SgdRule, v: &Var, g: &Tensor, s: &[Var]) -> bool {
@@ -219,12 +154,9 @@ mod tests {
 
     #[test]
     fn fused_equals_tensor_ops_bit_for_bit() {
-        for (what, momentum, nesterov) in [
-            ("plain", 0.0, false),
-            ("momentum", 0.9, false),
-            ("nesterov", 0.9, true),
-            ("momentum 1", 1.0, true),
-        ] {
+        for (what, momentum, nesterov) in
+            [("plain", 0.0, false), ("momentum", 0.9, false), ("nesterov", 0.9, true), ("momentum 1", 1.0, true)]
+        {
             assert_fused_equals_tensor_ops(
                 what,
                 || SgdRule { momentum, nesterov },
@@ -239,12 +171,6 @@ mod tests {
     #[test]
     fn other_dtypes_and_layouts_take_the_tensor_ops() {
         assert_refuses_other_layouts(&SgdRule::default(), &applies_);
-        assert_refuses_other_layouts(
-            &SgdRule {
-                momentum: 0.9,
-                nesterov: true,
-            },
-            &applies_,
-        );
+        assert_refuses_other_layouts(&SgdRule { momentum: 0.9, nesterov: true }, &applies_);
     }
 }
