@@ -1,8 +1,9 @@
-//! A user-written callback with `Trainer::fit`: `BatchLossHistory` (the Keras guide's
-//! example) records the loss and accuracy after every training batch.
+//! A user-written callback with `Trainer::fit`: `LossPerBatch`, the Keras guide's
+//! `LossHistory`, records the loss after every training batch. (wick has a built-in
+//! `wick::callbacks::BatchLossHistory`; this is how you would write one yourself.)
 //!
 //! `fit` takes its callbacks by value, so the callback is wrapped in `wick::train::Shared`
-//! and a handle is kept to read the lists afterwards.
+//! and a handle is kept to read the losses afterwards.
 //!
 //! ```text
 //! cargo run --release --example custom_callback
@@ -11,36 +12,33 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{linear, ModuleT, VarBuilder, VarMap};
 use wick::callbacks::{Callback, Context, Logs, ModelVars};
+use wick::data::{with_sources, TensorDataset};
 use wick::optim::{rules::SgdRule, OptimizerConfig, SGD};
 use wick::train::losses::BinaryCrossentropy;
 use wick::train::metrics::BinaryAccuracy;
-use wick::data::TensorDataset;
 use wick::train::{FitOptions, Shared, Trainer};
 
 type Error = Box<dyn std::error::Error>;
 
-/// Records `logs["loss"]` and `logs["accuracy"]` at the end of every training batch
-/// (running means over the epoch so far, as Keras logs them).
+/// Records `logs["loss"]` at the end of every training batch (the running mean over the
+/// epoch so far, as Keras logs it).
 #[derive(Default)]
-struct BatchLossHistory {
+struct LossPerBatch {
     losses: Vec<f64>,
-    accuracies: Vec<f64>,
 }
 
-impl Callback for BatchLossHistory {
+impl Callback for LossPerBatch {
     fn name(&self) -> &str {
-        "BatchLossHistory"
+        "LossPerBatch"
     }
 
     fn on_train_begin(&mut self, _ctx: &mut Context<'_>) -> wick::callbacks::Result<()> {
         self.losses.clear();
-        self.accuracies.clear();
         Ok(())
     }
 
     fn on_train_batch_end(&mut self, _batch: usize, logs: &mut Logs, _ctx: &mut Context<'_>) -> wick::callbacks::Result<()> {
         self.losses.extend(logs.get("loss"));
-        self.accuracies.extend(logs.get("accuracy"));
         Ok(())
     }
 }
@@ -61,7 +59,14 @@ fn data(n: usize, device: &Device) -> Result<(Tensor, Tensor), Error> {
     Ok((Tensor::from_vec(xs, (n, 2), device)?, Tensor::from_vec(ys, (n, 1), device)?))
 }
 
-fn main() -> Result<(), Error> {
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {}", with_sources(&*e));
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Error> {
     let device = Device::Cpu;
     let (x, y) = data(256, &device)?;
 
@@ -75,17 +80,16 @@ fn main() -> Result<(), Error> {
     let mut trainer = Trainer::new(model, vars, optimizer, BinaryCrossentropy::new())?
         .with_metric(BinaryAccuracy::new().with_name("accuracy"));
 
-    let recorder = Shared::new(BatchLossHistory::default());
+    let losses = Shared::new(LossPerBatch::default());
     let mut train = TensorDataset::new(x, y)?.with_batch_size(64)?.with_seed(1);
     let history = trainer.fit(
         &mut train,
-        FitOptions { epochs: 4, verbose: 2, callbacks: vec![recorder.boxed()], ..Default::default() },
+        FitOptions { epochs: 4, verbose: 2, callbacks: vec![losses.boxed()], ..Default::default() },
     )?;
 
-    let rec = recorder.borrow();
     let fmt = |v: &[f64]| v.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(", ");
-    println!("per-batch loss     ({}): [{}]", rec.losses.len(), fmt(&rec.losses));
-    println!("per-batch accuracy ({}): [{}]", rec.accuracies.len(), fmt(&rec.accuracies));
+    let recorded = losses.borrow();
+    println!("per-batch loss ({}): [{}]", recorded.losses.len(), fmt(&recorded.losses));
     println!("epoch loss from History: [{}]", fmt(&history.get("loss").unwrap_or_default()));
     Ok(())
 }

@@ -18,19 +18,13 @@
 //!   tag): row-normalised counts, white (0) to blue (1),
 //!   true classes down, predicted classes across, in label order.
 
-#[path = "demo/config.rs"]
-mod config;
-#[path = "demo/data.rs"]
-mod data;
-#[path = "demo/model.rs"]
-mod model;
-
 use std::path::{Path, PathBuf};
 
 use candle_core::DType;
 use candle_nn::{VarBuilder, VarMap};
 use clap::Parser;
 use wick::callbacks::ModelVars;
+use wick::data::with_sources;
 use wick::optim::{rules::SgdRule, OptimizerConfig, SGD};
 use wick::tfevents::summary::image::Image;
 use wick::tfevents::SummaryWriter;
@@ -38,10 +32,9 @@ use wick::train::losses::SparseCategoricalCrossentropy;
 use wick::train::metrics::SparseCategoricalAccuracy;
 use wick::train::{RunOptions, Trainer};
 
-use config::{RunConfig, BEST_CHECKPOINT, CONFIG_FILE};
-use model::build_cnn;
+use wick_demo::{build_cnn, DeviceName, RunConfig, BEST_CHECKPOINT, CONFIG_FILE};
 
-type Error = Box<dyn std::error::Error>;
+type Error = wick_demo::Error;
 
 /// Evaluate a `train` run's best checkpoint on its validation split.
 #[derive(Debug, Parser)]
@@ -62,16 +55,17 @@ struct Args {
     /// Batch size [default: the run's]
     #[arg(long)]
     batch_size: Option<usize>,
-    /// cpu or cuda.
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    /// Where the model runs.
+    #[arg(long, value_enum, default_value_t = DeviceName::Cpu)]
+    device: DeviceName,
 }
 
 fn main() {
     // Keep freed memory for reuse: Candle allocates every op's output (wick-nn docs).
     wick::nn::tune_cpu_allocator();
     if let Err(e) = run(Args::parse()) {
-        eprintln!("error: {e}");
+        // The whole chain: a bad image names its file and what is wrong with it.
+        eprintln!("error: {}", with_sources(&*e));
         std::process::exit(1);
     }
 }
@@ -106,18 +100,18 @@ fn run(args: Args) -> Result<(), Error> {
     if !checkpoint.is_file() {
         return Err(format!("no checkpoint at {}", checkpoint.display()).into());
     }
-    let device = data::device(&args.device)?;
+    let device = wick_demo::device(args.device, cfg!(feature = "cuda"))?;
     let batch_size = args.batch_size.unwrap_or(config.batch_size);
 
     // The model, with the checkpoint's weights.
     let varmap = VarMap::new();
     let model = build_cnn(VarBuilder::from_varmap(&varmap, DType::F32, &device), &config.model)?;
     let mut varmap = varmap;
-    varmap.load(&checkpoint).map_err(|e| format!("cannot load {}: {e}", checkpoint.display()))?;
+    varmap.load(&checkpoint).map_err(|e| format!("cannot load {}: {}", checkpoint.display(), with_sources(&e)))?;
 
     // The validation split, exactly as the run made it.
     let data_dir = args.data.clone().unwrap_or_else(|| config.data_dir.clone());
-    let (class_names, _, val_subset) = data::split(&data_dir, config.validation_split, config.seed)?;
+    let (class_names, _, val_subset) = wick_demo::split(&data_dir, config.validation_split, config.seed)?;
     if class_names != config.class_names {
         return Err(format!(
             "{} has classes {class_names:?}, but the model was trained on {:?}",
@@ -127,7 +121,7 @@ fn run(args: Args) -> Result<(), Error> {
         .into());
     }
     let labels: Vec<usize> = val_subset.samples().iter().map(|s| s.label).collect();
-    let mut val = data::dataset(&val_subset, config.model.height, batch_size, config.seed, &device, None)?;
+    let mut val = wick_demo::dataset(&val_subset, config.model.height, batch_size, config.seed, &device, None)?;
 
     // Loss and accuracy as fit's validation computes them; then the predictions.
     // (The trainer needs an optimizer; evaluate and predict never step it.)

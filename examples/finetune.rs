@@ -36,13 +36,6 @@
 //! cores. `--device cuda` needs a build with `--features cuda` (and so the CUDA toolkit;
 //! see `docs/cuda.md`).
 
-#[path = "demo/model.rs"]
-mod model;
-#[path = "demo/config.rs"]
-mod config;
-#[path = "demo/data.rs"]
-mod data;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -53,16 +46,16 @@ use clap::Parser;
 use wick::callbacks::TensorBoard;
 use wick::callbacks::ModelVars;
 use wick::data::synthetic::{write_shapes, Shape, ShapesOptions};
-use wick::data::{ImageFolder, SplitOptions};
+use wick::data::{with_sources, ImageFolder, SplitOptions};
 use wick::optim::{rules::AdamRule, OptimizerConfig};
 use wick::train::losses::SparseCategoricalCrossentropy;
 use wick::train::metrics::SparseCategoricalAccuracy;
 use wick::data::Dataset;
 use wick::train::{FitOptions, Trainer};
 
-use model::{build_cnn, init_seeded, Cnn, CnnConfig};
+use wick_demo::{build_cnn, init_seeded, Cnn, CnnConfig, DeviceName, RunConfig, CONFIG_FILE};
 
-type Error = Box<dyn std::error::Error>;
+type Error = wick_demo::Error;
 type NamedVar = (String, Var);
 
 /// Transfer learning: train a new head on a frozen backbone, then fine-tune everything.
@@ -117,9 +110,9 @@ struct Args {
     /// Seed of the data, the split, the shuffles and the initial weights.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// `cpu` or `cuda` (needs a build with `--features cuda`).
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    /// Where the models run (`cuda` needs a build with `--features cuda`).
+    #[arg(long, value_enum, default_value_t = DeviceName::Cpu)]
+    device: DeviceName,
     /// 0 silent, 1 progress bar, 2 one line per epoch.
     #[arg(long, default_value_t = 2)]
     verbose: u8,
@@ -136,7 +129,7 @@ fn main() -> ExitCode {
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("finetune: {e}");
+            eprintln!("finetune: {}", with_sources(&*e));
             ExitCode::FAILURE
         }
     }
@@ -172,11 +165,11 @@ type Split = (Vec<String>, Box<dyn Dataset>, Box<dyn Dataset>);
 fn task_data(dir: &Path, args: &Args, size: usize, device: &Device) -> Result<Split, Error> {
     // Stratified: with a few dozen images per class, Keras' global split can leave the
     // validation set lopsided (e.g. 21 circles and 9 squares).
-    let folder = ImageFolder::open(dir).map_err(|e| format!("cannot open the image folder {}: {e}", dir.display()))?;
+    let folder = ImageFolder::open(dir).map_err(|e| format!("cannot open the image folder {}: {}", dir.display(), with_sources(&e)))?;
     let (train, val) = folder.split_with(&SplitOptions { stratified: true, ..SplitOptions::new(args.validation_split, args.seed) })?;
     let classes = folder.class_names().to_vec();
-    let train = data::dataset(&train, size, args.batch_size, args.seed, device, None)?;
-    let val = data::dataset(&val, size, args.batch_size, args.seed, device, None)?;
+    let train = wick_demo::dataset(&train, size, args.batch_size, args.seed, device, None)?;
+    let val = wick_demo::dataset(&val, size, args.batch_size, args.seed, device, None)?;
     Ok((classes, Box::new(train), Box::new(val)))
 }
 
@@ -247,7 +240,7 @@ fn run(args: &Args) -> Result<(), Error> {
     if args.batch_size == 0 || args.per_class == 0 {
         return Err("--batch-size and --per-class must be positive".into());
     }
-    let device = data::device(&args.device)?;
+    let device = wick_demo::device(args.device, cfg!(feature = "cuda"))?;
     let out = args.out.clone().unwrap_or_else(|| args.logdir.clone());
     let data_dir = &args.data_dir;
     std::fs::create_dir_all(&out)?;
@@ -255,9 +248,9 @@ fn run(args: &Args) -> Result<(), Error> {
     // Phase 1: the backbone, from train's checkpoint or trained here on task A.
     let (backbone_config, backbone): (CnnConfig, HashMap<String, Tensor>) = match &args.checkpoint {
         Some(path) => {
-            let config_path = path.parent().unwrap_or(Path::new(".")).join(config::CONFIG_FILE);
-            let run = config::RunConfig::load(&config_path)?;
-            let tensors = candle_core::safetensors::load(path, &device).map_err(|e| format!("cannot load {}: {e}", path.display()))?;
+            let config_path = path.parent().unwrap_or(Path::new(".")).join(CONFIG_FILE);
+            let run = RunConfig::load(&config_path)?;
+            let tensors = candle_core::safetensors::load(path, &device).map_err(|e| format!("cannot load {}: {}", path.display(), with_sources(&e)))?;
             println!(
                 "phase 1/3: backbone from {} (trained on {:?}, {}x{} images)",
                 path.display(),

@@ -50,7 +50,14 @@ fn train_val_generator(
     Ok((train, val))
 }
 
-fn main() -> wick::data::Result<()> {
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {}", wick::data::with_sources(&e));
+        std::process::exit(1);
+    }
+}
+
+fn run() -> wick::data::Result<()> {
     // X: 100 RGB images of 20x20 whose mean brightness encodes one of 2 classes; Y: labels.
     let (n, c, h, w) = (100, 3, 20, 20);
     let labels: Vec<usize> = (0..n).map(|i| i % 2).collect();

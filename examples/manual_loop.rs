@@ -55,7 +55,14 @@ fn loss_and_accuracy(model: &Mlp, x: &Tensor, y: &Tensor) -> Result<(Tensor, f64
     Ok((loss, correct as f64))
 }
 
-fn main() -> Result<(), Error> {
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {}", wick::data::with_sources(&*e));
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Error> {
     let device = Device::Cpu;
     let (x, y) = rings(128, 1, &device)?;
     let (x_val, y_val) = rings(256, 2, &device)?;

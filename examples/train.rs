@@ -13,8 +13,9 @@
 //!   `wick::data::synthetic::write_shapes` when absent); a seeded split keeps
 //!   `--validation-split` of it for validation; training images are augmented
 //!   (`--augment`) and reshuffled every epoch;
-//! * model: `examples/demo/model.rs` (conv 32 → pool → conv 64 → pool → dense 128 →
-//!   logits), weights drawn from `--seed`, input scaled by 1/255 inside the model;
+//! * model: `wick_demo::build_cnn` (`crates/wick-demo`, shared with `evaluate`: conv 32 →
+//!   pool → conv 64 → pool → dense 128 → logits), weights drawn from `--seed`, input
+//!   standardised inside the model;
 //! * loss and metric: sparse categorical cross-entropy from logits, accuracy;
 //! * callbacks: `TensorBoard` (epoch and batch scalars, hyper-parameters),
 //!   `ModelCheckpoint` (best `val_loss` → `<logdir>/checkpoints/best.safetensors`, with
@@ -26,75 +27,26 @@
 //! The log directory is one TensorBoard run: `<logdir>/train`, `<logdir>/validation`
 //! (and `<logdir>/eval`, written by `evaluate`).
 
-#[path = "demo/config.rs"]
-mod config;
-#[path = "demo/data.rs"]
-mod data;
-#[path = "demo/model.rs"]
-mod model;
-
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::DType;
 use candle_nn::{VarBuilder, VarMap};
-use clap::{Parser, ValueEnum};
-use wick::callbacks::UpdateFreq;
+use clap::Parser;
 use wick::callbacks::{BatchLossHistory, CSVLogger, EarlyStopping, ModelCheckpoint, ProgressBar, ReduceLROnPlateau, TensorBoard};
-use wick::callbacks::{Callback, ModelVars};
+use wick::callbacks::{Callback, History, ModelVars, UpdateFreq};
+use wick::data::augment::{Augmentation, FillMode, FlipMode};
+use wick::data::synthetic::{write_shapes, ShapesOptions};
+use wick::data::{with_sources, Dataset};
 use wick::optim::schedules::{CosineDecay, ExponentialDecay};
 use wick::optim::{rules, KerasOptimizer, LearningRate, OptimizerConfig, UpdateRule};
 use wick::train::losses::SparseCategoricalCrossentropy;
 use wick::train::metrics::SparseCategoricalAccuracy;
 use wick::train::{FitOptions, Trainer};
+use wick_demo::{build_cnn, init_seeded, Augment, BestEpoch, Cnn, CnnConfig, DeviceName, OptimizerName, Pooling, RunConfig, Schedule};
+use wick_demo::{BEST_CHECKPOINT, CONFIG_FILE};
 
-use config::{BestEpoch, RunConfig, BEST_CHECKPOINT, CONFIG_FILE};
-use model::{build_cnn, init_seeded, CnnConfig, Pooling};
-
-type Error = Box<dyn std::error::Error>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum OptimizerName {
-    Adam,
-    Adamw,
-    Nadam,
-    Rmsprop,
-    Sgd,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Schedule {
-    /// `--lr` throughout (lowered by ReduceLROnPlateau on a plateau).
-    Constant,
-    /// Cosine decay from `--lr` to 0 over all the training steps.
-    Cosine,
-    /// ×0.9 every epoch.
-    Exponential,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Augment {
-    /// No augmentation.
-    None,
-    /// Horizontal flips and ±5 % translations.
-    Light,
-    /// Flips, ±18° rotations, ±10 % zoom and translations, ±20 % contrast.
-    Full,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum PoolingName {
-    /// Keras' Flatten: every position of the last feature map has its own weights.
-    Flatten,
-    /// Keras' GlobalMaxPooling2D: each filter's strongest response anywhere.
-    GlobalMax,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum DeviceName {
-    Cpu,
-    Cuda,
-}
+type Error = wick_demo::Error;
 
 /// Train the demo CNN on an image folder, with TensorBoard logs, checkpoints and early
 /// stopping.
@@ -123,8 +75,8 @@ struct Args {
     #[arg(long, default_value_t = 32)]
     image_size: usize,
     /// How the last feature map feeds the dense layers.
-    #[arg(long, value_enum, default_value_t = PoolingName::GlobalMax)]
-    pooling: PoolingName,
+    #[arg(long, value_enum, default_value_t = Pooling::GlobalMax)]
+    pooling: Pooling,
     #[arg(long, value_enum, default_value_t = OptimizerName::Adam)]
     optimizer: OptimizerName,
     /// Initial learning rate [default: 0.001, 0.01 for sgd]
@@ -167,7 +119,8 @@ fn main() {
     // Keep freed memory for reuse: Candle allocates every op's output (wick-nn docs).
     wick::nn::tune_cpu_allocator();
     if let Err(e) = run(Args::parse()) {
-        eprintln!("error: {e}");
+        // The whole chain: a bad image names its file and what is wrong with it.
+        eprintln!("error: {}", with_sources(&*e));
         std::process::exit(1);
     }
 }
@@ -176,11 +129,13 @@ fn run(args: Args) -> Result<(), Error> {
     if args.epochs == 0 || args.batch_size == 0 || args.batch_log_every == 0 {
         return Err("--epochs, --batch-size and --batch-log-every must be positive".into());
     }
-    let device = data::device(match args.device {
-        DeviceName::Cpu => "cpu",
-        DeviceName::Cuda => "cuda",
-    })?;
-    if data::ensure_shapes(&args.data, args.shapes_per_class, args.shapes_size, args.seed)? {
+    let device = wick_demo::device(args.device, cfg!(feature = "cuda"))?;
+    let logdir = args.logdir.clone().unwrap_or_else(|| Path::new("logs/fit").join(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string()));
+    let checkpoint_dir = logdir.join("checkpoints");
+    let checkpoint = checkpoint_dir.join(BEST_CHECKPOINT);
+
+    // Data: one seeded split; augmentation on the training part only.
+    if ensure_shapes(&args.data, args.shapes_per_class, args.shapes_size, args.seed)? {
         println!(
             "Generated the synthetic shapes dataset in {} ({} images per class, {}x{})",
             args.data.display(),
@@ -189,15 +144,9 @@ fn run(args: Args) -> Result<(), Error> {
             args.shapes_size
         );
     }
-    let logdir = args.logdir.clone().unwrap_or_else(|| Path::new("logs/fit").join(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string()));
-    let checkpoint_dir = logdir.join("checkpoints");
-    let checkpoint = checkpoint_dir.join(BEST_CHECKPOINT);
-
-    // Data: one seeded split; augmentation on the training part only.
-    let (class_names, train_subset, val_subset) = data::split(&args.data, args.validation_split, args.seed)?;
-    let augment = data::augmentation(&format!("{:?}", args.augment).to_lowercase())?;
-    let mut train = data::dataset(&train_subset, args.image_size, args.batch_size, args.seed, &device, augment)?;
-    let mut val = data::dataset(&val_subset, args.image_size, args.batch_size, args.seed, &device, None)?;
+    let (class_names, train_subset, val_subset) = wick_demo::split(&args.data, args.validation_split, args.seed)?;
+    let mut train = wick_demo::dataset(&train_subset, args.image_size, args.batch_size, args.seed, &device, augmentation(args.augment)?)?;
+    let mut val = wick_demo::dataset(&val_subset, args.image_size, args.batch_size, args.seed, &device, None)?;
     let steps_per_epoch = train_subset.len().div_ceil(args.batch_size);
     println!(
         "Data: {} ({} classes: {}), {} training and {} validation images, {}x{} px, batches of {}",
@@ -212,18 +161,14 @@ fn run(args: Args) -> Result<(), Error> {
     );
 
     // Model, with seeded weights.
-    let model_config = CnnConfig {
-        pooling: match args.pooling {
-            PoolingName::Flatten => Pooling::Flatten,
-            PoolingName::GlobalMax => Pooling::GlobalMax,
-        },
-        ..CnnConfig::new(args.image_size, class_names.len())
-    };
+    let model_config = CnnConfig { pooling: args.pooling, ..CnnConfig::new(args.image_size, class_names.len()) };
     let varmap = VarMap::new();
     let model = build_cnn(VarBuilder::from_varmap(&varmap, DType::F32, &device), &model_config)?;
     let vars = ModelVars::from_varmap(&varmap);
     init_seeded(vars.vars(), args.seed)?;
 
+    // What `evaluate` needs to rebuild the model and the validation split, beside the
+    // checkpoint; the best epoch is added when training ends.
     let mut config = RunConfig {
         model: model_config,
         class_names,
@@ -232,10 +177,10 @@ fn run(args: Args) -> Result<(), Error> {
         validation_split: args.validation_split,
         seed: args.seed,
         batch_size: args.batch_size,
-        optimizer: format!("{:?}", args.optimizer).to_lowercase(),
+        optimizer: args.optimizer,
         learning_rate: args.learning_rate(),
-        schedule: format!("{:?}", args.schedule).to_lowercase(),
-        augment: format!("{:?}", args.augment).to_lowercase(),
+        schedule: args.schedule,
+        augment: args.augment,
         epochs: args.epochs,
         logdir: std::path::absolute(&logdir)?,
         checkpoint: std::path::absolute(&checkpoint)?,
@@ -244,35 +189,66 @@ fn run(args: Args) -> Result<(), Error> {
     let config_path = checkpoint_dir.join(CONFIG_FILE);
     config.save(&config_path)?;
 
+    // Callbacks.
+    let batch_losses = BatchLossHistory::new();
+    let tensorboard = TensorBoard::new(&config.logdir).update_freq(UpdateFreq::Batches(args.batch_log_every)).hparams([
+        ("optimizer", args.optimizer.as_str().into()),
+        ("learning_rate", args.learning_rate().into()),
+        ("schedule", args.schedule.as_str().into()),
+        ("batch_size", (args.batch_size as f64).into()),
+        ("image_size", (args.image_size as f64).into()),
+        ("augment", args.augment.as_str().into()),
+        ("seed", (args.seed as f64).into()),
+    ]);
+    let verbose = u8::from(args.verbose > 0);
+    // ModelCheckpoint's path is a Python format string: escape braces in the folder names.
+    let template = config.checkpoint.to_string_lossy().replace('{', "{{").replace('}', "}}");
+    let mut callbacks: Vec<Box<dyn Callback>> = vec![
+        Box::new(tensorboard),
+        Box::new(ModelCheckpoint::new(template).monitor("val_loss").save_best_only(true).verbose(verbose)),
+        Box::new(EarlyStopping::new().monitor("val_loss").patience(args.patience).restore_best_weights(true).verbose(verbose)),
+    ];
+    if args.schedule == Schedule::Constant {
+        // With a schedule the rate belongs to the schedule (Keras refuses to set it).
+        callbacks.push(Box::new(
+            ReduceLROnPlateau::new().monitor("val_loss").factor(0.5).patience((args.patience / 2).max(1)).min_lr(1e-5).verbose(verbose),
+        ));
+    }
+    callbacks.push(Box::new(CSVLogger::new(config.logdir.join("training.csv"))));
+    callbacks.push(Box::new(batch_losses.clone()));
+    if args.verbose > 0 {
+        callbacks.push(Box::new(ProgressBar::new().verbose(args.verbose)));
+    }
+
+    // Optimizer, loss and metric; fit.
     let lr = args.learning_rate();
-    let schedule: LearningRate = match args.schedule {
+    let learning_rate: LearningRate = match args.schedule {
         Schedule::Constant => lr.into(),
         Schedule::Cosine => CosineDecay::new(lr, (args.epochs * steps_per_epoch) as u64, 0.0, None, 0)?.into(),
         Schedule::Exponential => ExponentialDecay::new(lr, steps_per_epoch as u64, 0.9, false)?.into(),
     };
+    let options = FitOptions { epochs: args.epochs, validation_data: Some(&mut val), verbose: args.verbose, callbacks, ..Default::default() };
     let started = Instant::now();
-    let outcome = match args.optimizer {
-        OptimizerName::Adam => fit(&args, &config, model, vars, rules::AdamRule::default(), schedule, &mut train, &mut val)?,
-        OptimizerName::Adamw => fit(&args, &config, model, vars, rules::AdamWRule::default(), schedule, &mut train, &mut val)?,
-        OptimizerName::Nadam => fit(&args, &config, model, vars, rules::NadamRule::default(), schedule, &mut train, &mut val)?,
-        OptimizerName::Rmsprop => fit(&args, &config, model, vars, rules::RmspropRule::default(), schedule, &mut train, &mut val)?,
+    let history = match args.optimizer {
+        OptimizerName::Adam => compile_and_fit(model, vars, rules::AdamRule::default(), learning_rate, &mut train, options)?,
+        OptimizerName::Adamw => compile_and_fit(model, vars, rules::AdamWRule::default(), learning_rate, &mut train, options)?,
+        OptimizerName::Nadam => compile_and_fit(model, vars, rules::NadamRule::default(), learning_rate, &mut train, options)?,
+        OptimizerName::Rmsprop => compile_and_fit(model, vars, rules::RmspropRule::default(), learning_rate, &mut train, options)?,
         OptimizerName::Sgd => {
             let sgd = rules::SgdRule { momentum: 0.9, ..Default::default() };
-            fit(&args, &config, model, vars, sgd, schedule, &mut train, &mut val)?
+            compile_and_fit(model, vars, sgd, learning_rate, &mut train, options)?
         }
     };
     let elapsed = started.elapsed().as_secs_f64();
+    std::fs::write(config.logdir.join("batch_loss.json"), serde_json::to_string(&batch_losses.record().losses)? + "\n")?;
 
-    config.best = outcome.best.clone();
+    // The best checkpoint, and its epoch in the run configuration.
+    config.best = best_epoch(&history);
     config.save(&config_path)?;
+    let epochs_run = history.epoch().len();
     println!();
-    println!(
-        "Trained {} epoch(s) in {:.1} s ({:.2} s per epoch).",
-        outcome.epochs_run,
-        elapsed,
-        elapsed / outcome.epochs_run.max(1) as f64
-    );
-    match (&outcome.best, checkpoint.is_file()) {
+    println!("Trained {epochs_run} epoch(s) in {elapsed:.1} s ({:.2} s per epoch).", elapsed / epochs_run.max(1) as f64);
+    match (&config.best, checkpoint.is_file()) {
         (Some(best), true) => println!(
             "Best checkpoint: {} (epoch {}: val_loss {:.4}, val_accuracy {:.4})",
             checkpoint.display(),
@@ -289,68 +265,59 @@ fn run(args: Args) -> Result<(), Error> {
     Ok(())
 }
 
-/// What `fit` ended with.
-struct Outcome {
-    /// The best epoch by `val_loss` (none without validation results).
-    best: Option<BestEpoch>,
-    /// Epochs run (early stopping may end the run before `--epochs`).
-    epochs_run: usize,
+/// Writes the synthetic shapes dataset (4 classes of `size × size` PNGs, `per_class`
+/// each) into `dir` unless `dir` exists. Returns whether it wrote it.
+fn ensure_shapes(dir: &Path, per_class: usize, size: u32, seed: u64) -> Result<bool, Error> {
+    if dir.exists() {
+        return Ok(false);
+    }
+    let options = ShapesOptions { per_class, height: size, width: size, seed, ..Default::default() };
+    // Written next to `dir` and renamed, so an interrupted run leaves no half dataset.
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    let tmp = tempfile::Builder::new().prefix(".shapes-").tempdir_in(parent)?;
+    write_shapes(tmp.path(), &options)?;
+    std::fs::rename(tmp.path(), dir).map_err(|e| format!("cannot move the generated dataset to {}: {e}", dir.display()))?;
+    let _ = tmp.keep();
+    Ok(true)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn fit<R: UpdateRule>(
-    args: &Args,
-    config: &RunConfig,
-    model: model::Cnn,
+/// The training images' augmentation at `level`.
+fn augmentation(level: Augment) -> Result<Option<Augmentation>, Error> {
+    let aug = match level {
+        Augment::None => return Ok(None),
+        Augment::Light => Augmentation::new().random_flip(FlipMode::Horizontal).random_translation(0.05, 0.05),
+        Augment::Full => Augmentation::new()
+            .random_flip(FlipMode::Horizontal)
+            .random_rotation(0.05)
+            .random_zoom(0.1)
+            .random_translation(0.1, 0.1)
+            .random_contrast(0.2)
+            .fill_mode(FillMode::Reflect),
+    };
+    Ok(Some(aug.checked()?))
+}
+
+/// Keras' `compile` + `fit`: the optimizer (`rule` with `learning_rate`) over the model's
+/// variables, sparse categorical cross-entropy from logits and accuracy. Generic because
+/// every update rule makes its own optimizer type.
+fn compile_and_fit<R: UpdateRule>(
+    model: Cnn,
     vars: ModelVars,
     rule: R,
     learning_rate: LearningRate,
-    train: &mut dyn wick::data::Dataset,
-    val: &mut dyn wick::data::Dataset,
-) -> Result<Outcome, Error> {
+    train: &mut dyn Dataset,
+    options: FitOptions<'_>,
+) -> Result<History, Error> {
     let optimizer = KerasOptimizer::with_names(vars.vars().to_vec(), OptimizerConfig::new(rule, learning_rate))?;
     let mut trainer = Trainer::new(model, vars, optimizer, SparseCategoricalCrossentropy::new().with_from_logits(true))?
         .with_metric(SparseCategoricalAccuracy::new().with_name("accuracy"));
+    Ok(trainer.fit(train, options)?)
+}
 
-    let logdir = &config.logdir;
-    let batch_losses = BatchLossHistory::new();
-    let tensorboard = TensorBoard::new(logdir).update_freq(UpdateFreq::Batches(args.batch_log_every)).hparams([
-        ("optimizer", config.optimizer.clone().into()),
-        ("learning_rate", config.learning_rate.into()),
-        ("schedule", config.schedule.clone().into()),
-        ("batch_size", (config.batch_size as f64).into()),
-        ("image_size", (args.image_size as f64).into()),
-        ("augment", config.augment.clone().into()),
-        ("seed", (config.seed as f64).into()),
-    ]);
-    let verbose = u8::from(args.verbose > 0);
-    // ModelCheckpoint's path is a Python format string: escape braces in the folder names.
-    let template = config.checkpoint.to_string_lossy().replace('{', "{{").replace('}', "}}");
-    let mut callbacks: Vec<Box<dyn Callback>> = vec![
-        Box::new(tensorboard),
-        Box::new(ModelCheckpoint::new(template).monitor("val_loss").save_best_only(true).verbose(verbose)),
-        Box::new(EarlyStopping::new().monitor("val_loss").patience(args.patience).restore_best_weights(true).verbose(verbose)),
-    ];
-    if args.schedule == Schedule::Constant {
-        // With a schedule the rate belongs to the schedule (Keras refuses to set it).
-        callbacks.push(Box::new(
-            ReduceLROnPlateau::new().monitor("val_loss").factor(0.5).patience((args.patience / 2).max(1)).min_lr(1e-5).verbose(verbose),
-        ));
-    }
-    callbacks.push(Box::new(CSVLogger::new(logdir.join("training.csv"))));
-    callbacks.push(Box::new(batch_losses.clone()));
-    if args.verbose > 0 {
-        callbacks.push(Box::new(ProgressBar::new().verbose(args.verbose)));
-    }
-
-    let history = trainer.fit(
-        train,
-        FitOptions { epochs: args.epochs, validation_data: Some(val), verbose: args.verbose, callbacks, ..Default::default() },
-    )?;
-
-    std::fs::write(logdir.join("batch_loss.json"), serde_json::to_string(&batch_losses.record().losses)? + "\n")?;
-
-    // The best epoch as ModelCheckpoint chose it: the first strict minimum of val_loss.
+/// The best epoch as ModelCheckpoint chose it: the first strict minimum of `val_loss`
+/// (none without finite validation results).
+fn best_epoch(history: &History) -> Option<BestEpoch> {
     let val_loss = history.get("val_loss").unwrap_or_default();
     let val_accuracy = history.get("val_accuracy").unwrap_or_default();
     let epochs = history.epoch();
@@ -359,11 +326,10 @@ fn fit<R: UpdateRule>(
         Some(b) if val_loss[i].partial_cmp(&val_loss[b]) != Some(std::cmp::Ordering::Less) => Some(b),
         _ => Some(i),
     });
-    let best = best_i.filter(|&i| val_loss[i].is_finite() && i < val_accuracy.len()).map(|i| BestEpoch {
+    best_i.filter(|&i| val_loss[i].is_finite() && i < val_accuracy.len()).map(|i| BestEpoch {
         epoch: epochs[i],
         val_loss: val_loss[i],
         val_accuracy: val_accuracy[i],
         epochs_run: epochs.len(),
-    });
-    Ok(Outcome { best, epochs_run: epochs.len() })
+    })
 }

@@ -1,5 +1,5 @@
 //! The demo CNN, shared by `examples/train.rs`, `examples/evaluate.rs` and
-//! `examples/finetune.rs` (each includes this file with `#[path = "demo/model.rs"] mod model;`).
+//! `examples/finetune.rs`.
 //!
 //! ```text
 //! input  f32 [N, C, H, W], raw pixels 0..=255
@@ -15,12 +15,11 @@
 //! `conv2.bias`, `fc1.weight`, `fc1.bias`, `fc2.weight`, `fc2.bias`, with candle-nn's
 //! shapes (conv `[out, in, k, k]`, linear `[out, in]`). Any layer implementation with the
 //! same names and shapes can load the same checkpoints.
-#![allow(dead_code)]
 
 use candle_core::{Result, Tensor};
 use candle_nn::{Module, ModuleT, VarBuilder};
-use wick::nn::{Conv2d, Conv2dConfig, Linear, MaxPool2d};
 use serde::{Deserialize, Serialize};
+use wick_nn::{Conv2d, Conv2dConfig, Linear, MaxPool2d};
 
 /// The architecture's parameters; saved as JSON beside every checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,8 +48,8 @@ pub struct CnnConfig {
     pub pooling: Pooling,
 }
 
-/// From the last feature map `[N, F, h, w]` to `fc1`'s input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// From the last feature map `[N, F, h, w]` to `fc1`'s input (`train --pooling`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Pooling {
     /// Keras' `Flatten`: `F·h·w` values; every position has its own weights.
@@ -135,12 +134,19 @@ impl CnnConfig {
 /// The model: see the module docs.
 #[derive(Debug, Clone)]
 pub struct Cnn {
+    /// Conv 3×3 + ReLU + 2×2 max pool.
     pub conv1: Conv2d,
+    /// Conv 3×3 + ReLU + 2×2 max pool.
     pub conv2: Conv2d,
+    /// The hidden dense layer (ReLU).
     pub fc1: Linear,
+    /// The classifier: one logit per class.
     pub fc2: Linear,
+    /// Dropout rate before `fc2`, while training.
     pub dropout: f32,
+    /// The first operation on the raw pixels.
     pub input: InputScaling,
+    /// From the last feature map to `fc1`.
     pub pooling: Pooling,
 }
 
@@ -152,13 +158,13 @@ pub fn build_cnn(vb: VarBuilder<'_>, config: &CnnConfig) -> Result<Cnn> {
     // Conv + ReLU + 2×2 max pool as one wick-nn op each: the same variables as
     // candle-nn's Conv2d, a CPU backward on gemm (see the wick-nn crate docs).
     let block = |c_in, c_out, vb| -> Result<Conv2d> {
-        Ok(wick::nn::conv2d(c_in, c_out, k, conv, vb)?.with_relu().with_max_pool(MaxPool2d::new(2)))
+        Ok(wick_nn::conv2d(c_in, c_out, k, conv, vb)?.with_relu().with_max_pool(MaxPool2d::new(2)))
     };
     Ok(Cnn {
         conv1: block(config.channels, config.conv1_filters, vb.pp("conv1"))?,
         conv2: block(config.conv1_filters, config.conv2_filters, vb.pp("conv2"))?,
-        fc1: wick::nn::linear(config.flat_features(), config.dense_units, vb.pp("fc1"))?,
-        fc2: wick::nn::linear(config.dense_units, config.num_classes, vb.pp("fc2"))?,
+        fc1: wick_nn::linear(config.flat_features(), config.dense_units, vb.pp("fc1"))?,
+        fc2: wick_nn::linear(config.dense_units, config.num_classes, vb.pp("fc2"))?,
         dropout: config.dropout,
         input: config.input,
         pooling: config.pooling,
@@ -226,5 +232,4 @@ impl SplitMix64 {
     fn uniform(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
-
 }
