@@ -2,8 +2,8 @@
 """Keras anchor for the demo-training benchmark (scripts/bench_demo.sh).
 
 Trains, with `model.fit(train, validation_data=val, epochs=E, verbose=2)`, the same model
-on the same data as `examples/train.rs` with its defaults (examples/demo/model.rs,
-examples/demo/data.rs), channels_last (Keras' CPU default):
+on the same data as `examples/train.rs` with its defaults (crates/wick-demo/src/model.rs,
+crates/wick-demo/src/data.rs), channels_last (Keras' CPU default):
 
   data   keras.utils.image_dataset_from_directory(DIR, validation_split=0.2,
          subset="both", seed=SEED, image_size=(32, 32), batch_size=32)

@@ -38,7 +38,8 @@ fn older_than_sources(bin: &Path) -> bool {
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let Some(built) = modified(bin) else { return true };
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let demo = std::fs::read_dir(root.join("demo")).into_iter().flatten().flatten().map(|e| e.path());
+    let demo_src = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/wick-demo/src");
+    let demo = std::fs::read_dir(demo_src).into_iter().flatten().flatten().map(|e| e.path());
     std::iter::once(root.join("finetune.rs")).chain(demo).any(|p| modified(&p).is_some_and(|t| t > built))
 }
 
