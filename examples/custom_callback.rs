@@ -37,7 +37,12 @@ impl Callback for LossPerBatch {
         Ok(())
     }
 
-    fn on_train_batch_end(&mut self, _batch: usize, logs: &mut Logs, _ctx: &mut Context<'_>) -> wick::callbacks::Result<()> {
+    fn on_train_batch_end(
+        &mut self,
+        _batch: usize,
+        logs: &mut Logs,
+        _ctx: &mut Context<'_>,
+    ) -> wick::callbacks::Result<()> {
         self.losses.extend(logs.get("loss"));
         Ok(())
     }
@@ -82,10 +87,8 @@ fn run() -> Result<(), Error> {
 
     let losses = Shared::new(LossPerBatch::default());
     let mut train = TensorDataset::new(x, y)?.with_batch_size(64)?.with_seed(1);
-    let history = trainer.fit(
-        &mut train,
-        FitOptions { epochs: 4, verbose: 2, callbacks: vec![losses.boxed()], ..Default::default() },
-    )?;
+    let history = trainer
+        .fit(&mut train, FitOptions { epochs: 4, verbose: 2, callbacks: vec![losses.boxed()], ..Default::default() })?;
 
     let fmt = |v: &[f64]| v.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(", ");
     let recorded = losses.borrow();

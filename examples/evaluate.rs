@@ -80,7 +80,9 @@ fn newest_run(root: &Path) -> Result<PathBuf, Error> {
         .filter_map(|p| Some((p.join("checkpoints").join(CONFIG_FILE).metadata().ok()?.modified().ok()?, p)))
         .collect();
     runs.sort();
-    runs.pop().map(|(_, p)| p).ok_or_else(|| format!("no run with checkpoints/{CONFIG_FILE} under {}; train one first", root.display()).into())
+    runs.pop().map(|(_, p)| p).ok_or_else(|| {
+        format!("no run with checkpoints/{CONFIG_FILE} under {}; train one first", root.display()).into()
+    })
 }
 
 fn run(args: Args) -> Result<(), Error> {
@@ -127,8 +129,9 @@ fn run(args: Args) -> Result<(), Error> {
     // (The trainer needs an optimizer; evaluate and predict never step it.)
     let vars = ModelVars::from_varmap(&varmap);
     let optimizer = SGD::with_names(vars.vars().to_vec(), OptimizerConfig::new(SgdRule::default(), 0.0))?;
-    let mut trainer = Trainer::new(model, vars, optimizer, SparseCategoricalCrossentropy::new().with_from_logits(true))?
-        .with_metric(SparseCategoricalAccuracy::new().with_name("accuracy"));
+    let mut trainer =
+        Trainer::new(model, vars, optimizer, SparseCategoricalCrossentropy::new().with_from_logits(true))?
+            .with_metric(SparseCategoricalAccuracy::new().with_name("accuracy"));
     let logs = trainer.evaluate(&mut val, RunOptions::silent())?;
     let loss = logs.get("loss").ok_or("evaluate returned no loss")?;
     let accuracy = logs.get("accuracy").ok_or("evaluate returned no accuracy")?;
@@ -148,7 +151,12 @@ fn run(args: Args) -> Result<(), Error> {
     // Report.
     println!("Checkpoint: {}", checkpoint.display());
     if let Some(best) = &config.best {
-        println!("  saved at epoch {} (logged val_loss {:.6}, val_accuracy {:.6})", best.epoch + 1, best.val_loss, best.val_accuracy);
+        println!(
+            "  saved at epoch {} (logged val_loss {:.6}, val_accuracy {:.6})",
+            best.epoch + 1,
+            best.val_loss,
+            best.val_accuracy
+        );
     }
     println!(
         "Validation split: {} images of {} ({:.0} %, seed {})",
@@ -189,11 +197,24 @@ fn run(args: Args) -> Result<(), Error> {
     writer.scalar("epoch_accuracy", step, accuracy as f32)?;
     let mut table = vec![vec!["class".to_string(), "precision".into(), "recall".into(), "f1".into(), "support".into()]];
     for (name, s) in class_names.iter().zip(&per_class) {
-        table.push(vec![name.clone(), format!("{:.4}", s.precision), format!("{:.4}", s.recall), format!("{:.4}", s.f1), s.support.to_string()]);
+        table.push(vec![
+            name.clone(),
+            format!("{:.4}", s.precision),
+            format!("{:.4}", s.recall),
+            format!("{:.4}", s.f1),
+            s.support.to_string(),
+        ]);
     }
-    table.push(vec!["**all**".into(), String::new(), format!("accuracy {accuracy:.4}"), format!("loss {loss:.4}"), labels.len().to_string()]);
+    table.push(vec![
+        "**all**".into(),
+        String::new(),
+        format!("accuracy {accuracy:.4}"),
+        format!("loss {loss:.4}"),
+        labels.len().to_string(),
+    ]);
     writer.text_table("evaluation/per_class", step, &table)?;
-    let mut matrix = vec![std::iter::once("true \\ predicted".to_string()).chain(class_names.iter().cloned()).collect::<Vec<_>>()];
+    let mut matrix =
+        vec![std::iter::once("true \\ predicted".to_string()).chain(class_names.iter().cloned()).collect::<Vec<_>>()];
     for (name, row) in class_names.iter().zip(&confusion) {
         matrix.push(std::iter::once(name.clone()).chain(row.iter().map(|n| n.to_string())).collect());
     }

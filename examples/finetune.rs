@@ -43,14 +43,14 @@ use std::process::ExitCode;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use clap::Parser;
-use wick::callbacks::TensorBoard;
 use wick::callbacks::ModelVars;
+use wick::callbacks::TensorBoard;
 use wick::data::synthetic::{write_shapes, Shape, ShapesOptions};
+use wick::data::Dataset;
 use wick::data::{with_sources, ImageFolder, SplitOptions};
 use wick::optim::{rules::AdamRule, OptimizerConfig};
 use wick::train::losses::SparseCategoricalCrossentropy;
 use wick::train::metrics::SparseCategoricalAccuracy;
-use wick::data::Dataset;
 use wick::train::{FitOptions, Trainer};
 
 use wick_demo::{build_cnn, init_seeded, Cnn, CnnConfig, DeviceName, RunConfig, CONFIG_FILE};
@@ -152,9 +152,17 @@ fn ensure_task(dir: &Path, shapes: &[Shape], per_class: usize, size: usize, seed
     std::fs::create_dir_all(parent)?;
     // Written beside `dir` and renamed, so an interrupted run leaves no half dataset.
     let tmp = tempfile::Builder::new().prefix(".shapes-").tempdir_in(parent)?;
-    let options = ShapesOptions { shapes: shapes.to_vec(), per_class, height: size as u32, width: size as u32, seed, ..Default::default() };
+    let options = ShapesOptions {
+        shapes: shapes.to_vec(),
+        per_class,
+        height: size as u32,
+        width: size as u32,
+        seed,
+        ..Default::default()
+    };
     write_shapes(tmp.path(), &options)?;
-    std::fs::rename(tmp.path(), dir).map_err(|e| format!("cannot move the generated dataset to {}: {e}", dir.display()))?;
+    std::fs::rename(tmp.path(), dir)
+        .map_err(|e| format!("cannot move the generated dataset to {}: {e}", dir.display()))?;
     let _ = tmp.keep();
     Ok(())
 }
@@ -165,8 +173,10 @@ type Split = (Vec<String>, Box<dyn Dataset>, Box<dyn Dataset>);
 fn task_data(dir: &Path, args: &Args, size: usize, device: &Device) -> Result<Split, Error> {
     // Stratified: with a few dozen images per class, Keras' global split can leave the
     // validation set lopsided (e.g. 21 circles and 9 squares).
-    let folder = ImageFolder::open(dir).map_err(|e| format!("cannot open the image folder {}: {}", dir.display(), with_sources(&e)))?;
-    let (train, val) = folder.split_with(&SplitOptions { stratified: true, ..SplitOptions::new(args.validation_split, args.seed) })?;
+    let folder = ImageFolder::open(dir)
+        .map_err(|e| format!("cannot open the image folder {}: {}", dir.display(), with_sources(&e)))?;
+    let (train, val) =
+        folder.split_with(&SplitOptions { stratified: true, ..SplitOptions::new(args.validation_split, args.seed) })?;
     let classes = folder.class_names().to_vec();
     let train = wick_demo::dataset(&train, size, args.batch_size, args.seed, device, None)?;
     let val = wick_demo::dataset(&val, size, args.batch_size, args.seed, device, None)?;
@@ -219,7 +229,11 @@ fn fit(
     ))
 }
 
-fn trainer(model: Cnn, vars: &ModelVars, optimizer: wick::optim::Adam) -> Result<Trainer<Cnn, wick::optim::Adam>, Error> {
+fn trainer(
+    model: Cnn,
+    vars: &ModelVars,
+    optimizer: wick::optim::Adam,
+) -> Result<Trainer<Cnn, wick::optim::Adam>, Error> {
     let loss = SparseCategoricalCrossentropy::new().with_from_logits(true);
     Ok(Trainer::new(model, vars, optimizer, loss)?.with_metric(SparseCategoricalAccuracy::new().with_name("accuracy")))
 }
@@ -250,7 +264,8 @@ fn run(args: &Args) -> Result<(), Error> {
         Some(path) => {
             let config_path = path.parent().unwrap_or(Path::new(".")).join(CONFIG_FILE);
             let run = RunConfig::load(&config_path)?;
-            let tensors = candle_core::safetensors::load(path, &device).map_err(|e| format!("cannot load {}: {}", path.display(), with_sources(&e)))?;
+            let tensors = candle_core::safetensors::load(path, &device)
+                .map_err(|e| format!("cannot load {}: {}", path.display(), with_sources(&e)))?;
             println!(
                 "phase 1/3: backbone from {} (trained on {:?}, {}x{} images)",
                 path.display(),
@@ -268,10 +283,19 @@ fn run(args: &Args) -> Result<(), Error> {
             println!("phase 1/3: backbone on task A {classes:?} ({} epochs, lr {})", args.backbone_epochs, args.lr);
             let (model, _varmap, vars) = new_model(&config, args.seed, &device)?;
             let mut t = trainer(model, &vars, adam(vars.vars().to_vec(), args.lr)?)?;
-            let logs = fit(&mut t, &mut *train, &mut *val, 0, args.backbone_epochs, &args.logdir.join("backbone"), args.verbose)?;
+            let logs = fit(
+                &mut t,
+                &mut *train,
+                &mut *val,
+                0,
+                args.backbone_epochs,
+                &args.logdir.join("backbone"),
+                args.verbose,
+            )?;
             println!("  backbone: {logs}");
             vars.save(out.join("backbone.safetensors"))?;
-            let tensors = vars.vars().iter().map(|(n, v)| (n.clone(), v.as_tensor().copy())).map(|(n, t)| t.map(|t| (n, t)));
+            let tensors =
+                vars.vars().iter().map(|(n, v)| (n.clone(), v.as_tensor().copy())).map(|(n, t)| t.map(|t| (n, t)));
             (config, tensors.collect::<candle_core::Result<_>>()?)
         }
     };
@@ -279,21 +303,33 @@ fn run(args: &Args) -> Result<(), Error> {
     // Phase 2: a new head for task B on the frozen backbone.
     let size = backbone_config.height;
     if backbone_config.width != size {
-        return Err(format!("the backbone takes {}x{} images; this example uses square ones", backbone_config.height, backbone_config.width).into());
+        return Err(format!(
+            "the backbone takes {}x{} images; this example uses square ones",
+            backbone_config.height, backbone_config.width
+        )
+        .into());
     }
     let dir = data_dir.join("task_b");
     ensure_task(&dir, &TASK_B, args.per_class, size, args.seed + 1)?;
     let (classes, mut train, mut val) = task_data(&dir, args, size, &device)?;
     let config = CnnConfig { num_classes: classes.len(), ..backbone_config.clone() };
     let (model, _varmap, vars) = new_model(&config, args.seed + 1, &device)?;
-    let (frozen, head): (Vec<NamedVar>, Vec<NamedVar>) = vars.vars().iter().cloned().partition(|(name, _)| is_frozen(name, &args.freeze));
+    let (frozen, head): (Vec<NamedVar>, Vec<NamedVar>) =
+        vars.vars().iter().cloned().partition(|(name, _)| is_frozen(name, &args.freeze));
     if frozen.is_empty() || head.is_empty() {
-        return Err(format!("--freeze {:?} must select some but not all of the variables {:?}", args.freeze, vars).into());
+        return Err(
+            format!("--freeze {:?} must select some but not all of the variables {:?}", args.freeze, vars).into()
+        );
     }
     for (name, var) in &frozen {
         let value = backbone.get(name).ok_or_else(|| format!("the backbone has no variable {name:?}"))?;
         if value.dims() != var.dims() {
-            return Err(format!("backbone variable {name:?} has shape {:?}; the task-B model needs {:?}", value.dims(), var.dims()).into());
+            return Err(format!(
+                "backbone variable {name:?} has shape {:?}; the task-B model needs {:?}",
+                value.dims(),
+                var.dims()
+            )
+            .into());
         }
         var.set(&value.to_dtype(var.dtype())?.to_device(var.device())?)?;
     }
@@ -326,7 +362,15 @@ fn run(args: &Args) -> Result<(), Error> {
     println!("phase 3/3: fine-tuning all variables ({} epochs, lr {finetune_lr})", args.finetune_epochs);
     let (model, vars, _) = t.into_parts();
     let mut t = trainer(model, &vars, adam(vars.vars().to_vec(), finetune_lr)?)?;
-    let logs = fit(&mut t, &mut *train, &mut *val, args.head_epochs, args.finetune_epochs, &args.logdir.join("finetune"), args.verbose)?;
+    let logs = fit(
+        &mut t,
+        &mut *train,
+        &mut *val,
+        args.head_epochs,
+        args.finetune_epochs,
+        &args.logdir.join("finetune"),
+        args.verbose,
+    )?;
     println!("  finetune: {logs}");
     vars.save(out.join("after_finetune.safetensors"))?;
     let after = bits(&vars, &frozen_names)?;

@@ -61,7 +61,8 @@ fn run() -> wick::data::Result<()> {
     // X: 100 RGB images of 20x20 whose mean brightness encodes one of 2 classes; Y: labels.
     let (n, c, h, w) = (100, 3, 20, 20);
     let labels: Vec<usize> = (0..n).map(|i| i % 2).collect();
-    let images: Vec<f32> = (0..n * c * h * w).map(|k| if labels[k / (c * h * w)] == 1 { 200.0 } else { 50.0 } + (k % 7) as f32).collect();
+    let images: Vec<f32> =
+        (0..n * c * h * w).map(|k| if labels[k / (c * h * w)] == 1 { 200.0 } else { 50.0 } + (k % 7) as f32).collect();
     let x = ImageArray::new(images, labels, (c, h, w), 2)?;
 
     let (mut train, mut val) = train_val_generator(16, x, (32, 32), 42)?;
@@ -80,7 +81,10 @@ fn run() -> wick::data::Result<()> {
         while let Some(batch) = val.next_batch()? {
             val_seen += batch.len();
         }
-        println!("epoch {epoch}: {seen} training images ({} steps), {val_seen} validation images", train.len_batches().unwrap_or(0));
+        println!(
+            "epoch {epoch}: {seen} training images ({} steps), {val_seen} validation images",
+            train.len_batches().unwrap_or(0)
+        );
     }
     Ok(())
 }

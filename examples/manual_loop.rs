@@ -12,8 +12,8 @@
 
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{linear, loss, Module, Optimizer, VarBuilder, VarMap};
-use wick::callbacks::{EarlyStopping, History};
 use wick::callbacks::{CallbackList, Context, Logs, ModelVars, Params, RunState};
+use wick::callbacks::{EarlyStopping, History};
 use wick::optim::{rules::AdamRule, OptimizerConfig};
 
 type Error = Box<dyn std::error::Error>;
@@ -71,10 +71,8 @@ fn run() -> Result<(), Error> {
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
     let model = Mlp { hidden: linear(2, 64, vb.pp("hidden"))?, out: linear(64, 2, vb.pp("out"))? };
     let vars = ModelVars::from_varmap(&varmap);
-    let mut optimizer = wick::optim::Adam::with_names(
-        vars.vars().to_vec(),
-        OptimizerConfig::new(AdamRule::default(), 0.05),
-    )?;
+    let mut optimizer =
+        wick::optim::Adam::with_names(vars.vars().to_vec(), OptimizerConfig::new(AdamRule::default(), 0.05))?;
 
     // The callbacks, in Keras' order: the user's, then History.
     let history = History::new();
@@ -119,7 +117,10 @@ fn run() -> Result<(), Error> {
         }
         let mut logs = Logs::sorted([("loss", loss_sum / seen as f64), ("accuracy", acc_sum / seen as f64)]);
         let (val_loss, val_acc) = loss_and_accuracy(&model, &x_val, &y_val)?;
-        logs.merge_prefixed("val_", &Logs::sorted([("loss", val_loss.to_scalar::<f32>()? as f64), ("accuracy", val_acc)]));
+        logs.merge_prefixed(
+            "val_",
+            &Logs::sorted([("loss", val_loss.to_scalar::<f32>()? as f64), ("accuracy", val_acc)]),
+        );
         last_logs = logs.clone();
         callbacks.on_epoch_end(epoch, &mut logs, &mut ctx!())?;
         if state.stop_training {

@@ -33,7 +33,9 @@ use std::time::Instant;
 use candle_core::DType;
 use candle_nn::{VarBuilder, VarMap};
 use clap::Parser;
-use wick::callbacks::{BatchLossHistory, CSVLogger, EarlyStopping, ModelCheckpoint, ProgressBar, ReduceLROnPlateau, TensorBoard};
+use wick::callbacks::{
+    BatchLossHistory, CSVLogger, EarlyStopping, ModelCheckpoint, ProgressBar, ReduceLROnPlateau, TensorBoard,
+};
 use wick::callbacks::{Callback, History, ModelVars, UpdateFreq};
 use wick::data::augment::{Augmentation, FillMode, FlipMode};
 use wick::data::synthetic::{write_shapes, ShapesOptions};
@@ -43,7 +45,9 @@ use wick::optim::{rules, KerasOptimizer, LearningRate, OptimizerConfig, UpdateRu
 use wick::train::losses::SparseCategoricalCrossentropy;
 use wick::train::metrics::SparseCategoricalAccuracy;
 use wick::train::{FitOptions, Trainer};
-use wick_demo::{build_cnn, init_seeded, Augment, BestEpoch, Cnn, CnnConfig, DeviceName, OptimizerName, Pooling, RunConfig, Schedule};
+use wick_demo::{
+    build_cnn, init_seeded, Augment, BestEpoch, Cnn, CnnConfig, DeviceName, OptimizerName, Pooling, RunConfig, Schedule,
+};
 use wick_demo::{BEST_CHECKPOINT, CONFIG_FILE};
 
 type Error = wick_demo::Error;
@@ -130,7 +134,10 @@ fn run(args: Args) -> Result<(), Error> {
         return Err("--epochs, --batch-size and --batch-log-every must be positive".into());
     }
     let device = wick_demo::device(args.device, cfg!(feature = "cuda"))?;
-    let logdir = args.logdir.clone().unwrap_or_else(|| Path::new("logs/fit").join(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string()));
+    let logdir = args
+        .logdir
+        .clone()
+        .unwrap_or_else(|| Path::new("logs/fit").join(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string()));
     let checkpoint_dir = logdir.join("checkpoints");
     let checkpoint = checkpoint_dir.join(BEST_CHECKPOINT);
 
@@ -145,7 +152,14 @@ fn run(args: Args) -> Result<(), Error> {
         );
     }
     let (class_names, train_subset, val_subset) = wick_demo::split(&args.data, args.validation_split, args.seed)?;
-    let mut train = wick_demo::dataset(&train_subset, args.image_size, args.batch_size, args.seed, &device, augmentation(args.augment)?)?;
+    let mut train = wick_demo::dataset(
+        &train_subset,
+        args.image_size,
+        args.batch_size,
+        args.seed,
+        &device,
+        augmentation(args.augment)?,
+    )?;
     let mut val = wick_demo::dataset(&val_subset, args.image_size, args.batch_size, args.seed, &device, None)?;
     let steps_per_epoch = train_subset.len().div_ceil(args.batch_size);
     println!(
@@ -191,27 +205,39 @@ fn run(args: Args) -> Result<(), Error> {
 
     // Callbacks.
     let batch_losses = BatchLossHistory::new();
-    let tensorboard = TensorBoard::new(&config.logdir).update_freq(UpdateFreq::Batches(args.batch_log_every)).hparams([
-        ("optimizer", args.optimizer.as_str().into()),
-        ("learning_rate", args.learning_rate().into()),
-        ("schedule", args.schedule.as_str().into()),
-        ("batch_size", (args.batch_size as f64).into()),
-        ("image_size", (args.image_size as f64).into()),
-        ("augment", args.augment.as_str().into()),
-        ("seed", (args.seed as f64).into()),
-    ]);
+    let tensorboard =
+        TensorBoard::new(&config.logdir).update_freq(UpdateFreq::Batches(args.batch_log_every)).hparams([
+            ("optimizer", args.optimizer.as_str().into()),
+            ("learning_rate", args.learning_rate().into()),
+            ("schedule", args.schedule.as_str().into()),
+            ("batch_size", (args.batch_size as f64).into()),
+            ("image_size", (args.image_size as f64).into()),
+            ("augment", args.augment.as_str().into()),
+            ("seed", (args.seed as f64).into()),
+        ]);
     let verbose = u8::from(args.verbose > 0);
     // ModelCheckpoint's path is a Python format string: escape braces in the folder names.
     let template = config.checkpoint.to_string_lossy().replace('{', "{{").replace('}', "}}");
     let mut callbacks: Vec<Box<dyn Callback>> = vec![
         Box::new(tensorboard),
         Box::new(ModelCheckpoint::new(template).monitor("val_loss").save_best_only(true).verbose(verbose)),
-        Box::new(EarlyStopping::new().monitor("val_loss").patience(args.patience).restore_best_weights(true).verbose(verbose)),
+        Box::new(
+            EarlyStopping::new()
+                .monitor("val_loss")
+                .patience(args.patience)
+                .restore_best_weights(true)
+                .verbose(verbose),
+        ),
     ];
     if args.schedule == Schedule::Constant {
         // With a schedule the rate belongs to the schedule (Keras refuses to set it).
         callbacks.push(Box::new(
-            ReduceLROnPlateau::new().monitor("val_loss").factor(0.5).patience((args.patience / 2).max(1)).min_lr(1e-5).verbose(verbose),
+            ReduceLROnPlateau::new()
+                .monitor("val_loss")
+                .factor(0.5)
+                .patience((args.patience / 2).max(1))
+                .min_lr(1e-5)
+                .verbose(verbose),
         ));
     }
     callbacks.push(Box::new(CSVLogger::new(config.logdir.join("training.csv"))));
@@ -227,27 +253,47 @@ fn run(args: Args) -> Result<(), Error> {
         Schedule::Cosine => CosineDecay::new(lr, (args.epochs * steps_per_epoch) as u64, 0.0, None, 0)?.into(),
         Schedule::Exponential => ExponentialDecay::new(lr, steps_per_epoch as u64, 0.9, false)?.into(),
     };
-    let options = FitOptions { epochs: args.epochs, validation_data: Some(&mut val), verbose: args.verbose, callbacks, ..Default::default() };
+    let options = FitOptions {
+        epochs: args.epochs,
+        validation_data: Some(&mut val),
+        verbose: args.verbose,
+        callbacks,
+        ..Default::default()
+    };
     let started = Instant::now();
     let history = match args.optimizer {
-        OptimizerName::Adam => compile_and_fit(model, vars, rules::AdamRule::default(), learning_rate, &mut train, options)?,
-        OptimizerName::Adamw => compile_and_fit(model, vars, rules::AdamWRule::default(), learning_rate, &mut train, options)?,
-        OptimizerName::Nadam => compile_and_fit(model, vars, rules::NadamRule::default(), learning_rate, &mut train, options)?,
-        OptimizerName::Rmsprop => compile_and_fit(model, vars, rules::RmspropRule::default(), learning_rate, &mut train, options)?,
+        OptimizerName::Adam => {
+            compile_and_fit(model, vars, rules::AdamRule::default(), learning_rate, &mut train, options)?
+        }
+        OptimizerName::Adamw => {
+            compile_and_fit(model, vars, rules::AdamWRule::default(), learning_rate, &mut train, options)?
+        }
+        OptimizerName::Nadam => {
+            compile_and_fit(model, vars, rules::NadamRule::default(), learning_rate, &mut train, options)?
+        }
+        OptimizerName::Rmsprop => {
+            compile_and_fit(model, vars, rules::RmspropRule::default(), learning_rate, &mut train, options)?
+        }
         OptimizerName::Sgd => {
             let sgd = rules::SgdRule { momentum: 0.9, ..Default::default() };
             compile_and_fit(model, vars, sgd, learning_rate, &mut train, options)?
         }
     };
     let elapsed = started.elapsed().as_secs_f64();
-    std::fs::write(config.logdir.join("batch_loss.json"), serde_json::to_string(&batch_losses.record().losses)? + "\n")?;
+    std::fs::write(
+        config.logdir.join("batch_loss.json"),
+        serde_json::to_string(&batch_losses.record().losses)? + "\n",
+    )?;
 
     // The best checkpoint, and its epoch in the run configuration.
     config.best = best_epoch(&history);
     config.save(&config_path)?;
     let epochs_run = history.epoch().len();
     println!();
-    println!("Trained {epochs_run} epoch(s) in {elapsed:.1} s ({:.2} s per epoch).", elapsed / epochs_run.max(1) as f64);
+    println!(
+        "Trained {epochs_run} epoch(s) in {elapsed:.1} s ({:.2} s per epoch).",
+        elapsed / epochs_run.max(1) as f64
+    );
     match (&config.best, checkpoint.is_file()) {
         (Some(best), true) => println!(
             "Best checkpoint: {} (epoch {}: val_loss {:.4}, val_accuracy {:.4})",
@@ -277,7 +323,8 @@ fn ensure_shapes(dir: &Path, per_class: usize, size: u32, seed: u64) -> Result<b
     std::fs::create_dir_all(parent)?;
     let tmp = tempfile::Builder::new().prefix(".shapes-").tempdir_in(parent)?;
     write_shapes(tmp.path(), &options)?;
-    std::fs::rename(tmp.path(), dir).map_err(|e| format!("cannot move the generated dataset to {}: {e}", dir.display()))?;
+    std::fs::rename(tmp.path(), dir)
+        .map_err(|e| format!("cannot move the generated dataset to {}: {e}", dir.display()))?;
     let _ = tmp.keep();
     Ok(true)
 }
@@ -310,8 +357,9 @@ fn compile_and_fit<R: UpdateRule>(
     options: FitOptions<'_>,
 ) -> Result<History, Error> {
     let optimizer = KerasOptimizer::with_names(vars.vars().to_vec(), OptimizerConfig::new(rule, learning_rate))?;
-    let mut trainer = Trainer::new(model, vars, optimizer, SparseCategoricalCrossentropy::new().with_from_logits(true))?
-        .with_metric(SparseCategoricalAccuracy::new().with_name("accuracy"));
+    let mut trainer =
+        Trainer::new(model, vars, optimizer, SparseCategoricalCrossentropy::new().with_from_logits(true))?
+            .with_metric(SparseCategoricalAccuracy::new().with_name("accuracy"));
     Ok(trainer.fit(train, options)?)
 }
 

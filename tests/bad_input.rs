@@ -132,7 +132,8 @@ fn non_increasing_steps_are_written_as_given() {
     let shown = tb
         .wait_for(Duration::from_secs(60), |tb| {
             let v = tb.try_get("/data/plugin/scalars/scalars?run=run&tag=loss")?;
-            let pts: Vec<(i64, f64)> = v.as_array()?.iter().map(|p| (p[1].as_i64().unwrap(), p[2].as_f64().unwrap())).collect();
+            let pts: Vec<(i64, f64)> =
+                v.as_array()?.iter().map(|p| (p[1].as_i64().unwrap(), p[2].as_f64().unwrap())).collect();
             // Wait for the last point written, then look at everything shown.
             (pts.last() == Some(&(1, 10.0))).then_some(pts)
         })

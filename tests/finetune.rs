@@ -45,12 +45,21 @@ fn older_than_sources(bin: &Path) -> bool {
 
 /// Every tensor of a safetensors file, as its f32 bit patterns.
 fn load_bits(path: &Path) -> HashMap<String, Vec<u32>> {
-    let tensors = candle_core::safetensors::load(path, &Device::Cpu).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let tensors =
+        candle_core::safetensors::load(path, &Device::Cpu).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     tensors.into_iter().map(|(name, t): (String, Tensor)| (name, f32_bits(&t))).collect()
 }
 
 fn f32_bits(t: &Tensor) -> Vec<u32> {
-    t.flatten_all().unwrap().to_dtype(candle_core::DType::F32).unwrap().to_vec1::<f32>().unwrap().into_iter().map(f32::to_bits).collect()
+    t.flatten_all()
+        .unwrap()
+        .to_dtype(candle_core::DType::F32)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
+        .into_iter()
+        .map(f32::to_bits)
+        .collect()
 }
 
 /// The steps at which `run` holds scalar `tag`.
@@ -59,7 +68,10 @@ fn scalar_steps(run: &Path, tag: &str) -> Vec<i64> {
     for e in wick::tfevents::reader::read_run(run).unwrap_or_else(|e| panic!("{}: {e}", run.display())) {
         if let Some(event::What::Summary(s)) = e.event.what {
             for v in s.value.into_iter().filter(|v| v.tag == tag) {
-                assert!(matches!(v.value, Some(value::Value::Tensor(_)) | Some(value::Value::SimpleValue(_))), "{tag}: not a scalar");
+                assert!(
+                    matches!(v.value, Some(value::Value::Tensor(_)) | Some(value::Value::SimpleValue(_))),
+                    "{tag}: not a scalar"
+                );
                 steps.push(e.event.step);
             }
         }
@@ -87,7 +99,8 @@ fn finetune_freezes_the_backbone_then_fine_tunes_it() {
     assert!(output.status.success(), "finetune failed ({}):\n{stdout}\n{stderr}", output.status);
 
     // The frozen variables: the backbone (everything but the classifier fc2).
-    let frozen: Vec<String> = std::fs::read_to_string(out.join("frozen.txt")).unwrap().lines().map(str::to_string).collect();
+    let frozen: Vec<String> =
+        std::fs::read_to_string(out.join("frozen.txt")).unwrap().lines().map(str::to_string).collect();
     assert_eq!(frozen, ["conv1.bias", "conv1.weight", "conv2.bias", "conv2.weight", "fc1.bias", "fc1.weight"]);
     let head = ["fc2.bias", "fc2.weight"];
 
@@ -97,7 +110,19 @@ fn finetune_freezes_the_backbone_then_fine_tunes_it() {
     let after_finetune = load_bits(&out.join("after_finetune.safetensors"));
     let mut names: Vec<&String> = start.keys().collect();
     names.sort();
-    assert_eq!(names, ["conv1.bias", "conv1.weight", "conv2.bias", "conv2.weight", "fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight"]);
+    assert_eq!(
+        names,
+        [
+            "conv1.bias",
+            "conv1.weight",
+            "conv2.bias",
+            "conv2.weight",
+            "fc1.bias",
+            "fc1.weight",
+            "fc2.bias",
+            "fc2.weight"
+        ]
+    );
 
     for name in &frozen {
         // The task-B model starts from the task-A backbone…

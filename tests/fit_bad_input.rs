@@ -11,14 +11,12 @@ use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use wick::callbacks::UpdateFreq;
-use wick::callbacks::{
-    BackupAndRestore, CSVLogger, LambdaCallback, ModelCheckpoint, TensorBoard, TerminateOnNaN,
-};
+use wick::callbacks::{BackupAndRestore, CSVLogger, LambdaCallback, ModelCheckpoint, TensorBoard, TerminateOnNaN};
 use wick::callbacks::{Callback, ModelVars};
+use wick::data::{Batch, Dataset, TensorDataset};
 use wick::optim::{rules::SgdRule, OptimizerConfig, SGD};
 use wick::train::losses::SparseCategoricalCrossentropy;
 use wick::train::metrics::SparseCategoricalAccuracy;
-use wick::data::{Batch, Dataset, TensorDataset};
 use wick::train::{Error, FitOptions, Trainer};
 
 const SAMPLES: usize = 96;
@@ -54,7 +52,8 @@ fn trainer() -> Trainer<impl ModuleT, SGD> {
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
     let hidden = linear(2, 8, vb.pp("hidden")).unwrap();
     let out = linear(8, 2, vb.pp("out")).unwrap();
-    let model = candle_nn::func_t(move |x: &Tensor, train: bool| out.forward_t(&hidden.forward_t(x, train)?.tanh()?, train));
+    let model =
+        candle_nn::func_t(move |x: &Tensor, train: bool| out.forward_t(&hidden.forward_t(x, train)?.tanh()?, train));
     let vars = ModelVars::from_varmap(&varmap);
     let optimizer = SGD::with_names(vars.vars().to_vec(), OptimizerConfig::new(SgdRule::default(), 0.1)).unwrap();
     Trainer::new(model, vars, optimizer, SparseCategoricalCrossentropy::new().with_from_logits(true))
@@ -102,7 +101,9 @@ impl Dataset for PoisonedAt {
 fn all_finite(path: &Path) -> bool {
     let tensors = candle_core::safetensors::load(path, &Device::Cpu).unwrap();
     assert!(!tensors.is_empty(), "{}: no tensors", path.display());
-    tensors.values().all(|t| t.flatten_all().unwrap().to_dtype(DType::F32).unwrap().to_vec1::<f32>().unwrap().iter().all(|v| v.is_finite()))
+    tensors.values().all(|t| {
+        t.flatten_all().unwrap().to_dtype(DType::F32).unwrap().to_vec1::<f32>().unwrap().iter().all(|v| v.is_finite())
+    })
 }
 
 /// A callback counting `on_train_batch_begin` calls, and the count.
@@ -123,7 +124,13 @@ fn nan_loss_stops_the_run_and_no_nan_checkpoint_is_saved_as_best() {
     let (x_val, y_val) = blobs(48, 12, &device);
     // NaN inputs in batch 2 of epoch 1 (the second epoch); shuffling off so the batches
     // are the same every run.
-    let mut train = PoisonedAt { inner: TensorDataset::new(x, y).unwrap().with_batch_size(BATCH_SIZE).unwrap(), epoch: 1, batch: 2, pass: 0, next: 0 };
+    let mut train = PoisonedAt {
+        inner: TensorDataset::new(x, y).unwrap().with_batch_size(BATCH_SIZE).unwrap(),
+        epoch: 1,
+        batch: 2,
+        pass: 0,
+        next: 0,
+    };
     let mut val = TensorDataset::new(x_val, y_val).unwrap().with_batch_size(BATCH_SIZE).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let best_loss = dir.path().join("best_loss.safetensors");
@@ -167,7 +174,14 @@ fn nan_loss_stops_the_run_and_no_nan_checkpoint_is_saved_as_best() {
     let history = trainer
         .fit(
             &mut train,
-            FitOptions { epochs: 4, validation_data: Some(&mut val), shuffle: false, verbose: 0, callbacks, ..Default::default() },
+            FitOptions {
+                epochs: 4,
+                validation_data: Some(&mut val),
+                shuffle: false,
+                verbose: 0,
+                callbacks,
+                ..Default::default()
+            },
         )
         .expect("TerminateOnNaN stops quietly (raise_error = false)");
 
@@ -220,7 +234,9 @@ fn fails_at_start(what: &str, callback: Box<dyn Callback>, path: &Path) {
         FitOptions { epochs: 2, verbose: 0, callbacks: vec![Box::new(counter), callback], ..Default::default() },
     );
     let err = match result {
-        Ok(h) => panic!("{what}: fit succeeded with an unwritable folder {} (epochs run: {:?})", path.display(), h.epoch()),
+        Ok(h) => {
+            panic!("{what}: fit succeeded with an unwritable folder {} (epochs run: {:?})", path.display(), h.epoch())
+        }
         Err(e) => e,
     };
     assert!(matches!(err, Error::Callback(_)), "{what}: expected a callback error, got {err:?}");
@@ -234,7 +250,11 @@ fn unwritable_model_checkpoint_folder_fails_fit_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let folder = blocker(dir.path()).join("ckpt");
     let filepath = folder.join("model-{epoch:02d}.safetensors");
-    fails_at_start("ModelCheckpoint", Box::new(ModelCheckpoint::new(filepath.to_str().unwrap()).monitor("loss")), &folder);
+    fails_at_start(
+        "ModelCheckpoint",
+        Box::new(ModelCheckpoint::new(filepath.to_str().unwrap()).monitor("loss")),
+        &folder,
+    );
 }
 
 #[test]
@@ -269,5 +289,9 @@ fn unwritable_backup_folder_fails_fit_at_start() {
 fn backup_dir_that_is_a_file_fails_fit_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let backup_dir = blocker(dir.path());
-    fails_at_start("BackupAndRestore (backup_dir is a file)", Box::new(BackupAndRestore::new(&backup_dir)), &backup_dir);
+    fails_at_start(
+        "BackupAndRestore (backup_dir is a file)",
+        Box::new(BackupAndRestore::new(&backup_dir)),
+        &backup_dir,
+    );
 }

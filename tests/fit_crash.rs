@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use wick::callbacks::{BackupAndRestore, LambdaCallback, ModelCheckpoint, TensorBoard};
 use wick::callbacks::{Callback, ModelVars};
-use wick::optim::{rules::AdamRule, OptimizerConfig, Adam as AdamOptimizer};
+use wick::data::TensorDataset;
+use wick::optim::{rules::AdamRule, Adam as AdamOptimizer, OptimizerConfig};
 use wick::train::losses::SparseCategoricalCrossentropy;
 use wick::train::metrics::SparseCategoricalAccuracy;
-use wick::data::TensorDataset;
 use wick::train::{FitOptions, Trainer};
 
 const CHILD_ENV: &str = "WICK_FIT_CRASH_DIR";
@@ -60,11 +60,18 @@ fn train(root: &Path, announce: bool) -> ModelVars {
     let dev = Device::Cpu;
     let (net, varmap) = model(&dev);
     let vars = ModelVars::from_varmap(&varmap);
-    let optimizer = AdamOptimizer::with_names(vars.vars().to_vec(), OptimizerConfig::new(AdamRule::default(), 0.01)).unwrap();
+    let optimizer =
+        AdamOptimizer::with_names(vars.vars().to_vec(), OptimizerConfig::new(AdamRule::default(), 0.01)).unwrap();
     let loss = SparseCategoricalCrossentropy::new().with_from_logits(true);
-    let mut trainer = Trainer::new(net, vars.clone(), optimizer, loss).unwrap().with_metric(SparseCategoricalAccuracy::new().with_name("accuracy"));
+    let mut trainer = Trainer::new(net, vars.clone(), optimizer, loss)
+        .unwrap()
+        .with_metric(SparseCategoricalAccuracy::new().with_name("accuracy"));
     let mut callbacks: Vec<Box<dyn Callback>> = vec![
-        Box::new(ModelCheckpoint::new(root.join("ckpt/best.safetensors").display().to_string()).monitor("val_loss").save_best_only(true)),
+        Box::new(
+            ModelCheckpoint::new(root.join("ckpt/best.safetensors").display().to_string())
+                .monitor("val_loss")
+                .save_best_only(true),
+        ),
         Box::new(TensorBoard::new(root.join("logs"))),
         Box::new(BackupAndRestore::new(root.join("backup"))),
     ];
@@ -94,7 +101,16 @@ fn train(root: &Path, announce: bool) -> ModelVars {
     let mut train_data = dataset(256, 7, &dev);
     let mut val_data = dataset(64, 8, &dev);
     trainer
-        .fit(&mut train_data, FitOptions { epochs: EPOCHS, validation_data: Some(&mut val_data), verbose: 0, callbacks, ..Default::default() })
+        .fit(
+            &mut train_data,
+            FitOptions {
+                epochs: EPOCHS,
+                validation_data: Some(&mut val_data),
+                verbose: 0,
+                callbacks,
+                ..Default::default()
+            },
+        )
         .unwrap();
     vars
 }
@@ -102,7 +118,12 @@ fn train(root: &Path, announce: bool) -> ModelVars {
 fn values(vars: &ModelVars) -> Vec<(String, Vec<u32>)> {
     vars.vars()
         .iter()
-        .map(|(n, v)| (n.clone(), v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|x| x.to_bits()).collect()))
+        .map(|(n, v)| {
+            (
+                n.clone(),
+                v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|x| x.to_bits()).collect(),
+            )
+        })
         .collect()
 }
 

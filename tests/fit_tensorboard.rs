@@ -17,13 +17,13 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
 use support::tensorboard::{Loader, TensorBoard};
-use wick::callbacks::{TensorBoard as TensorBoardCallback, UpdateFreq};
 use wick::callbacks::LambdaCallback;
 use wick::callbacks::ModelVars;
+use wick::callbacks::{TensorBoard as TensorBoardCallback, UpdateFreq};
+use wick::data::TensorDataset;
 use wick::optim::{rules::SgdRule, LrControl, OptimizerConfig, SGD};
 use wick::train::losses::BinaryCrossentropy;
 use wick::train::metrics::BinaryAccuracy;
-use wick::data::TensorDataset;
 use wick::train::{FitOptions, Trainer};
 
 /// Epochs of the run.
@@ -85,7 +85,8 @@ fn train_into(log_dir: &Path) -> Expected {
         candle_nn::ops::sigmoid(&out.forward_t(&h, train)?)
     });
     let vars = ModelVars::from_varmap(&varmap);
-    let optimizer = SGD::with_names(vars.vars().to_vec(), OptimizerConfig::new(SgdRule::default(), LEARNING_RATE)).unwrap();
+    let optimizer =
+        SGD::with_names(vars.vars().to_vec(), OptimizerConfig::new(SgdRule::default(), LEARNING_RATE)).unwrap();
     let mut trainer = Trainer::new(model, vars, optimizer, BinaryCrossentropy::new())
         .unwrap()
         .with_metric(BinaryAccuracy::new().with_name("accuracy"));
@@ -167,7 +168,8 @@ fn expected_series(e: &Expected) -> Vec<Series> {
 /// The points TensorBoard serves for `run`/`tag` as `(step, value)`, or `None` while it
 /// has none. A non-numeric value ("NaN", "Infinity") becomes NaN, so it never matches.
 fn served(tb: &TensorBoard, run: &str, tag: &str) -> Option<Vec<(i64, f32)>> {
-    let v = tb.try_get(&format!("/data/plugin/scalars/scalars?run={}&tag={}", TensorBoard::q(run), TensorBoard::q(tag)))?;
+    let v =
+        tb.try_get(&format!("/data/plugin/scalars/scalars?run={}&tag={}", TensorBoard::q(run), TensorBoard::q(tag)))?;
     let points = v
         .as_array()?
         .iter()
@@ -207,7 +209,12 @@ fn fit_is_shown_by(loader: Loader) {
     // Tags: the Keras layout (§8), and nothing with a `val_` prefix left in it.
     let tags = tb.get("/data/plugin/scalars/tags");
     let tag_set = |run: &str| -> BTreeSet<String> {
-        tags[run].as_object().unwrap_or_else(|| panic!("{loader:?}: no scalar tags for {run}: {tags}")).keys().cloned().collect()
+        tags[run]
+            .as_object()
+            .unwrap_or_else(|| panic!("{loader:?}: no scalar tags for {run}: {tags}"))
+            .keys()
+            .cloned()
+            .collect()
     };
     let (train_tags, val_tags) = (tag_set("train"), tag_set("validation"));
     for (run, tag, _) in &series {
@@ -228,7 +235,12 @@ fn fit_is_shown_by(loader: Loader) {
         }
     }
     drop(tb);
-    assert!(mismatches.is_empty(), "{loader:?} loader: {} mismatch(es):\n  {}", mismatches.len(), mismatches.join("\n  "));
+    assert!(
+        mismatches.is_empty(),
+        "{loader:?} loader: {} mismatch(es):\n  {}",
+        mismatches.len(),
+        mismatches.join("\n  ")
+    );
 }
 
 #[test]

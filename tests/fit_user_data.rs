@@ -33,7 +33,8 @@ impl Dataset for Line {
         if self.next == 4 {
             return Ok(None);
         }
-        let x = (Tensor::arange((self.next * 8) as f32, (self.next * 8 + 8) as f32, &Device::Cpu)? / 32.0)?.reshape((8, 1))?;
+        let x = (Tensor::arange((self.next * 8) as f32, (self.next * 8 + 8) as f32, &Device::Cpu)? / 32.0)?
+            .reshape((8, 1))?;
         self.next += 1;
         Ok(Some(Batch::new(x.clone(), (x * 3.0)?)))
     }
@@ -53,7 +54,8 @@ fn fit_reads_a_user_written_generator_struct() {
     let sgd = SGD::with_names(vars_of(&varmap), OptimizerConfig::new(SgdRule::default(), 0.5)).unwrap();
     let mut trainer = Trainer::new(model, &varmap, sgd, MeanSquaredError::new()).unwrap();
     let mut data = Line { next: 0 };
-    let history = trainer.fit(&mut data, FitOptions { epochs: 40, shuffle: false, verbose: 0, ..Default::default() }).unwrap();
+    let history =
+        trainer.fit(&mut data, FitOptions { epochs: 40, shuffle: false, verbose: 0, ..Default::default() }).unwrap();
     let loss = history.get("loss").unwrap();
     assert_eq!(loss.len(), 40, "one logged loss per epoch: every pass began and ended where fit said");
     assert!(loss[39] < loss[0] * 0.01, "the line is learnt: loss {} -> {}", loss[0], loss[39]);
@@ -77,7 +79,8 @@ fn a_corrupt_jpeg_inside_fit_names_the_file_and_the_decoders_reason() {
     std::fs::write(&bad, bytes).unwrap();
 
     let folder = ImageFolder::open(dir.path()).unwrap();
-    let mut train = ImageFolderGenerator::new(&folder.all(None), ImageOptions::new(8, 8), GeneratorOptions::new(4, 1)).unwrap();
+    let mut train =
+        ImageFolderGenerator::new(&folder.all(None), ImageOptions::new(8, 8), GeneratorOptions::new(4, 1)).unwrap();
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     let dense = linear(3 * 8 * 8, 4, vb).unwrap();

@@ -20,7 +20,11 @@ fn summary_writer_reproduces_golden_file() {
     // The file-version record carries the wall time of the file's creation; rebuild it
     // with the golden time and compare everything after it byte for byte.
     let mut expected_first = Vec::new();
-    let version = Event { wall_time: 1_700_000_000.0, what: Some(event::What::FileVersion("brain.Event:2".into())), ..Default::default() };
+    let version = Event {
+        wall_time: 1_700_000_000.0,
+        what: Some(event::What::FileVersion("brain.Event:2".into())),
+        ..Default::default()
+    };
     append_record(&mut expected_first, &version.encode_to_vec());
     assert_eq!(&GOLDEN[..expected_first.len()], &expected_first[..], "file-version record");
 

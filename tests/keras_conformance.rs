@@ -32,9 +32,16 @@ fn every_section_matches_keras() {
     let out_path = dir.path().join("out.json");
     std::fs::write(&out_path, out.to_string()).unwrap();
 
-    let compare = Command::new("python3").arg(data.join("compare.py")).arg(&golden_path).arg(&out_path).output().expect("python3 runs compare.py");
+    let compare = Command::new("python3")
+        .arg(data.join("compare.py"))
+        .arg(&golden_path)
+        .arg(&out_path)
+        .output()
+        .expect("python3 runs compare.py");
     let report = String::from_utf8_lossy(&compare.stdout);
-    for (section, cases) in [("optimizers", 36), ("schedules", 13), ("losses", 168), ("metrics", 10), ("callbacks", 64), ("fit_trace", 4)] {
+    for (section, cases) in
+        [("optimizers", 36), ("schedules", 13), ("losses", 168), ("metrics", 10), ("callbacks", 64), ("fit_trace", 4)]
+    {
         let want = format!("{section}: {cases} passed, 0 failed");
         assert!(report.lines().any(|l| l == want), "expected {want:?} in compare.py's report:\n{report}");
     }

@@ -17,7 +17,12 @@ fn read_values(dir: &std::path::Path) -> Vec<(i64, String, Value)> {
     for e in wick_tfevents::reader::read_run(dir).unwrap() {
         if let Some(event::What::Summary(s)) = e.event.what {
             for v in s.value {
-                let plugin = v.metadata.as_ref().and_then(|m| m.plugin_data.as_ref()).map(|p| p.plugin_name.clone()).unwrap_or_default();
+                let plugin = v
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.plugin_data.as_ref())
+                    .map(|p| p.plugin_name.clone())
+                    .unwrap_or_default();
                 out.push((e.event.step, plugin, v));
             }
         }
@@ -82,7 +87,10 @@ fn every_kind_round_trips() {
     w.pr_curve_from_counts("pr_raw", 6, &counts).unwrap();
 
     w.hparams_config(
-        &[HParam::new("lr").with_domain(Domain::Interval { min: 1e-4, max: 1.0 }), HParam::new("opt").with_domain(Domain::Discrete(vec!["adam".into(), "sgd".into()]))],
+        &[
+            HParam::new("lr").with_domain(Domain::Interval { min: 1e-4, max: 1.0 }),
+            HParam::new("opt").with_domain(Domain::Discrete(vec!["adam".into(), "sgd".into()])),
+        ],
         &[MetricInfo::new("epoch_loss").in_group("validation")],
     )
     .unwrap();
@@ -136,7 +144,11 @@ fn every_kind_round_trips() {
     // Histograms: [k, 3] DT_DOUBLE rows equal to what we computed / were given.
     let t = tensor(v(5));
     assert_eq!((t.dtype, dims(t)), (DataType::DtDouble as i32, vec![7, 3]));
-    let want: Vec<f64> = wick_tfevents::summary::histogram::buckets("w", &data, 7).unwrap().iter().flat_map(|b| [b.left, b.right, b.count]).collect();
+    let want: Vec<f64> = wick_tfevents::summary::histogram::buckets("w", &data, 7)
+        .unwrap()
+        .iter()
+        .flat_map(|b| [b.left, b.right, b.count])
+        .collect();
     assert_eq!(f64s(t), want);
     assert_eq!(f64s(t).iter().skip(2).step_by(3).sum::<f64>(), 100.0);
     assert_eq!(f64s(tensor(v(6))), vec![0.0, 1.0, 3.0, 1.0, 2.5, 1.0]);
@@ -146,14 +158,20 @@ fn every_kind_round_trips() {
     assert_eq!((dims(t), t.string_val.clone()), (vec![], vec!["hello **world** ✓".as_bytes().to_vec()]));
     let t = tensor(v(8));
     assert_eq!(dims(t), vec![3, 2]);
-    assert_eq!(t.string_val.iter().map(|s| String::from_utf8(s.clone()).unwrap()).collect::<Vec<_>>(), ["a", "b", "c", "d", "e", "f"]);
+    assert_eq!(
+        t.string_val.iter().map(|s| String::from_utf8(s.clone()).unwrap()).collect::<Vec<_>>(),
+        ["a", "b", "c", "d", "e", "f"]
+    );
 
     // PR curves: [6, N] DT_FLOAT, content says N thresholds.
     let t = tensor(v(9));
     assert_eq!((t.dtype, dims(t)), (DataType::DtFloat as i32, vec![6, 5]));
     assert_eq!(PrCurvePluginData::decode(content(v(9))).unwrap(), PrCurvePluginData { version: 0, num_thresholds: 5 });
     let pc = PrCounts::from_predictions("pr", &labels, &preds, None, 5).unwrap();
-    let mut want: Vec<f32> = [&pc.true_positives, &pc.false_positives, &pc.true_negatives, &pc.false_negatives].iter().flat_map(|r| r.iter().map(|&x| x as f32)).collect();
+    let mut want: Vec<f32> = [&pc.true_positives, &pc.false_positives, &pc.true_negatives, &pc.false_negatives]
+        .iter()
+        .flat_map(|r| r.iter().map(|&x| x as f32))
+        .collect();
     want.extend(pc.precision().iter().map(|&x| x as f32));
     want.extend(pc.recall().iter().map(|&x| x as f32));
     assert_eq!(f32s(t), want);

@@ -44,7 +44,11 @@ fn event_accumulator_reads_the_showcase() {
     let dir = tempfile::tempdir().unwrap();
     let expected = showcase::write_showcase(dir.path()).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tb/read_event_accumulator.py");
-    let out = std::process::Command::new(python).arg(&script).arg(dir.path()).output().expect("run read_event_accumulator.py");
+    let out = std::process::Command::new(python)
+        .arg(&script)
+        .arg(dir.path())
+        .output()
+        .expect("run read_event_accumulator.py");
     assert!(out.status.success(), "read_event_accumulator.py failed: {}", String::from_utf8_lossy(&out.stderr));
     let read: Value = serde_json::from_slice(&out.stdout).expect("read_event_accumulator.py prints JSON");
     let mut m = Mismatches::default();
@@ -169,7 +173,10 @@ fn expected_runs(exp: &Expected) -> BTreeSet<String> {
 }
 
 /// The runs that hold at least one series of a kind, with their tags.
-fn tags_of<T>(exp: &Expected, kind: impl Fn(&RunExpected) -> &BTreeMap<String, T>) -> BTreeMap<String, BTreeSet<String>> {
+fn tags_of<T>(
+    exp: &Expected,
+    kind: impl Fn(&RunExpected) -> &BTreeMap<String, T>,
+) -> BTreeMap<String, BTreeSet<String>> {
     exp.runs
         .iter()
         .filter(|(_, data)| !kind(data).is_empty())
@@ -234,7 +241,8 @@ fn still_missing(tb: &TensorBoard, exp: &Expected) -> Option<String> {
         for (tag, points) in &data.images {
             for sample in 0..max_samples(points) {
                 let want = points.iter().filter(|p| p.samples > sample).count();
-                let got = len_of(tb.try_get(&format!("/data/plugin/images/images?run={r}&tag={}&sample={sample}", q(tag))));
+                let got =
+                    len_of(tb.try_get(&format!("/data/plugin/images/images?run={r}&tag={}&sample={sample}", q(tag))));
                 if let Some(m) = missing("images", &format!("{tag} sample {sample}"), got, want) {
                     return Some(m);
                 }
@@ -254,11 +262,14 @@ fn still_missing(tb: &TensorBoard, exp: &Expected) -> Option<String> {
         }
     }
     let groups = session_groups(tb);
-    let Some(groups) = groups["sessionGroups"].as_array() else { return Some(format!("hparams: session groups answer {groups}")) };
+    let Some(groups) = groups["sessionGroups"].as_array() else {
+        return Some(format!("hparams: session groups answer {groups}"));
+    };
     let want = &exp.hparams;
     let complete = groups.len() == want.sessions.len()
         && groups.iter().all(|g| g["metricValues"].as_array().map(Vec::len) == Some(want.metrics.len()));
-    (!complete).then(|| format!("hparams: {} session groups of {} (or metrics missing)", groups.len(), want.sessions.len()))
+    (!complete)
+        .then(|| format!("hparams: {} session groups of {} (or metrics missing)", groups.len(), want.sessions.len()))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -300,7 +311,11 @@ fn check_histograms(m: &mut Mismatches, tb: &TensorBoard, exp: &Expected) {
             let what = format!("histogram {run}/{tag}");
             let served = tb.get(&format!("/data/plugin/histograms/histograms?run={}&tag={}", q(run), q(tag)));
             let served = served.as_array().cloned().unwrap_or_default();
-            m.eq(format!("{what}: steps"), served.iter().map(|p| p[1].as_i64()).collect(), points.iter().map(|p| Some(p.step)).collect::<Vec<_>>());
+            m.eq(
+                format!("{what}: steps"),
+                served.iter().map(|p| p[1].as_i64()).collect(),
+                points.iter().map(|p| Some(p.step)).collect::<Vec<_>>(),
+            );
             for (p, want) in served.iter().zip(points) {
                 let rows: Vec<Vec<f64>> = p[2]
                     .as_array()
@@ -310,7 +325,11 @@ fn check_histograms(m: &mut Mismatches, tb: &TensorBoard, exp: &Expected) {
                     .collect();
                 let at = format!("{what} step {}", want.step);
                 m.eq(format!("{at}: bucket count"), rows.len(), want.bucket_count);
-                m.eq(format!("{at}: total count"), rows.iter().map(|r| r.get(2).copied().unwrap_or(f64::NAN)).sum::<f64>(), want.total_count);
+                m.eq(
+                    format!("{at}: total count"),
+                    rows.iter().map(|r| r.get(2).copied().unwrap_or(f64::NAN)).sum::<f64>(),
+                    want.total_count,
+                );
                 let want_rows: Vec<Vec<f64>> = want.buckets.iter().map(|b| vec![b.left, b.right, b.count]).collect();
                 m.eq(format!("{at}: buckets"), rows, want_rows);
             }
@@ -330,10 +349,15 @@ fn check_images(m: &mut Mismatches, tb: &TensorBoard, exp: &Expected) {
     for (run, data) in &exp.runs {
         for (tag, points) in &data.images {
             let what = format!("images {run}/{tag}");
-            m.eq(format!("{what}: samples"), tags[run.as_str()][tag.as_str()]["samples"].as_u64(), Some(max_samples(points) as u64));
+            m.eq(
+                format!("{what}: samples"),
+                tags[run.as_str()][tag.as_str()]["samples"].as_u64(),
+                Some(max_samples(points) as u64),
+            );
             for sample in 0..max_samples(points) {
                 let want: Vec<&ImagePoint> = points.iter().filter(|p| p.samples > sample).collect();
-                let served = tb.get(&format!("/data/plugin/images/images?run={}&tag={}&sample={sample}", q(run), q(tag)));
+                let served =
+                    tb.get(&format!("/data/plugin/images/images?run={}&tag={}&sample={sample}", q(run), q(tag)));
                 let served = served.as_array().cloned().unwrap_or_default();
                 m.eq(
                     format!("{what} sample {sample}: steps"),
@@ -350,9 +374,15 @@ fn check_images(m: &mut Mismatches, tb: &TensorBoard, exp: &Expected) {
                     match image::load_from_memory_with_format(&png, image::ImageFormat::Png) {
                         Err(e) => m.0.push(format!("{at}: the served blob is not a PNG: {e}")),
                         Ok(img) => {
-                            m.eq(format!("{at}: width x height"), (img.width() as usize, img.height() as usize), (want.width, want.height));
+                            m.eq(
+                                format!("{at}: width x height"),
+                                (img.width() as usize, img.height() as usize),
+                                (want.width, want.height),
+                            );
                             m.eq(format!("{at}: channels"), img.color().channel_count() as usize, want.channels);
-                            m.check(img.as_bytes() == want.pixels[sample].as_slice(), || format!("{at}: pixels differ"));
+                            m.check(img.as_bytes() == want.pixels[sample].as_slice(), || {
+                                format!("{at}: pixels differ")
+                            });
                         }
                     }
                 }
@@ -368,7 +398,11 @@ fn check_text(m: &mut Mismatches, tb: &TensorBoard, exp: &Expected) {
             let what = format!("text {run}/{tag}");
             let served = tb.get(&format!("/data/plugin/text/text?run={}&tag={}&markdown=false", q(run), q(tag)));
             let served = served.as_array().cloned().unwrap_or_default();
-            m.eq(format!("{what}: steps"), served.iter().map(|e| e["step"].as_i64()).collect(), points.iter().map(|p| Some(p.step)).collect::<Vec<_>>());
+            m.eq(
+                format!("{what}: steps"),
+                served.iter().map(|e| e["step"].as_i64()).collect(),
+                points.iter().map(|p| Some(p.step)).collect::<Vec<_>>(),
+            );
             for (entry, want) in served.iter().zip(points) {
                 let at = format!("{what} step {}", want.step);
                 let text = entry["text"].as_str().unwrap_or_default();
@@ -378,7 +412,9 @@ fn check_text(m: &mut Mismatches, tb: &TensorBoard, exp: &Expected) {
                     m.eq(format!("{at}: table rows"), text.matches("<tr>").count(), want.shape[0]);
                     m.eq(format!("{at}: table cells"), text.matches("<td>").count(), want.strings.len());
                     for cell in &want.strings {
-                        m.check(text.contains(&format!("<td>{cell}</td>")), || format!("{at}: cell {cell:?} missing from {text:?}"));
+                        m.check(text.contains(&format!("<td>{cell}</td>")), || {
+                            format!("{at}: cell {cell:?} missing from {text:?}")
+                        });
                     }
                 }
             }
@@ -387,7 +423,9 @@ fn check_text(m: &mut Mismatches, tb: &TensorBoard, exp: &Expected) {
     // Markdown rendering is on by default.
     let rendered = tb.get(&format!("/data/plugin/text/text?run=train&tag={}", q("notes")));
     let first = rendered[0]["text"].as_str().unwrap_or_default();
-    m.check(first.contains("<strong>wick</strong>") && first.contains("<li>"), || format!("text train/notes rendered as {first:?}"));
+    m.check(first.contains("<strong>wick</strong>") && first.contains("<li>"), || {
+        format!("text train/notes rendered as {first:?}")
+    });
 }
 
 fn check_pr_curves(m: &mut Mismatches, tb: &TensorBoard, exp: &Expected) {
@@ -397,23 +435,36 @@ fn check_pr_curves(m: &mut Mismatches, tb: &TensorBoard, exp: &Expected) {
             let what = format!("pr_curve {run}/{tag}");
             let served = tb.get(&format!("/data/plugin/pr_curves/pr_curves?run={}&tag={}", q(run), q(tag)));
             let served = served[run.as_str()].as_array().cloned().unwrap_or_default();
-            m.eq(format!("{what}: steps"), served.iter().map(|e| e["step"].as_i64()).collect(), points.iter().map(|p| Some(p.step)).collect::<Vec<_>>());
+            m.eq(
+                format!("{what}: steps"),
+                served.iter().map(|e| e["step"].as_i64()).collect(),
+                points.iter().map(|p| Some(p.step)).collect::<Vec<_>>(),
+            );
             for (entry, want) in served.iter().zip(points) {
                 let at = format!("{what} step {}", want.step);
                 let n = want.served_len();
-                let floats = |key: &str| -> Vec<f64> { entry[key].as_array().into_iter().flatten().filter_map(Value::as_f64).collect() };
+                let floats = |key: &str| -> Vec<f64> {
+                    entry[key].as_array().into_iter().flatten().filter_map(Value::as_f64).collect()
+                };
                 for (key, want_values) in [("precision", &want.precision), ("recall", &want.recall)] {
                     let got = floats(key);
                     let close = got.len() == n
                         && got.iter().zip(want_values).all(|(g, w)| (g - *w as f64).abs() <= PR_TOLERANCE);
                     m.check(close, || format!("{at}: {key} served {got:?}, written {:?} (TensorBoard drops trailing thresholds with TP+FP = 0: {n} kept)", want_values));
                 }
-                for (key, want_counts) in [("true_positives", &want.true_positives), ("false_positives", &want.false_positives), ("true_negatives", &want.true_negatives), ("false_negatives", &want.false_negatives)] {
+                for (key, want_counts) in [
+                    ("true_positives", &want.true_positives),
+                    ("false_positives", &want.false_positives),
+                    ("true_negatives", &want.true_negatives),
+                    ("false_negatives", &want.false_negatives),
+                ] {
                     m.eq(format!("{at}: {key}"), floats(key), want_counts[..n].to_vec());
                 }
                 let thresholds: Vec<f64> = (0..n).map(|i| i as f64 / (want.num_thresholds - 1) as f64).collect();
                 let got = floats("thresholds");
-                m.check(got.len() == n && got.iter().zip(&thresholds).all(|(g, w)| (g - w).abs() < 1e-12), || format!("{at}: thresholds {got:?}, expected {thresholds:?}"));
+                m.check(got.len() == n && got.iter().zip(&thresholds).all(|(g, w)| (g - w).abs() < 1e-12), || {
+                    format!("{at}: thresholds {got:?}, expected {thresholds:?}")
+                });
             }
         }
     }
@@ -462,10 +513,15 @@ fn check_hparams(m: &mut Mismatches, tb: &TensorBoard, exp: &Expected) {
         .into_iter()
         .flatten()
         .map(|h| {
-            let interval = h.get("domainInterval").map(|d| (d["minValue"].as_f64().unwrap_or(f64::NAN), d["maxValue"].as_f64().unwrap_or(f64::NAN)));
+            let interval = h
+                .get("domainInterval")
+                .map(|d| (d["minValue"].as_f64().unwrap_or(f64::NAN), d["maxValue"].as_f64().unwrap_or(f64::NAN)));
             let discrete = h.get("domainDiscrete").and_then(|d| d.as_array().cloned());
             let ty = h["type"].as_str().unwrap_or("DATA_TYPE_UNSET").to_string();
-            (h["name"].as_str().unwrap_or_default().to_string(), (ty, interval, discrete, h["description"].as_str().unwrap_or_default().to_string()))
+            (
+                h["name"].as_str().unwrap_or_default().to_string(),
+                (ty, interval, discrete, h["description"].as_str().unwrap_or_default().to_string()),
+            )
         })
         .collect();
     let want_infos: BTreeMap<String, HParamInfo> = want
@@ -511,7 +567,8 @@ fn check_hparams(m: &mut Mismatches, tb: &TensorBoard, exp: &Expected) {
         let at = format!("hparams group {:?}", session.group);
         let served_values: BTreeMap<String, Value> =
             group["hparams"].as_object().into_iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let want_values: BTreeMap<String, Value> = session.hparams.iter().map(|(k, v)| (k.clone(), hparam_json(v))).collect();
+        let want_values: BTreeMap<String, Value> =
+            session.hparams.iter().map(|(k, v)| (k.clone(), hparam_json(v))).collect();
         m.eq(format!("{at}: hparam values"), served_values, want_values);
 
         let served_metrics: BTreeMap<(String, String), (Option<i64>, Option<F32>)> = group["metricValues"]
@@ -531,9 +588,18 @@ fn check_hparams(m: &mut Mismatches, tb: &TensorBoard, exp: &Expected) {
             .as_array()
             .into_iter()
             .flatten()
-            .map(|s| (s["name"].as_str().unwrap_or_default().to_string(), s["status"].as_str().unwrap_or("STATUS_UNKNOWN").to_string()))
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap_or_default().to_string(),
+                    s["status"].as_str().unwrap_or("STATUS_UNKNOWN").to_string(),
+                )
+            })
             .collect();
-        m.eq(format!("{at}: sessions (name, status)"), sessions, vec![(session.run.clone(), status_name(session.status).to_string())]);
+        m.eq(
+            format!("{at}: sessions (name, status)"),
+            sessions,
+            vec![(session.run.clone(), status_name(session.status).to_string())],
+        );
     }
 }
 
@@ -580,7 +646,14 @@ fn check_event_accumulator(m: &mut Mismatches, runs: &Value, exp: &Expected) {
             m.eq(format!("{at}: plugin"), series["plugin"].as_str(), Some("scalars"));
             let got: Vec<EaScalar> = ea_points(series)
                 .iter()
-                .map(|p| (p["step"].as_i64(), p["dtype"].as_str().map(String::from), p["shape"].clone(), json_f32(&p["value"])))
+                .map(|p| {
+                    (
+                        p["step"].as_i64(),
+                        p["dtype"].as_str().map(String::from),
+                        p["shape"].clone(),
+                        json_f32(&p["value"]),
+                    )
+                })
                 .collect();
             let want: Vec<EaScalar> =
                 points.iter().map(|&(s, v)| (Some(s), Some("float32".to_string()), json!([]), Some(F32(v)))).collect();
@@ -590,8 +663,10 @@ fn check_event_accumulator(m: &mut Mismatches, runs: &Value, exp: &Expected) {
             let series = &tensors[tag.as_str()];
             let at = format!("EventAccumulator histogram {run}/{tag}");
             m.eq(format!("{at}: plugin"), series["plugin"].as_str(), Some("histograms"));
-            let got: Vec<(Option<i64>, Value, Value)> =
-                ea_points(series).iter().map(|p| (p["step"].as_i64(), p["shape"].clone(), p["value"].clone())).collect();
+            let got: Vec<(Option<i64>, Value, Value)> = ea_points(series)
+                .iter()
+                .map(|p| (p["step"].as_i64(), p["shape"].clone(), p["value"].clone()))
+                .collect();
             let want: Vec<(Option<i64>, Value, Value)> = points
                 .iter()
                 .map(|p| {
@@ -605,8 +680,10 @@ fn check_event_accumulator(m: &mut Mismatches, runs: &Value, exp: &Expected) {
             let series = &tensors[tag.as_str()];
             let at = format!("EventAccumulator images {run}/{tag}");
             m.eq(format!("{at}: plugin"), series["plugin"].as_str(), Some("images"));
-            let got: Vec<(Option<i64>, Value, Value)> =
-                ea_points(series).iter().map(|p| (p["step"].as_i64(), p["shape"].clone(), p["value"].clone())).collect();
+            let got: Vec<(Option<i64>, Value, Value)> = ea_points(series)
+                .iter()
+                .map(|p| (p["step"].as_i64(), p["shape"].clone(), p["value"].clone()))
+                .collect();
             let want: Vec<(Option<i64>, Value, Value)> = points
                 .iter()
                 .map(|p| {
@@ -621,8 +698,10 @@ fn check_event_accumulator(m: &mut Mismatches, runs: &Value, exp: &Expected) {
             let series = &tensors[tag.as_str()];
             let at = format!("EventAccumulator text {run}/{tag}");
             m.eq(format!("{at}: plugin"), series["plugin"].as_str(), Some("text"));
-            let got: Vec<(Option<i64>, Value, Value)> =
-                ea_points(series).iter().map(|p| (p["step"].as_i64(), p["shape"].clone(), p["value"].clone())).collect();
+            let got: Vec<(Option<i64>, Value, Value)> = ea_points(series)
+                .iter()
+                .map(|p| (p["step"].as_i64(), p["shape"].clone(), p["value"].clone()))
+                .collect();
             let want: Vec<(Option<i64>, Value, Value)> = points
                 .iter()
                 .map(|p| {
@@ -641,19 +720,30 @@ fn check_event_accumulator(m: &mut Mismatches, runs: &Value, exp: &Expected) {
             let at = format!("EventAccumulator pr_curve {run}/{tag}");
             m.eq(format!("{at}: plugin"), series["plugin"].as_str(), Some("pr_curves"));
             let got_points = ea_points(series);
-            m.eq(format!("{at}: steps"), got_points.iter().map(|p| p["step"].as_i64()).collect(), points.iter().map(|p| Some(p.step)).collect::<Vec<_>>());
+            m.eq(
+                format!("{at}: steps"),
+                got_points.iter().map(|p| p["step"].as_i64()).collect(),
+                points.iter().map(|p| Some(p.step)).collect::<Vec<_>>(),
+            );
             for (p, want) in got_points.iter().zip(points) {
                 let at = format!("{at} step {}", want.step);
-                m.eq(format!("{at}: num_thresholds"), series["content"]["num_thresholds"].as_u64(), Some(want.num_thresholds as u64));
+                m.eq(
+                    format!("{at}: num_thresholds"),
+                    series["content"]["num_thresholds"].as_u64(),
+                    Some(want.num_thresholds as u64),
+                );
                 m.eq(format!("{at}: shape"), p["shape"].clone(), json!([6, want.num_thresholds]));
-                let row = |i: usize| -> Vec<f64> { p["value"][i].as_array().into_iter().flatten().filter_map(Value::as_f64).collect() };
+                let row = |i: usize| -> Vec<f64> {
+                    p["value"][i].as_array().into_iter().flatten().filter_map(Value::as_f64).collect()
+                };
                 let counts = [&want.true_positives, &want.false_positives, &want.true_negatives, &want.false_negatives];
                 for (i, (name, want_row)) in ["TP", "FP", "TN", "FN"].iter().zip(counts).enumerate() {
                     m.eq(format!("{at}: {name}"), row(i), want_row.clone());
                 }
                 for (i, name, want_row) in [(4, "precision", &want.precision), (5, "recall", &want.recall)] {
                     let got = row(i);
-                    let close = got.len() == want_row.len() && got.iter().zip(want_row).all(|(g, w)| (g - *w as f64).abs() <= PR_TOLERANCE);
+                    let close = got.len() == want_row.len()
+                        && got.iter().zip(want_row).all(|(g, w)| (g - *w as f64).abs() <= PR_TOLERANCE);
                     m.check(close, || format!("{at}: {name} read {got:?}, written {want_row:?}"));
                 }
             }
@@ -665,19 +755,35 @@ fn check_event_accumulator(m: &mut Mismatches, runs: &Value, exp: &Expected) {
     let experiment = &runs[hp.experiment_run.as_str()]["tensors"]["_hparams_/experiment"];
     m.eq("EventAccumulator experiment: plugin", experiment["plugin"].as_str(), Some("hparams"));
     let infos = &experiment["content"]["experiment"];
-    let names: Vec<Option<&str>> = infos["hparam_infos"].as_array().into_iter().flatten().map(|h| h["name"].as_str()).collect();
-    m.eq("EventAccumulator experiment: hparam names", names, hp.hparams.iter().map(|c| Some(c.name.as_str())).collect());
-    let metrics: Vec<(String, String)> = infos["metric_infos"].as_array().into_iter().flatten().map(|mi| metric_key(&mi["name"])).collect();
-    m.eq("EventAccumulator experiment: metrics", metrics, hp.metrics.iter().map(|c| (c.group.clone(), c.tag.clone())).collect());
+    let names: Vec<Option<&str>> =
+        infos["hparam_infos"].as_array().into_iter().flatten().map(|h| h["name"].as_str()).collect();
+    m.eq(
+        "EventAccumulator experiment: hparam names",
+        names,
+        hp.hparams.iter().map(|c| Some(c.name.as_str())).collect(),
+    );
+    let metrics: Vec<(String, String)> =
+        infos["metric_infos"].as_array().into_iter().flatten().map(|mi| metric_key(&mi["name"])).collect();
+    m.eq(
+        "EventAccumulator experiment: metrics",
+        metrics,
+        hp.metrics.iter().map(|c| (c.group.clone(), c.tag.clone())).collect(),
+    );
     for session in &hp.sessions {
         let tensors = &runs[session.run.as_str()]["tensors"];
         let start = &tensors["_hparams_/session_start_info"]["content"]["session_start_info"];
-        let values: BTreeMap<String, Value> = start["hparams"].as_object().into_iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let want_values: BTreeMap<String, Value> = session.hparams.iter().map(|(k, v)| (k.clone(), hparam_json(v))).collect();
+        let values: BTreeMap<String, Value> =
+            start["hparams"].as_object().into_iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let want_values: BTreeMap<String, Value> =
+            session.hparams.iter().map(|(k, v)| (k.clone(), hparam_json(v))).collect();
         m.eq(format!("EventAccumulator session {}: hparams", session.run), values, want_values);
         let group = start["group_name"].as_str().filter(|g| !g.is_empty()).unwrap_or(session.run.as_str());
         m.eq(format!("EventAccumulator session {}: group", session.run), group, session.group.as_str());
         let status = tensors["_hparams_/session_end_info"]["content"]["session_end_info"]["status"].as_str();
-        m.eq(format!("EventAccumulator session {}: status", session.run), status.unwrap_or("STATUS_UNKNOWN"), status_name(session.status));
+        m.eq(
+            format!("EventAccumulator session {}: status", session.run),
+            status.unwrap_or("STATUS_UNKNOWN"),
+            status_name(session.status),
+        );
     }
 }

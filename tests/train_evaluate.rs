@@ -43,16 +43,26 @@ fn example(name: &str) -> PathBuf {
 
 /// Runs an example with `args`; panics with its output unless it succeeds. Returns stdout.
 fn run(name: &str, args: &[&str], cwd: &Path) -> String {
-    let out = Command::new(example(name)).args(args).current_dir(cwd).output().unwrap_or_else(|e| panic!("start {name}: {e}"));
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
-    assert!(out.status.success(), "{name} {args:?} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}", out.status);
+    let out = Command::new(example(name))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    assert!(
+        out.status.success(),
+        "{name} {args:?} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
     stdout
 }
 
 /// The value after `key: ` on the line that starts with it.
 fn printed(stdout: &str, key: &str) -> f64 {
     let prefix = format!("{key}: ");
-    let line = stdout.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no `{prefix}` line in:\n{stdout}"));
+    let line =
+        stdout.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no `{prefix}` line in:\n{stdout}"));
     line[prefix.len()..].trim().parse().unwrap_or_else(|e| panic!("`{line}`: {e}"))
 }
 
@@ -118,7 +128,10 @@ fn train_and_evaluate(root: &Path) -> Outcome {
     let checkpoint = run_dir.join("checkpoints").join("best.safetensors");
     assert!(checkpoint.is_file(), "no best checkpoint at {}; train printed:\n{stdout}", checkpoint.display());
     assert!(run_dir.join("checkpoints").join("config.json").is_file(), "no config.json beside the checkpoint");
-    assert!(stdout.contains(&format!("Best checkpoint: {}", checkpoint.display())), "train does not say where the best checkpoint is:\n{stdout}");
+    assert!(
+        stdout.contains(&format!("Best checkpoint: {}", checkpoint.display())),
+        "train does not say where the best checkpoint is:\n{stdout}"
+    );
     assert!(stdout.contains("tensorboard --logdir"), "train does not print the tensorboard command:\n{stdout}");
     assert!(run_dir.join("training.csv").is_file(), "CSVLogger wrote no training.csv");
     assert!(run_dir.join("batch_loss.json").is_file(), "no batch_loss.json");
@@ -155,15 +168,25 @@ fn train_and_evaluate(root: &Path) -> Outcome {
         .and_then(|head| head.rsplit(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("train does not print the split sizes:\n{stdout}"));
-    assert_eq!(train_images, 4 * PER_CLASS - 4 * PER_CLASS / 5, "training images (Keras' split: the validation part is floor(0.2·N))");
+    assert_eq!(
+        train_images,
+        4 * PER_CLASS - 4 * PER_CLASS / 5,
+        "training images (Keras' split: the validation part is floor(0.2·N))"
+    );
     let steps = train_images.div_ceil(BATCH_SIZE);
     Outcome { run_dir, best_epoch: best as i64, eval_loss, eval_accuracy, steps }
 }
 
 /// `(step, value)` points TensorBoard serves for `run`/`tag`; `None` while it has none.
 fn served(tb: &TensorBoard, run: &str, tag: &str) -> Option<Vec<(i64, f64)>> {
-    let v = tb.try_get(&format!("/data/plugin/scalars/scalars?run={}&tag={}", TensorBoard::q(run), TensorBoard::q(tag)))?;
-    Some(v.as_array()?.iter().map(|p| (p[1].as_i64().expect("integer step"), p[2].as_f64().unwrap_or(f64::NAN))).collect())
+    let v =
+        tb.try_get(&format!("/data/plugin/scalars/scalars?run={}&tag={}", TensorBoard::q(run), TensorBoard::q(tag)))?;
+    Some(
+        v.as_array()?
+            .iter()
+            .map(|p| (p[1].as_i64().expect("integer step"), p[2].as_f64().unwrap_or(f64::NAN)))
+            .collect(),
+    )
 }
 
 fn shown_by(o: &Outcome, loader: Loader) {
@@ -188,7 +211,10 @@ fn shown_by(o: &Outcome, loader: Loader) {
             }
         }
         // The image and the text of the eval run (loaded separately from scalars).
-        let image = format!("/data/plugin/images/images?run=eval&tag={}&sample=0", TensorBoard::q("evaluation/confusion_matrix_image"));
+        let image = format!(
+            "/data/plugin/images/images?run=eval&tag={}&sample=0",
+            TensorBoard::q("evaluation/confusion_matrix_image")
+        );
         if tb.try_get(&image).and_then(|v| v.as_array().map(|a| a.len())).unwrap_or(0) == 0 {
             last = "eval: no confusion-matrix image yet".into();
             return None;
@@ -202,7 +228,8 @@ fn shown_by(o: &Outcome, loader: Loader) {
     });
     assert!(loaded.is_some(), "{loader:?} loader: not loaded after {LOAD_TIMEOUT:?}; {last}");
 
-    let runs: Vec<String> = tb.get("/data/runs").as_array().expect("runs").iter().map(|r| r.as_str().unwrap().to_string()).collect();
+    let runs: Vec<String> =
+        tb.get("/data/runs").as_array().expect("runs").iter().map(|r| r.as_str().unwrap().to_string()).collect();
     for run in ["train", "validation", "eval"] {
         assert!(runs.iter().any(|r| r == run), "{loader:?}: no {run} run in {runs:?}");
     }
@@ -211,13 +238,26 @@ fn shown_by(o: &Outcome, loader: Loader) {
         assert_eq!(&got, steps, "{loader:?}: steps of {run}/{tag}");
     }
     let eval_acc = served(&tb, "eval", "epoch_accuracy").unwrap()[0].1;
-    assert!((eval_acc - o.eval_accuracy).abs() < 1e-5, "{loader:?}: eval/epoch_accuracy {eval_acc} vs printed {}", o.eval_accuracy);
+    assert!(
+        (eval_acc - o.eval_accuracy).abs() < 1e-5,
+        "{loader:?}: eval/epoch_accuracy {eval_acc} vs printed {}",
+        o.eval_accuracy
+    );
     let eval_loss = served(&tb, "eval", "epoch_loss").unwrap()[0].1;
-    assert!((eval_loss - o.eval_loss).abs() < 1e-5 * (1.0 + o.eval_loss.abs()), "{loader:?}: eval/epoch_loss {eval_loss} vs printed {}", o.eval_loss);
+    assert!(
+        (eval_loss - o.eval_loss).abs() < 1e-5 * (1.0 + o.eval_loss.abs()),
+        "{loader:?}: eval/epoch_loss {eval_loss} vs printed {}",
+        o.eval_loss
+    );
 
     // The text tables and the confusion-matrix image of the eval run.
     let text_tags = tb.get("/data/plugin/text/tags");
-    let eval_text: Vec<&str> = text_tags["eval"].as_array().unwrap_or_else(|| panic!("{loader:?}: no text in eval: {text_tags}")).iter().filter_map(|t| t.as_str()).collect();
+    let eval_text: Vec<&str> = text_tags["eval"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{loader:?}: no text in eval: {text_tags}"))
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
     for tag in ["evaluation/per_class", "evaluation/confusion_matrix"] {
         assert!(eval_text.contains(&tag), "{loader:?}: eval lacks text {tag}; has {eval_text:?}");
     }
@@ -227,8 +267,14 @@ fn shown_by(o: &Outcome, loader: Loader) {
         assert!(html.contains(class), "{loader:?}: the per-class table lacks {class}: {html}");
     }
     let image_tags = tb.get("/data/plugin/images/tags");
-    assert!(image_tags["eval"]["evaluation/confusion_matrix_image"].is_object(), "{loader:?}: no confusion-matrix image in eval: {image_tags}");
-    let images = tb.get(&format!("/data/plugin/images/images?run=eval&tag={}&sample=0", TensorBoard::q("evaluation/confusion_matrix_image")));
+    assert!(
+        image_tags["eval"]["evaluation/confusion_matrix_image"].is_object(),
+        "{loader:?}: no confusion-matrix image in eval: {image_tags}"
+    );
+    let images = tb.get(&format!(
+        "/data/plugin/images/images?run=eval&tag={}&sample=0",
+        TensorBoard::q("evaluation/confusion_matrix_image")
+    ));
     let first = &images.as_array().expect("image list")[0];
     assert_eq!(first["step"].as_i64(), Some(o.best_epoch), "{loader:?}: image step");
     let query = first["query"].as_str().expect("image query");

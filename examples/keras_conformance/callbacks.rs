@@ -14,8 +14,8 @@ use candle_core::{Device, Tensor, Var};
 use serde_json::{json, Map, Value};
 use std::path::Path;
 use wick_callbacks::OPTIMIZER_STATE_SUFFIX;
-use wick_callbacks::{EarlyStopping, LearningRateScheduler, ModelCheckpoint, Mode, ReduceLROnPlateau, SaveFreq};
 use wick_callbacks::{Callback, Context, Logs, ModelVars, Params, RunState};
+use wick_callbacks::{EarlyStopping, LearningRateScheduler, Mode, ModelCheckpoint, ReduceLROnPlateau, SaveFreq};
 use wick_optim::LrControl;
 
 /// Learning rate of the stand-in optimizer when the golden file gives none (`drive`'s default).
@@ -74,7 +74,14 @@ struct Trace {
 type Probe<'a, C> = &'a mut dyn FnMut(&C);
 
 /// `gen_keras_golden.py`'s `drive(cb, seq, key, lr)`.
-fn drive<C: Callback>(cb: &mut C, seq: &[f64], key: &str, lr: f64, ckpt_dir: Option<&Path>, probe: Probe<'_, C>) -> Result<Trace, String> {
+fn drive<C: Callback>(
+    cb: &mut C,
+    seq: &[f64],
+    key: &str,
+    lr: f64,
+    ckpt_dir: Option<&Path>,
+    probe: Probe<'_, C>,
+) -> Result<Trace, String> {
     let dev = Device::Cpu;
     let err = |e: candle_core::Error| e.to_string();
     let tag = Var::from_tensor(&Tensor::new(-1f32, &dev).map_err(err)?).map_err(err)?;
@@ -154,7 +161,9 @@ fn list_saved(dir: &Path) -> Result<Vec<String>, String> {
 fn mode(kw: &mut Kwargs<'_>, owner: &str) -> Result<Mode, String> {
     match kw.raw("mode") {
         None => Ok(Mode::Auto),
-        Some(v) => Ok(Mode::from_keras(v.as_str().ok_or_else(|| format!("{owner}: mode = {v} is not a string"))?, owner)),
+        Some(v) => {
+            Ok(Mode::from_keras(v.as_str().ok_or_else(|| format!("{owner}: mode = {v} is not a string"))?, owner))
+        }
     }
 }
 
@@ -240,7 +249,9 @@ fn model_checkpoint(section: &Value, case: &Value) -> Result<Value, String> {
     let save_freq = match kw.raw("save_freq") {
         None => SaveFreq::Epoch,
         Some(Value::String(s)) if s == "epoch" => SaveFreq::Epoch,
-        Some(v) => SaveFreq::Batches(v.as_u64().ok_or_else(|| format!("ModelCheckpoint: unrecognized save_freq {v}"))? as usize),
+        Some(v) => {
+            SaveFreq::Batches(v.as_u64().ok_or_else(|| format!("ModelCheckpoint: unrecognized save_freq {v}"))? as usize)
+        }
     };
     let mut cb = ModelCheckpoint::new(dir.path().join(filepath).to_string_lossy().into_owned())
         .monitor(monitor)

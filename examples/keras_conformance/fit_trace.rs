@@ -6,9 +6,9 @@
 use candle_core::{Device, Tensor, Var};
 use serde_json::{json, Map, Value};
 use wick::callbacks::{Callback, Context, Logs, ModelVars};
+use wick::data::TensorDataset;
 use wick::optim::{rules::SgdRule, OptimizerConfig, SGD};
 use wick::train::losses::{MeanAbsoluteError, MeanSquaredError, Reduction};
-use wick::data::TensorDataset;
 use wick::train::{FitOptions, LossMetric, Shared, Trainer};
 
 use crate::json::nested;
@@ -45,7 +45,12 @@ impl Callback for Recorder {
     fn name(&self) -> &str {
         "Rec"
     }
-    fn on_train_batch_end(&mut self, batch: usize, logs: &mut Logs, _ctx: &mut Context<'_>) -> wick::callbacks::Result<()> {
+    fn on_train_batch_end(
+        &mut self,
+        batch: usize,
+        logs: &mut Logs,
+        _ctx: &mut Context<'_>,
+    ) -> wick::callbacks::Result<()> {
         self.batch_logs.push(entry("batch", batch, logs));
         Ok(())
     }
@@ -82,9 +87,11 @@ fn fit_trace(g: &Value) -> Result<Value, String> {
     let (k, b) = (kernel.as_tensor().clone(), bias.as_tensor().clone());
     let model = candle_nn::func_t(move |x: &Tensor, _train: bool| x.matmul(&k)?.broadcast_add(&b));
     let vars = ModelVars::new(vec![("kernel".into(), kernel.clone()), ("bias".into(), bias.clone())]);
-    let optimizer = SGD::with_names(vars.vars().to_vec(), OptimizerConfig::new(SgdRule::default(), 0.1)).map_err(|x| e(&x))?;
+    let optimizer =
+        SGD::with_names(vars.vars().to_vec(), OptimizerConfig::new(SgdRule::default(), 0.1)).map_err(|x| e(&x))?;
     let mae = LossMetric::new("mae", MeanAbsoluteError::new().with_reduction(Reduction::None)).map_err(|x| e(&x))?;
-    let mut trainer = Trainer::new(model, vars, optimizer, MeanSquaredError::new()).map_err(|x| e(&x))?.with_metric(mae);
+    let mut trainer =
+        Trainer::new(model, vars, optimizer, MeanSquaredError::new()).map_err(|x| e(&x))?.with_metric(mae);
 
     let mut train = TensorDataset::new(x, y).and_then(|d| d.with_batch_size(4)).map_err(|x| e(&x))?;
     let mut val = TensorDataset::new(x_val, y_val).and_then(|d| d.with_batch_size(4)).map_err(|x| e(&x))?;

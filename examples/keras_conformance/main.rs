@@ -27,7 +27,10 @@ fn main() -> ExitCode {
         eprintln!("usage: keras_conformance GOLDEN.json OUT.json");
         return ExitCode::from(2);
     };
-    let golden: serde_json::Value = match std::fs::read_to_string(golden_path).map_err(|e| e.to_string()).and_then(|s| serde_json::from_str(&s).map_err(|e| e.to_string())) {
+    let golden: serde_json::Value = match std::fs::read_to_string(golden_path)
+        .map_err(|e| e.to_string())
+        .and_then(|s| serde_json::from_str(&s).map_err(|e| e.to_string()))
+    {
         Ok(v) => v,
         Err(e) => {
             eprintln!("error: cannot read {golden_path}: {e}");

@@ -10,18 +10,13 @@
 use candle_core::{Device, Tensor};
 use serde_json::{Map, Value};
 use wick_train::metrics::{
-    AucCurve, BinaryAccuracy, CategoricalAccuracy, Mean, Metric, Precision, Recall,
-    SparseCategoricalAccuracy, SparseTopKCategoricalAccuracy, AUC,
+    AucCurve, BinaryAccuracy, CategoricalAccuracy, Mean, Metric, Precision, Recall, SparseCategoricalAccuracy,
+    SparseTopKCategoricalAccuracy, AUC,
 };
 
 /// A nested JSON array as an `f32` tensor.
 fn tensor(v: &Value) -> Result<Tensor, String> {
-    fn walk(
-        v: &Value,
-        dims: &mut Vec<usize>,
-        depth: usize,
-        out: &mut Vec<f32>,
-    ) -> Result<(), String> {
+    fn walk(v: &Value, dims: &mut Vec<usize>, depth: usize, out: &mut Vec<f32>) -> Result<(), String> {
         match v {
             Value::Number(n) => {
                 if depth != dims.len() {
@@ -106,12 +101,7 @@ fn sparse_running(m: &Value) -> Result<Value, String> {
         Ok(vec![
             (
                 t1(&[0.0, 1.0, 2.0, 1.0])?,
-                t2(&[
-                    &[0.9, 0.1, 0.0],
-                    &[0.2, 0.7, 0.1],
-                    &[0.3, 0.3, 0.4],
-                    &[0.5, 0.4, 0.1],
-                ])?,
+                t2(&[&[0.9, 0.1, 0.0], &[0.2, 0.7, 0.1], &[0.3, 0.3, 0.4], &[0.5, 0.4, 0.1]])?,
             ),
             (t1(&[2.0, 2.0])?, t2(&[&[0.1, 0.1, 0.8], &[0.4, 0.5, 0.1]])?),
         ])
@@ -126,9 +116,7 @@ fn sparse_running(m: &Value) -> Result<Value, String> {
 }
 
 fn categorical_tie(m: &Value) -> Result<Value, String> {
-    let data = batches(m, || {
-        Ok(vec![(t2(&[&[0.0, 1.0, 0.0]])?, t2(&[&[0.4, 0.4, 0.2]])?)])
-    })?;
+    let data = batches(m, || Ok(vec![(t2(&[&[0.0, 1.0, 0.0]])?, t2(&[&[0.4, 0.4, 0.2]])?)]))?;
     let mut acc = CategoricalAccuracy::new();
     for (t, p) in &data {
         acc.update_state(t, p, None).map_err(s)?;
@@ -140,26 +128,15 @@ fn categorical_tie(m: &Value) -> Result<Value, String> {
 fn k_from_name(name: &str) -> usize {
     name.split("top")
         .nth(1)
-        .map(|rest| {
-            rest.chars()
-                .take_while(char::is_ascii_digit)
-                .collect::<String>()
-        })
+        .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect::<String>())
         .and_then(|d| d.parse().ok())
         .unwrap_or(5)
 }
 
 fn sparse_top_k(name: &str, m: &Value) -> Result<Value, String> {
-    let k = m
-        .get("k")
-        .and_then(Value::as_u64)
-        .map_or_else(|| k_from_name(name), |k| k as usize);
-    let data = batches(m, || {
-        Ok(vec![(
-            t1(&[0.0, 2.0, 1.0])?,
-            t2(&[&[0.5, 0.3, 0.2], &[0.6, 0.3, 0.1], &[0.3, 0.3, 0.4]])?,
-        )])
-    })?;
+    let k = m.get("k").and_then(Value::as_u64).map_or_else(|| k_from_name(name), |k| k as usize);
+    let data =
+        batches(m, || Ok(vec![(t1(&[0.0, 2.0, 1.0])?, t2(&[&[0.5, 0.3, 0.2], &[0.6, 0.3, 0.1], &[0.3, 0.3, 0.4]])?)]))?;
     let mut acc = SparseTopKCategoricalAccuracy::new().with_k(k);
     for (t, p) in &data {
         acc.update_state(t, p, None).map_err(s)?;
@@ -169,15 +146,8 @@ fn sparse_top_k(name: &str, m: &Value) -> Result<Value, String> {
 
 fn loss_tracker(m: &Value) -> Result<Value, String> {
     let mut mean = Mean::named("loss");
-    for b in m
-        .get("batches")
-        .and_then(Value::as_array)
-        .ok_or("loss_tracker_mean has no batches")?
-    {
-        let pair = b
-            .as_array()
-            .filter(|p| p.len() == 2)
-            .ok_or_else(|| format!("bad batch {b}"))?;
+    for b in m.get("batches").and_then(Value::as_array).ok_or("loss_tracker_mean has no batches")? {
+        let pair = b.as_array().filter(|p| p.len() == 2).ok_or_else(|| format!("bad batch {b}"))?;
         let v = pair[0].as_f64().ok_or("bad value")?;
         let w = pair[1].as_f64().ok_or("bad weight")?;
         mean.update(v, w);
@@ -206,15 +176,8 @@ fn confusion(m: &Value) -> Result<Value, String> {
                 "pr" => AucCurve::Pr,
                 other => return Err(format!("unknown AUC curve {other:?}")),
             };
-            let n: usize = n
-                .parse()
-                .map_err(|_| format!("bad num_thresholds in {key}"))?;
-            Box::new(
-                AUC::new()
-                    .with_curve(curve)
-                    .with_num_thresholds(n)
-                    .map_err(s)?,
-            )
+            let n: usize = n.parse().map_err(|_| format!("bad num_thresholds in {key}"))?;
+            Box::new(AUC::new().with_curve(curve).with_num_thresholds(n).map_err(s)?)
         } else {
             eprintln!("metrics: prec_recall_auc: unknown key {key:?}");
             continue;

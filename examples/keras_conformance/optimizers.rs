@@ -5,10 +5,10 @@ use crate::json::{nested, Kwargs};
 use crate::schedules::schedule_from_json;
 use candle_core::{Device, Tensor, Var};
 use serde_json::{json, Map, Value};
-use wick_optim::UpdateRule;
 use wick_optim::rules::{AdadeltaRule, AdafactorRule, AdagradRule, AdamRule, AdamWRule, AdamaxRule};
 use wick_optim::rules::{FtrlRule, LambRule, LionRule, NadamRule, RmspropRule, SgdRule};
 use wick_optim::LearningRate;
+use wick_optim::UpdateRule;
 use wick_optim::{KerasOptimizer, OptimizerConfig, OptimizerOptions};
 
 /// The variables and per-step gradients shared by every config.
@@ -23,14 +23,18 @@ impl Problem {
         let order = section["variable_order"].as_array().ok_or("optimizers.variable_order missing")?;
         let names: Vec<String> = order
             .iter()
-            .map(|v| v.as_str().and_then(|s| s.split_whitespace().next()).map(str::to_string).ok_or("bad variable name"))
+            .map(|v| {
+                v.as_str().and_then(|s| s.split_whitespace().next()).map(str::to_string).ok_or("bad variable name")
+            })
             .collect::<Result<_, _>>()?;
         let initial = names.iter().map(|n| nested(&section["initial"][n])).collect::<Result<Vec<_>, _>>()?;
         let grads = section["grads"]
             .as_array()
             .ok_or("optimizers.grads missing")?
             .iter()
-            .map(|step| step.as_array().ok_or("a step's grads are not a list".to_string())?.iter().map(nested).collect())
+            .map(|step| {
+                step.as_array().ok_or("a step's grads are not a list".to_string())?.iter().map(nested).collect()
+            })
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Problem { names, initial, grads })
     }
@@ -72,7 +76,10 @@ fn run_config(problem: &Problem, config: &Value) -> Result<Vec<Value>, String> {
         }};
     }
     match class {
-        "SGD" => go!(SgdRule { momentum: kw.f64_or("momentum", 0.0)?, nesterov: kw.bool_or("nesterov", false)? }, SgdRule::DEFAULT_LEARNING_RATE),
+        "SGD" => go!(
+            SgdRule { momentum: kw.f64_or("momentum", 0.0)?, nesterov: kw.bool_or("nesterov", false)? },
+            SgdRule::DEFAULT_LEARNING_RATE
+        ),
         "Adam" => go!(adam(&mut kw)?, AdamRule::DEFAULT_LEARNING_RATE),
         "AdamW" => {
             let rule = AdamWRule { adam: adam(&mut kw)? };
@@ -84,7 +91,10 @@ fn run_config(problem: &Problem, config: &Value) -> Result<Vec<Value>, String> {
         }
         "Adadelta" => {
             let d = AdadeltaRule::default();
-            go!(AdadeltaRule { rho: kw.f64_or("rho", d.rho)?, epsilon: kw.f64_or("epsilon", d.epsilon)? }, AdadeltaRule::DEFAULT_LEARNING_RATE)
+            go!(
+                AdadeltaRule { rho: kw.f64_or("rho", d.rho)?, epsilon: kw.f64_or("epsilon", d.epsilon)? },
+                AdadeltaRule::DEFAULT_LEARNING_RATE
+            )
         }
         "Adagrad" => {
             let d = AdagradRule::default();
@@ -99,7 +109,11 @@ fn run_config(problem: &Problem, config: &Value) -> Result<Vec<Value>, String> {
         "Adamax" => {
             let d = AdamaxRule::default();
             go!(
-                AdamaxRule { beta_1: kw.f64_or("beta_1", d.beta_1)?, beta_2: kw.f64_or("beta_2", d.beta_2)?, epsilon: kw.f64_or("epsilon", d.epsilon)? },
+                AdamaxRule {
+                    beta_1: kw.f64_or("beta_1", d.beta_1)?,
+                    beta_2: kw.f64_or("beta_2", d.beta_2)?,
+                    epsilon: kw.f64_or("epsilon", d.epsilon)?
+                },
                 AdamaxRule::DEFAULT_LEARNING_RATE
             )
         }
@@ -116,8 +130,10 @@ fn run_config(problem: &Problem, config: &Value) -> Result<Vec<Value>, String> {
                 FtrlRule {
                     learning_rate_power: kw.f64_or("learning_rate_power", d.learning_rate_power)?,
                     initial_accumulator_value: kw.f64_or("initial_accumulator_value", d.initial_accumulator_value)?,
-                    l1_regularization_strength: kw.f64_or("l1_regularization_strength", d.l1_regularization_strength)?,
-                    l2_regularization_strength: kw.f64_or("l2_regularization_strength", d.l2_regularization_strength)?,
+                    l1_regularization_strength: kw
+                        .f64_or("l1_regularization_strength", d.l1_regularization_strength)?,
+                    l2_regularization_strength: kw
+                        .f64_or("l2_regularization_strength", d.l2_regularization_strength)?,
                     l2_shrinkage_regularization_strength: kw
                         .f64_or("l2_shrinkage_regularization_strength", d.l2_shrinkage_regularization_strength)?,
                     beta: kw.f64_or("beta", d.beta)?,
@@ -139,12 +155,19 @@ fn run_config(problem: &Problem, config: &Value) -> Result<Vec<Value>, String> {
         }
         "Lion" => {
             let d = LionRule::default();
-            go!(LionRule { beta_1: kw.f64_or("beta_1", d.beta_1)?, beta_2: kw.f64_or("beta_2", d.beta_2)? }, LionRule::DEFAULT_LEARNING_RATE)
+            go!(
+                LionRule { beta_1: kw.f64_or("beta_1", d.beta_1)?, beta_2: kw.f64_or("beta_2", d.beta_2)? },
+                LionRule::DEFAULT_LEARNING_RATE
+            )
         }
         "Lamb" => {
             let d = LambRule::default();
             go!(
-                LambRule { beta_1: kw.f64_or("beta_1", d.beta_1)?, beta_2: kw.f64_or("beta_2", d.beta_2)?, epsilon: kw.f64_or("epsilon", d.epsilon)? },
+                LambRule {
+                    beta_1: kw.f64_or("beta_1", d.beta_1)?,
+                    beta_2: kw.f64_or("beta_2", d.beta_2)?,
+                    epsilon: kw.f64_or("epsilon", d.epsilon)?
+                },
                 LambRule::DEFAULT_LEARNING_RATE
             )
         }
@@ -205,16 +228,28 @@ fn options(kw: &mut Kwargs<'_>, class: &str) -> Result<OptimizerOptions, String>
     })
 }
 
-fn steps<R: UpdateRule>(problem: &Problem, rule: R, lr: LearningRate, options: OptimizerOptions) -> Result<Vec<Value>, String> {
+fn steps<R: UpdateRule>(
+    problem: &Problem,
+    rule: R,
+    lr: LearningRate,
+    options: OptimizerOptions,
+) -> Result<Vec<Value>, String> {
     let dev = Device::Cpu;
     let err = |e: &dyn std::fmt::Display| e.to_string();
     let vars = problem
         .names
         .iter()
         .zip(&problem.initial)
-        .map(|(n, (shape, data))| Ok((n.clone(), Var::from_tensor(&Tensor::from_vec(data.clone(), shape.as_slice(), &dev).map_err(|e| err(&e))?).map_err(|e| err(&e))?)))
+        .map(|(n, (shape, data))| {
+            Ok((
+                n.clone(),
+                Var::from_tensor(&Tensor::from_vec(data.clone(), shape.as_slice(), &dev).map_err(|e| err(&e))?)
+                    .map_err(|e| err(&e))?,
+            ))
+        })
         .collect::<Result<Vec<_>, String>>()?;
-    let mut opt = KerasOptimizer::with_names(vars, OptimizerConfig { rule, learning_rate: lr, options }).map_err(|e| err(&e))?;
+    let mut opt =
+        KerasOptimizer::with_names(vars, OptimizerConfig { rule, learning_rate: lr, options }).map_err(|e| err(&e))?;
     let mut after = Vec::with_capacity(problem.grads.len());
     for step in &problem.grads {
         let grads = step

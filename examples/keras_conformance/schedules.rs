@@ -4,10 +4,10 @@
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use wick_optim::LearningRateSchedule;
 use wick_optim::schedules::{
     CosineDecay, CosineDecayRestarts, ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay, PolynomialDecay,
 };
+use wick_optim::LearningRateSchedule;
 
 /// Builds the Keras schedule `class` from its config dict (`get_config()`, or the kwargs it
 /// was built with). `"name"` is ignored, and so is `"class"`, so an optimizer's

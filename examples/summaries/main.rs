@@ -114,7 +114,14 @@ fn main() -> ExitCode {
     for s in &hp.sessions {
         let values: Vec<String> = s.hparams.iter().map(|(k, v)| format!("{k}={}", hparam_text(v))).collect();
         let finals: Vec<String> = s.metrics.iter().map(|m| format!("{}={:.4}", m.tag, m.value)).collect();
-        println!("    session {} [{:?}, group {}]: {}; {}", s.run, s.status, s.group, values.join(" "), finals.join(" "));
+        println!(
+            "    session {} [{:?}, group {}]: {}; {}",
+            s.run,
+            s.status,
+            s.group,
+            values.join(" "),
+            finals.join(" ")
+        );
     }
     println!();
     println!("View it with:");

@@ -319,7 +319,11 @@ fn write_train(logdir: &Path, rng: &mut Rng) -> Result<RunExpected, Error> {
         push(&mut run.histograms, "dense/bias/histogram", histogram_point(epoch, rows));
 
         let rows: Vec<Bucket> = (0..5)
-            .map(|i| Bucket { left: i as f64 * 0.5, right: (i + 1) as f64 * 0.5, count: (rng.next_u64() % 40) as f64 + epoch as f64 })
+            .map(|i| Bucket {
+                left: i as f64 * 0.5,
+                right: (i + 1) as f64 * 0.5,
+                count: (rng.next_u64() % 40) as f64 + epoch as f64,
+            })
             .collect();
         writer.histogram_from_buckets("dense/activations/histogram", epoch, &rows)?;
         push(&mut run.histograms, "dense/activations/histogram", histogram_point(epoch, rows));
@@ -363,14 +367,22 @@ fn write_images(writer: &SummaryWriter, rng: &mut Rng, run: &mut RunExpected) ->
             }
         }
         writer.image("images/rgb_u8", step, &Image::from_u8_hwc(h, w, 3, &px))?;
-        push(&mut run.images, "images/rgb_u8", ImagePoint { step, samples: 1, width: w, height: h, channels: 3, pixels: vec![px] });
+        push(
+            &mut run.images,
+            "images/rgb_u8",
+            ImagePoint { step, samples: 1, width: w, height: h, channels: 3, pixels: vec![px] },
+        );
     }
 
     // 10x4 gray ramp.
     let (h, w) = (4usize, 10usize);
     let gray: Vec<u8> = (0..h * w).map(|i| ((i % w) * 25 + i / w) as u8).collect();
     writer.image("images/gray_u8", 0, &Image::from_u8_hwc(h, w, 1, &gray))?;
-    push(&mut run.images, "images/gray_u8", ImagePoint { step: 0, samples: 1, width: w, height: h, channels: 1, pixels: vec![gray] });
+    push(
+        &mut run.images,
+        "images/gray_u8",
+        ImagePoint { step: 0, samples: 1, width: w, height: h, channels: 1, pixels: vec![gray] },
+    );
 
     // 5x5 RGBA with an alpha gradient.
     let (h, w) = (5usize, 5usize);
@@ -381,7 +393,11 @@ fn write_images(writer: &SummaryWriter, rng: &mut Rng, run: &mut RunExpected) ->
         }
     }
     writer.image("images/rgba_u8", 0, &Image::from_u8_hwc(h, w, 4, &rgba))?;
-    push(&mut run.images, "images/rgba_u8", ImagePoint { step: 0, samples: 1, width: w, height: h, channels: 4, pixels: vec![rgba] });
+    push(
+        &mut run.images,
+        "images/rgba_u8",
+        ImagePoint { step: 0, samples: 1, width: w, height: h, channels: 4, pixels: vec![rgba] },
+    );
 
     // 7x6 f32 image in channels-first order (a Candle NCHW slice), with two values out of
     // range that saturate.
@@ -396,14 +412,22 @@ fn write_images(writer: &SummaryWriter, rng: &mut Rng, run: &mut RunExpected) ->
             hwc[i * c + ch] = f32_to_u8(chw[ch * h * w + i]);
         }
     }
-    push(&mut run.images, "images/chw_f32", ImagePoint { step: 0, samples: 1, width: w, height: h, channels: 3, pixels: vec![hwc] });
+    push(
+        &mut run.images,
+        "images/chw_f32",
+        ImagePoint { step: 0, samples: 1, width: w, height: h, channels: 3, pixels: vec![hwc] },
+    );
 
     // 9x3 f32 gray image in height-width-channels order.
     let (h, w) = (3usize, 9usize);
     let f: Vec<f32> = (0..h * w).map(|i| i as f32 / (h * w - 1) as f32).collect();
     writer.image("images/hwc_f32", 0, &Image::from_f32_hwc(h, w, 1, &f))?;
     let bytes = f.iter().map(|&v| f32_to_u8(v)).collect();
-    push(&mut run.images, "images/hwc_f32", ImagePoint { step: 0, samples: 1, width: w, height: h, channels: 1, pixels: vec![bytes] });
+    push(
+        &mut run.images,
+        "images/hwc_f32",
+        ImagePoint { step: 0, samples: 1, width: w, height: h, channels: 1, pixels: vec![bytes] },
+    );
 
     // Four random 6x6 RGB samples under one tag; max_outputs keeps three.
     let (h, w) = (6usize, 6usize);
@@ -488,7 +512,11 @@ struct Trial {
     status: SessionStatus,
 }
 
-fn write_hparams(logdir: &Path, rng: &mut Rng, runs: &mut BTreeMap<String, RunExpected>) -> Result<HParamsExpected, Error> {
+fn write_hparams(
+    logdir: &Path,
+    rng: &mut Rng,
+    runs: &mut BTreeMap<String, RunExpected>,
+) -> Result<HParamsExpected, Error> {
     let experiment_run = "hparams";
     let columns = vec![
         HParamColumn {
@@ -527,15 +555,38 @@ fn write_hparams(logdir: &Path, rng: &mut Rng, runs: &mut BTreeMap<String, RunEx
             }
         })
         .collect();
-    let metric_infos: Vec<MetricInfo> =
-        metrics.iter().map(|m| MetricInfo::new(m.tag.clone()).in_group(m.group.clone()).with_display_name(m.display_name.clone())).collect();
+    let metric_infos: Vec<MetricInfo> = metrics
+        .iter()
+        .map(|m| MetricInfo::new(m.tag.clone()).in_group(m.group.clone()).with_display_name(m.display_name.clone()))
+        .collect();
     experiment.hparams_config(&hparam_infos, &metric_infos)?;
     experiment.close()?;
 
     let trials = [
-        Trial { learning_rate: 0.001, optimizer: "adam", dropout: true, units: 64, group: "", status: SessionStatus::Success },
-        Trial { learning_rate: 0.01, optimizer: "sgd", dropout: false, units: 128, group: "", status: SessionStatus::Success },
-        Trial { learning_rate: 0.1, optimizer: "adam", dropout: false, units: 32, group: "high-lr", status: SessionStatus::Failure },
+        Trial {
+            learning_rate: 0.001,
+            optimizer: "adam",
+            dropout: true,
+            units: 64,
+            group: "",
+            status: SessionStatus::Success,
+        },
+        Trial {
+            learning_rate: 0.01,
+            optimizer: "sgd",
+            dropout: false,
+            units: 128,
+            group: "",
+            status: SessionStatus::Success,
+        },
+        Trial {
+            learning_rate: 0.1,
+            optimizer: "adam",
+            dropout: false,
+            units: 32,
+            group: "high-lr",
+            status: SessionStatus::Failure,
+        },
     ];
     let mut sessions = Vec::with_capacity(trials.len());
     for (i, t) in trials.iter().enumerate() {
@@ -563,7 +614,9 @@ fn write_hparams(logdir: &Path, rng: &mut Rng, runs: &mut BTreeMap<String, RunEx
         trial.close()?;
         validation.close()?;
 
-        let last = |run: &RunExpected, tag: &str| run.scalars.get(tag).and_then(|v| v.last().copied()).unwrap_or((0, f32::NAN));
+        let last = |run: &RunExpected, tag: &str| {
+            run.scalars.get(tag).and_then(|v| v.last().copied()).unwrap_or((0, f32::NAN))
+        };
         let (acc_step, acc) = last(&train_run, "epoch_accuracy");
         let (loss_step, loss) = last(&val_run, "epoch_loss");
         sessions.push(SessionExpected {

@@ -164,7 +164,9 @@ mod tests {
     use super::*;
 
     /// `as_str`, the JSON value and the flag value are one name.
-    fn same_names<T: ValueEnum + Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug>(name: impl Fn(&T) -> &'static str) {
+    fn same_names<T: ValueEnum + Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug>(
+        name: impl Fn(&T) -> &'static str,
+    ) {
         for v in T::value_variants() {
             let json = serde_json::to_value(v).unwrap();
             assert_eq!(json, serde_json::Value::from(name(v)), "{v:?} in JSON");
@@ -191,6 +193,9 @@ mod tests {
             "best": null,
         });
         let config: RunConfig = serde_json::from_value(json).unwrap();
-        assert_eq!((config.optimizer, config.schedule, config.augment), (OptimizerName::Rmsprop, Schedule::Cosine, Augment::Light));
+        assert_eq!(
+            (config.optimizer, config.schedule, config.augment),
+            (OptimizerName::Rmsprop, Schedule::Cosine, Augment::Light)
+        );
     }
 }

@@ -14,7 +14,8 @@ use crate::Error;
 /// `(class names, training subset, validation subset)`. The same arguments give the same
 /// split, which is how `evaluate` finds the images a run validated on.
 pub fn split(dir: &Path, validation_split: f64, seed: u64) -> Result<(Vec<String>, Subset, Subset), Error> {
-    let folder = ImageFolder::open(dir).map_err(|e| format!("cannot open the image folder {}: {}", dir.display(), with_sources(&e)))?;
+    let folder = ImageFolder::open(dir)
+        .map_err(|e| format!("cannot open the image folder {}: {}", dir.display(), with_sources(&e)))?;
     let (train, val) = folder.split(validation_split, seed)?;
     Ok((folder.class_names().to_vec(), train, val))
 }
@@ -56,9 +57,10 @@ pub enum DeviceName {
 pub fn device(name: DeviceName, built_with_cuda: bool) -> Result<Device, Error> {
     match name {
         DeviceName::Cpu => Ok(Device::Cpu),
-        DeviceName::Cuda if built_with_cuda => {
-            Device::new_cuda(0).map_err(|e| format!("--device cuda: cannot open CUDA device 0: {}", with_sources(&e)).into())
+        DeviceName::Cuda if built_with_cuda => Device::new_cuda(0)
+            .map_err(|e| format!("--device cuda: cannot open CUDA device 0: {}", with_sources(&e)).into()),
+        DeviceName::Cuda => {
+            Err("--device cuda: this binary was built without CUDA support; build it with `--features cuda`".into())
         }
-        DeviceName::Cuda => Err("--device cuda: this binary was built without CUDA support; build it with `--features cuda`".into()),
     }
 }

@@ -121,7 +121,12 @@ impl CnnConfig {
                 k = self.kernel_size
             );
         }
-        if self.channels == 0 || self.num_classes == 0 || self.conv1_filters == 0 || self.conv2_filters == 0 || self.dense_units == 0 {
+        if self.channels == 0
+            || self.num_classes == 0
+            || self.conv1_filters == 0
+            || self.conv2_filters == 0
+            || self.dense_units == 0
+        {
             candle_core::bail!("CnnConfig: channels, classes, filters and units must be positive: {self:?}");
         }
         if !(0.0..1.0).contains(&self.dropout) {
@@ -208,7 +213,9 @@ pub fn init_seeded(vars: &[(String, candle_core::Var)], seed: u64) -> Result<()>
             let receptive: usize = dims[2..].iter().product();
             let (fan_in, fan_out) = ((dims[1] * receptive) as f64, (dims[0] * receptive) as f64);
             let limit = (6.0 / (fan_in + fan_out)).sqrt();
-            let mut rng = SplitMix64(seed ^ name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3)));
+            let mut rng = SplitMix64(
+                seed ^ name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3)),
+            );
             (0..var.elem_count()).map(|_| ((rng.uniform() * 2.0 - 1.0) * limit) as f32).collect()
         };
         var.set(&Tensor::from_vec(values, var.shape(), var.device())?.to_dtype(var.dtype())?)?;

@@ -35,15 +35,15 @@ impl DySource<'_> {
             DySource::Plain(dy) => &dy[ni * opl..(ni + 1) * opl],
             DySource::Relu { dy, y } => {
                 scratch.clear();
-                scratch.extend(
-                    dy[ni * opl..(ni + 1) * opl].iter().zip(&y[ni * opl..(ni + 1) * opl]).map(|(&d, &v)| {
+                scratch.extend(dy[ni * opl..(ni + 1) * opl].iter().zip(&y[ni * opl..(ni + 1) * opl]).map(
+                    |(&d, &v)| {
                         if v > 0.0 {
                             d
                         } else {
                             0.0
                         }
-                    }),
-                );
+                    },
+                ));
                 scratch
             }
             DySource::Pool { dy, y, arg, pg, relu } => {
