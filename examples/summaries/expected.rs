@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use wick_tfevents::summary::histogram::Bucket;
 use wick_tfevents::summary::hparams::{Domain, HParamValue, SessionStatus};
-use wick_tfevents::summary::pr_curve::PrCounts;
 
 /// Everything [`write_showcase`] wrote.
 #[derive(Debug, Clone)]
