@@ -5,17 +5,16 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{linear, VarBuilder, VarMap};
 use wick::data::synthetic::{write_image, write_shapes, ImageFileFormat, ShapesOptions};
-use wick::data::{with_sources, GeneratorOptions, ImageFolder, ImageFolderGenerator, ImageOptions};
+use wick::data::{with_sources, Batch, Dataset, GeneratorOptions, ImageFolder, ImageFolderGenerator, ImageOptions};
 use wick::optim::{rules::SgdRule, OptimizerConfig, SGD};
 use wick::train::losses::{MeanSquaredError, SparseCategoricalCrossentropy};
 use wick::train::{Error, FitOptions, Trainer};
 
 // ---- user code: a generator struct, as a user writes it (counted by the test below) ----
-use wick::data::{Batch, Dataset};
 
 /// y = 3x on 4 batches of 8 points in [0, 1).
 struct Line {
-    next: usize,
+    next: usize, // the next batch of the pass
 }
 
 impl Dataset for Line {
@@ -33,9 +32,9 @@ impl Dataset for Line {
         if self.next == 4 {
             return Ok(None);
         }
-        let x = (Tensor::arange((self.next * 8) as f32, (self.next * 8 + 8) as f32, &Device::Cpu)? / 32.0)?
-            .reshape((8, 1))?;
+        let start = (self.next * 8) as f32;
         self.next += 1;
+        let x = (Tensor::arange(start, start + 8.0, &Device::Cpu)? / 32.0)?.reshape((8, 1))?;
         Ok(Some(Batch::new(x.clone(), (x * 3.0)?)))
     }
 }
