@@ -73,6 +73,35 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// A file or folder could not be written: `what` it is (`"checkpoint"`, `"weights
+    /// file"`, `"backup"`, ...), `path` its destination, `temp` the temporary file or
+    /// folder being written when it failed (if any); `source` says why.
+    #[error("cannot write {what} {}{}", .path.display(), temp_note(.temp.as_deref()))]
+    Write {
+        /// What was being written, e.g. `"checkpoint"`.
+        what: &'static str,
+        /// The destination.
+        path: PathBuf,
+        /// The temporary file or folder that was renamed (or would have been) over `path`.
+        temp: Option<PathBuf>,
+        /// Why: an I/O error, or the error of the weights' or optimizer's writer.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A checkpoint or backup is not one complete set: a file is missing, or holds another
+    /// save than its manifest names (e.g. weights of epoch 2 beside optimizer state of
+    /// epoch 1). `message` names every file of the set and the epoch each holds. Nothing
+    /// was loaded.
+    #[error("{}: mixed or partial checkpoint set: {message}", .manifest.display())]
+    CheckpointMismatch {
+        /// The manifest (ModelCheckpoint's `<file>.manifest.json`, BackupAndRestore's
+        /// `state.txt`).
+        manifest: PathBuf,
+        /// The files that do not match the manifest.
+        files: Vec<PathBuf>,
+        /// What does not match, naming each file and its epoch.
+        message: String,
+    },
     /// A callback argument is invalid; names the callback, the argument and the value.
     #[error("{context}: {message}")]
     InvalidArgument {
@@ -145,6 +174,21 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
     }
+
+    /// A [`Error::Write`] of `what` at `path` (through `temp`).
+    pub fn write(
+        what: &'static str,
+        path: impl Into<PathBuf>,
+        temp: Option<&Path>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Error::Write { what, path: path.into(), temp: temp.map(Path::to_path_buf), source: source.into() }
+    }
+}
+
+/// `" (temp file <temp>)"`, or nothing.
+fn temp_note(temp: Option<&Path>) -> String {
+    temp.map(|t| format!(" (temp file {})", t.display())).unwrap_or_default()
 }
 
 /// Where saved weights came from, for [`Error::VariableMismatch`].

@@ -42,18 +42,21 @@ mod callback;
 mod callbacks;
 mod context;
 mod error;
+mod files;
 mod list;
 mod logs;
 mod model_vars;
 
 pub use callback::Callback;
 pub use callbacks::{
-    metric_direction, BackupAndRestore, BackupState, BatchLossHistory, BatchRecord, CSVLogger, Direction,
-    EarlyStopping, History, HistoryRecord, LambdaCallback, LearningRateScheduler, Mode, ModelCheckpoint, Monitor,
-    ProgressBar, ReduceLROnPlateau, SaveFreq, TensorBoard, TerminateOnNaN, UpdateFreq, OPTIMIZER_STATE_SUFFIX,
+    metric_direction, BackupAndRestore, BackupState, BatchLossHistory, BatchRecord, CSVLogger, CheckpointInfo,
+    Direction, EarlyStopping, History, HistoryRecord, LambdaCallback, LearningRateScheduler, Mode, ModelCheckpoint,
+    Monitor, ProgressBar, ReduceLROnPlateau, SaveFreq, TensorBoard, TerminateOnNaN, UpdateFreq,
+    CHECKPOINT_MANIFEST_SUFFIX, OPTIMIZER_STATE_SUFFIX,
 };
 pub use context::{Context, Params, RunState};
 pub use error::{Error, Result};
+pub use files::TEMP_PREFIX;
 pub use list::CallbackList;
 pub use logs::Logs;
 pub use model_vars::{ModelVars, Snapshot};

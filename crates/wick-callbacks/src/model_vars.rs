@@ -1,6 +1,6 @@
 //! `ModelVars`: the model's variables as callbacks see them — snapshot, restore, save, load.
 
-use crate::{Error, Result};
+use crate::{files, Error, Result};
 use candle_core::{Tensor, Var};
 use candle_nn::VarMap;
 use std::collections::HashMap;
@@ -82,25 +82,37 @@ impl ModelVars {
     }
 
     /// Saves every variable to a safetensors file (what `VarMap::save` writes), through a
-    /// temporary file in the same folder renamed over `path`, so a crash never leaves a
-    /// half-written file.
+    /// temporary file (`.wick-tmp-*`) in the same folder, synced and renamed over `path`,
+    /// so a crash never leaves a half-written file. A failure is an [`Error::Write`]
+    /// naming `path` and the temporary file.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
+        let dir = files::parent_dir(path);
+        let fail = |temp: Option<&Path>, e: Box<dyn std::error::Error + Send + Sync>| {
+            Error::write("weights file", path, temp, e)
         };
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        std::fs::create_dir_all(&dir).map_err(|e| fail(None, e.into()))?;
         let tmp = tempfile::Builder::new()
-            .prefix(".wick-tmp-")
+            .prefix(files::TEMP_PREFIX)
             .suffix(".safetensors")
-            .tempfile_in(dir)
-            .map_err(|e| Error::io(dir, e))?;
-        let tensors: HashMap<String, Tensor> =
-            self.vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
-        candle_core::safetensors::save(&tensors, tmp.path())
-            .map_err(|source| Error::WeightsFile { path: tmp.path().to_path_buf(), source })?;
-        tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+            .tempfile_in(&dir)
+            .map_err(|e| fail(None, e.into()))?;
+        self.write_safetensors(tmp.path(), None).map_err(|e| fail(Some(tmp.path()), e))?;
+        let temp = tmp.path().to_path_buf();
+        tmp.persist(path).map_err(|e| fail(Some(&temp), e.error.into()))?;
+        Ok(())
+    }
+
+    /// Writes every variable to `path` directly (no temporary file), with `metadata` in
+    /// the safetensors header, and syncs it to the disk.
+    pub(crate) fn write_safetensors(
+        &self,
+        path: &Path,
+        metadata: Option<HashMap<String, String>>,
+    ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let tensors: Vec<(&str, &Tensor)> = self.vars.iter().map(|(n, v)| (n.as_str(), v.as_tensor())).collect();
+        safetensors::serialize_to_file(tensors, metadata, path)?;
+        files::sync_file(path)?;
         Ok(())
     }
 

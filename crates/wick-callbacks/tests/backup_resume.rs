@@ -242,14 +242,24 @@ fn double_checkpoint_falls_back_to_the_previous_backup() {
 fn keep_backup_and_leftovers() {
     let dir = tempfile::tempdir().unwrap();
     let bdir = dir.path().join("backup");
-    std::fs::create_dir_all(bdir.join(".tmp-ckpt-stale")).unwrap();
+    // Leftovers of a killed run: older than this process (wick's prefix, and an older
+    // wick's); one of this process's own (newer) is not touched.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600 * 24);
+    for name in [".wick-tmp-stale", ".tmp-ckpt-stale"] {
+        std::fs::create_dir_all(bdir.join(name).join("sub")).unwrap();
+        std::fs::File::open(bdir.join(name)).unwrap().set_modified(old).unwrap();
+    }
+    std::fs::write(bdir.join(".wick-tmp-file"), b"x").unwrap();
+    std::fs::File::options().write(true).open(bdir.join(".wick-tmp-file")).unwrap().set_modified(old).unwrap();
+    std::fs::write(bdir.join(".wick-tmp-fresh"), b"in use").unwrap();
     std::fs::write(bdir.join("notes.txt"), b"mine").unwrap();
     // Without delete_checkpoint, the last backup stays; leftovers are removed, other files kept.
     run(backup(&bdir, SaveFreq::Epoch).delete_checkpoint(false), 2, Stop::Never, 1, None).unwrap();
     let mut names: Vec<String> =
         std::fs::read_dir(&bdir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
-    assert_eq!(names, ["checkpoint", "ckpt-00000002", "notes.txt"]);
+    assert_eq!(names, [".wick-tmp-fresh", "checkpoint", "ckpt-00000002", "notes.txt"]);
+    std::fs::remove_file(bdir.join(".wick-tmp-fresh")).unwrap();
     assert_eq!(BackupAndRestore::latest(&bdir).unwrap().map(|s| s.epoch), Some(2));
     // A completed run's backup resumes at the end: nothing left to run.
     let again = run(backup(&bdir, SaveFreq::Epoch), 2, Stop::Never, 1, None).unwrap();

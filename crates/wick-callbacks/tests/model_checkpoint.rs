@@ -4,7 +4,9 @@ mod common;
 
 use common::{Harness, SEQ_ACC, SEQ_LOSS};
 use std::path::Path;
-use wick_callbacks::{Callback, Error, Logs, Mode, ModelCheckpoint, SaveFreq, OPTIMIZER_STATE_SUFFIX};
+use wick_callbacks::{
+    Callback, Error, Logs, Mode, ModelCheckpoint, SaveFreq, CHECKPOINT_MANIFEST_SUFFIX, OPTIMIZER_STATE_SUFFIX,
+};
 
 fn files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> =
@@ -20,7 +22,12 @@ fn saved_epochs(cb: ModelCheckpoint, key: &str, seq: &[f64], dir: &Path) -> Vec<
     let mut before = files(dir);
     let (_, new) = h.drive(&mut cb, key, seq, |_, _| {
         let now = files(dir);
-        let added = now.iter().filter(|f| !before.contains(f) && !f.ends_with(OPTIMIZER_STATE_SUFFIX)).count();
+        let added = now
+            .iter()
+            .filter(|f| {
+                !before.contains(f) && !f.ends_with(OPTIMIZER_STATE_SUFFIX) && !f.ends_with(CHECKPOINT_MANIFEST_SUFFIX)
+            })
+            .count();
         before = now;
         added
     });
@@ -78,7 +85,14 @@ fn file_names_use_python_format_and_one_based_epochs() {
     }
     assert_eq!(
         files(dir.path()),
-        ["m-01-0.74-1.2e-04-1.safetensors", "m-02-0.50-1.2e-04-2.safetensors", "m-03-12.35-1.2e-04-3.safetensors"]
+        [
+            "m-01-0.74-1.2e-04-1.safetensors",
+            "m-01-0.74-1.2e-04-1.safetensors.manifest.json",
+            "m-02-0.50-1.2e-04-2.safetensors",
+            "m-02-0.50-1.2e-04-2.safetensors.manifest.json",
+            "m-03-12.35-1.2e-04-3.safetensors",
+            "m-03-12.35-1.2e-04-3.safetensors.manifest.json"
+        ]
     );
     assert_eq!(cb.last_saved(), Some(dir.path().join("m-03-12.35-1.2e-04-3.safetensors").as_path()));
     // The file holds the weights of its epoch and loads back.
@@ -97,7 +111,16 @@ fn optimizer_state_is_saved_unless_weights_only_and_no_temp_files_remain() {
     let mut cb = ModelCheckpoint::new(dir.path().join("weights.ckpt").to_string_lossy()).save_weights_only(true);
     cb.on_train_begin(&mut h.ctx()).unwrap();
     cb.on_epoch_end(0, &mut Logs::sorted([("val_loss", 1.0)]), &mut h.ctx()).unwrap();
-    assert_eq!(files(dir.path()), ["full.ckpt", "full.ckpt.optimizer.safetensors", "weights.ckpt"]);
+    assert_eq!(
+        files(dir.path()),
+        [
+            "full.ckpt",
+            "full.ckpt.manifest.json",
+            "full.ckpt.optimizer.safetensors",
+            "weights.ckpt",
+            "weights.ckpt.manifest.json"
+        ]
+    );
     assert_eq!(std::fs::read_to_string(dir.path().join("full.ckpt.optimizer.safetensors")).unwrap(), "0.25");
     // Overwriting in place works (rename over the old file).
     let mut cb = ModelCheckpoint::new(full.to_string_lossy());
@@ -107,7 +130,7 @@ fn optimizer_state_is_saved_unless_weights_only_and_no_temp_files_remain() {
     h.set_tag(0.0);
     h.model.load(&full).unwrap();
     assert_eq!(h.tag(), 42.0);
-    assert_eq!(files(dir.path()).len(), 3);
+    assert_eq!(files(dir.path()).len(), 5);
     // Without an optimizer in the loop only the weights are written.
     let mut h = Harness::new(1, 0.25);
     h.with_optimizer = false;
@@ -134,7 +157,19 @@ fn batch_level_saving_counts_across_epochs() {
         cb.on_epoch_end(e, &mut Logs::sorted([("loss", 1.0)]), &mut h.ctx()).unwrap();
     }
     // Batches 1..6 overall; saves after the 2nd, 4th and 6th: (epoch 1, batch 2), (2, 1), (2, 3).
-    assert_eq!(files(dir.path()), ["e1-b2.ckpt", "e2-b1.ckpt", "e2-b3.ckpt"]);
+    assert_eq!(
+        files(dir.path()),
+        [
+            "e1-b2.ckpt",
+            "e1-b2.ckpt.manifest.json",
+            "e2-b1.ckpt",
+            "e2-b1.ckpt.manifest.json",
+            "e2-b3.ckpt",
+            "e2-b3.ckpt.manifest.json"
+        ]
+    );
+    let info = ModelCheckpoint::read_checkpoint(dir.path().join("e2-b1.ckpt")).unwrap();
+    assert_eq!((info.epoch, info.batch, info.optimizer), (2, Some(1), None));
 
     let err = ModelCheckpoint::new(template.to_string_lossy())
         .save_freq(SaveFreq::Batches(0))
@@ -150,7 +185,14 @@ fn missing_monitor_saves_anyway_and_missing_template_key_is_an_error() {
     let mut cb = ModelCheckpoint::new(dir.path().join("x{epoch}.ckpt").to_string_lossy()).save_best_only(true);
     cb.on_train_begin(&mut h.ctx()).unwrap();
     cb.on_epoch_end(0, &mut Logs::sorted([("loss", 1.0)]), &mut h.ctx()).unwrap();
-    assert_eq!(files(dir.path()), ["x1.ckpt", format!("x1.ckpt{OPTIMIZER_STATE_SUFFIX}").as_str()]);
+    assert_eq!(
+        files(dir.path()),
+        [
+            "x1.ckpt",
+            format!("x1.ckpt{CHECKPOINT_MANIFEST_SUFFIX}").as_str(),
+            format!("x1.ckpt{OPTIMIZER_STATE_SUFFIX}").as_str()
+        ]
+    );
 
     let mut cb = ModelCheckpoint::new(dir.path().join("y{val_auc:.3f}.ckpt").to_string_lossy());
     cb.on_train_begin(&mut h.ctx()).unwrap();

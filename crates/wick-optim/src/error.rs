@@ -19,6 +19,18 @@ pub enum Error {
         /// What does not match, naming the variable or slot.
         message: String,
     },
+    /// An optimizer state file could not be written: `path` is the destination, `temp` the
+    /// temporary file being written when the error happened (if any); `source` says why.
+    #[error("cannot write optimizer state {}{}", .path.display(), temp_note(.temp.as_deref()))]
+    StateWrite {
+        /// The state file that was being saved.
+        path: std::path::PathBuf,
+        /// The temporary file in the same folder, renamed over `path` when complete.
+        temp: Option<std::path::PathBuf>,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
@@ -26,3 +38,7 @@ pub enum Error {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn temp_note(temp: Option<&std::path::Path>) -> String {
+    temp.map(|t| format!(" (temp file {})", t.display())).unwrap_or_default()
+}

@@ -50,6 +50,15 @@ pub trait LrControl {
     /// Saves the optimizer state (see [`KerasOptimizer::save_state`]).
     fn save_state(&self, path: &Path) -> Result<()>;
 
+    /// Saves the optimizer state with extra metadata entries (see
+    /// [`KerasOptimizer::save_state_with_metadata`]). The default ignores `metadata` and
+    /// calls [`save_state`](Self::save_state), for optimizers whose state format has no
+    /// room for it.
+    fn save_state_with_metadata(&self, path: &Path, metadata: &[(String, String)]) -> Result<()> {
+        let _ = metadata;
+        self.save_state(path)
+    }
+
     /// Loads the optimizer state (see [`KerasOptimizer::load_state`]).
     fn load_state(&mut self, path: &Path) -> Result<()>;
 }
@@ -89,6 +98,10 @@ impl<R: UpdateRule> LrControl for KerasOptimizer<R> {
 
     fn save_state(&self, path: &Path) -> Result<()> {
         KerasOptimizer::save_state(self, path)
+    }
+
+    fn save_state_with_metadata(&self, path: &Path, metadata: &[(String, String)]) -> Result<()> {
+        KerasOptimizer::save_state_with_metadata(self, path, metadata)
     }
 
     fn load_state(&mut self, path: &Path) -> Result<()> {

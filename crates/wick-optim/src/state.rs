@@ -21,6 +21,9 @@ use crate::schedule::LearningRate;
 const FORMAT: &str = "wick-optim-state/1";
 const SCALAR_PREFIX: &str = "scalar.";
 const VARIABLE_PREFIX: &str = "variable.";
+/// The prefix of wick's temporary files (the same as wick-callbacks', whose callbacks
+/// remove stale ones).
+const TEMP_PREFIX: &str = ".wick-tmp-";
 
 fn shape_string(var: &Var) -> String {
     var.dims().iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",")
@@ -52,11 +55,22 @@ impl<R: UpdateRule> KerasOptimizer<R> {
     /// file in the same folder, then renamed over `path`). Missing parent folders are
     /// created, as Keras' `ModelCheckpoint` does.
     pub fn save_state(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.save_state_with_metadata(path, &[])
+    }
+
+    /// [`save_state`](Self::save_state) with extra safetensors metadata entries (e.g. the
+    /// epoch of a checkpoint, so a file found beside the wrong weights can say where it
+    /// came from). The optimizer's own entries (`format`, `optimizer`, `raw_step`, ...)
+    /// take precedence over extra entries of the same name; [`load_state`](Self::load_state)
+    /// ignores the extra ones.
+    ///
+    /// The temporary file is `.wick-tmp-*` in the destination folder; an I/O error is an
+    /// [`Error::StateWrite`] naming the destination and the temporary file.
+    pub fn save_state_with_metadata(&self, path: impl AsRef<Path>, extra: &[(String, String)]) -> Result<()> {
         let path = path.as_ref();
-        let io = |e: std::io::Error| state_err(path, format!("cannot write: {e}"));
         let tensors: Vec<(String, Tensor)> =
             self.state_entries().into_iter().map(|(key, _, _, var)| (key, var.as_tensor().clone())).collect();
-        let mut meta = HashMap::new();
+        let mut meta: HashMap<String, String> = extra.iter().cloned().collect();
         meta.insert("format".to_string(), FORMAT.to_string());
         meta.insert("optimizer".to_string(), self.rule.name().to_string());
         meta.insert("raw_step".to_string(), self.raw_step.to_string());
@@ -75,11 +89,17 @@ impl<R: UpdateRule> KerasOptimizer<R> {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-        tmp.write_all(&bytes).map_err(io)?;
-        tmp.as_file().sync_all().map_err(io)?;
-        tmp.persist(path).map_err(|e| io(e.error))?;
+        let io = |temp: Option<&Path>| {
+            let temp = temp.map(Path::to_path_buf);
+            move |source: std::io::Error| Error::StateWrite { path: path.to_path_buf(), temp, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(None))?;
+        let mut tmp =
+            tempfile::Builder::new().prefix(TEMP_PREFIX).suffix(".safetensors").tempfile_in(dir).map_err(io(None))?;
+        let written = tmp.write_all(&bytes).and_then(|()| tmp.as_file().sync_all());
+        written.map_err(io(Some(tmp.path())))?;
+        let temp = tmp.path().to_path_buf();
+        tmp.persist(path).map_err(|e| io(Some(&temp))(e.error))?;
         Ok(())
     }
 

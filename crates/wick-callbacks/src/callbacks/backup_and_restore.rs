@@ -4,6 +4,7 @@
 
 use crate::callback::Callback;
 use crate::context::Context;
+use crate::files::{self, crash_point, TEMP_PREFIX};
 use crate::logs::Logs;
 use crate::{Error, Result};
 use std::fs;
@@ -14,7 +15,8 @@ const NAME: &str = "BackupAndRestore";
 const MANIFEST: &str = "checkpoint";
 const MANIFEST_HEADER: &str = "wick-backup 1";
 const CKPT_PREFIX: &str = "ckpt-";
-const TMP_PREFIX: &str = ".tmp-ckpt-";
+/// Temporary names of earlier wick versions, removed like [`TEMP_PREFIX`]'s.
+const LEGACY_TEMP_PREFIXES: &[&str] = &[".tmp-ckpt-", ".write-test-"];
 const MODEL_FILE: &str = "model.safetensors";
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 const STATE_FILE: &str = "state.txt";
@@ -49,13 +51,26 @@ pub struct BackupState {
 /// counter.
 ///
 /// **Atomicity.** Each backup is written into a fresh temporary folder
-/// (`backup_dir/.tmp-ckpt-*`), synced, and renamed to `backup_dir/ckpt-NNNNNNNN`; then the
-/// small manifest `backup_dir/checkpoint`, which names the current folder, is replaced by
-/// a temp-file-and-rename, and only then is the previous folder deleted. A process killed
-/// at any moment therefore leaves a manifest naming a complete backup (or no manifest
-/// before the first backup); leftovers of an interrupted save are removed at the next
-/// start. With `double_checkpoint`, the previous backup is kept too and named in the
+/// (`backup_dir/.wick-tmp-*`): the model file, the optimizer file (both carrying the epoch
+/// in their safetensors metadata) and `state.txt` (epoch, batch, global step, and each
+/// file's CRC-32C), each synced; the folder is synced and renamed to
+/// `backup_dir/ckpt-NNNNNNNN`; then the small manifest `backup_dir/checkpoint`, which
+/// names the current folder, is replaced by a synced temp-file-and-rename (the commit),
+/// and only then is the previous folder deleted. A process killed at any moment therefore
+/// leaves a manifest naming a complete backup (or no manifest before the first backup):
+/// killed before the folder's rename, the old manifest and folder are untouched and the
+/// temporary folder is a leftover; killed after it, the renamed folder is not named by
+/// the manifest until the commit, and is removed at the next start; killed after the
+/// commit, the previous folder is an unreferenced leftover. At the next `on_train_begin`
+/// unreferenced `ckpt-*` folders and wick's temporary files older than the process are
+/// removed (nothing else). Restoring checks each file against the CRC-32C in `state.txt`:
+/// a folder whose files do not match (replaced or damaged) is an
+/// [`Error::CheckpointMismatch`] naming the files and the epochs they hold, and nothing
+/// is loaded. With `double_checkpoint`, the previous backup is kept too and named in the
 /// manifest, and restoring falls back to it when the latest cannot be loaded.
+///
+/// The save steps call a test-only crash hook (environment variable
+/// `WICK_TEST_CRASH_AT=backup:<n>`, see [`ModelCheckpoint`](crate::ModelCheckpoint)).
 ///
 /// **Restoring.** At `on_train_begin`, if the manifest exists, the backup is loaded into
 /// the model and optimizer and `ctx.state.initial_epoch`, `ctx.state.initial_step` and
@@ -145,43 +160,67 @@ impl BackupAndRestore {
         }
     }
 
-    fn save(&mut self, ctx: &mut Context<'_>, epoch: usize, step: usize) -> Result<()> {
+    /// Saves a backup whose state is "next: `epoch`, `step`", taken during epoch
+    /// `tag_epoch` (1-based, for the files' metadata).
+    fn save(&mut self, ctx: &mut Context<'_>, epoch: usize, step: usize, tag_epoch: usize) -> Result<()> {
         let dir = self.backup_dir.clone();
         let model = ctx.model(NAME)?;
-        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let tmp = tempfile::Builder::new().prefix(TMP_PREFIX).tempdir_in(&dir).map_err(|e| Error::io(&dir, e))?;
-        model.save(tmp.path().join(MODEL_FILE))?;
-        let has_optimizer = ctx.has_optimizer();
-        if has_optimizer {
-            ctx.optimizer(NAME)?.save_state(&tmp.path().join(OPTIMIZER_FILE))?;
-        }
-        let state = BackupState { epoch, step, global_step: self.global_step, has_optimizer };
-        write_file(&tmp.path().join(STATE_FILE), format_state(&state).as_bytes())?;
-        for name in [MODEL_FILE, OPTIMIZER_FILE] {
-            let path = tmp.path().join(name);
-            if path.exists() {
-                sync_file(&path)?;
-            }
-        }
-        sync_dir(tmp.path());
-
-        self.seq += 1;
-        let name = format!("{CKPT_PREFIX}{:08}", self.seq);
+        let name = format!("{CKPT_PREFIX}{:08}", self.seq + 1);
         let target = dir.join(&name);
+        let fail =
+            |temp: Option<&Path>, e: Box<dyn std::error::Error + Send + Sync>| Error::write("backup", &target, temp, e);
+        fs::create_dir_all(&dir).map_err(|e| fail(None, e.into()))?;
+        let tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).tempdir_in(&dir).map_err(|e| fail(None, e.into()))?;
+        let t = tmp.path();
+        let tags: Vec<(String, String)> = vec![
+            ("wick.epoch".into(), tag_epoch.to_string()),
+            ("wick.global_step".into(), self.global_step.to_string()),
+        ];
+        let model_path = t.join(MODEL_FILE);
+        model
+            .write_safetensors(&model_path, Some(tags.iter().cloned().collect()))
+            .map_err(|e| fail(Some(&model_path), e))?;
+        let model_crc = files::crc32c_file(&model_path).map_err(|e| fail(Some(&model_path), e.into()))?;
+        crash_point("backup", "model written");
+        let has_optimizer = ctx.has_optimizer();
+        let mut optimizer_crc = None;
+        if has_optimizer {
+            let path = t.join(OPTIMIZER_FILE);
+            ctx.optimizer(NAME)?.save_state_with_metadata(&path, &tags).map_err(|e| fail(Some(&path), e.into()))?;
+            files::sync_file(&path).map_err(|e| fail(Some(&path), e.into()))?;
+            optimizer_crc = Some(files::crc32c_file(&path).map_err(|e| fail(Some(&path), e.into()))?);
+        }
+        crash_point("backup", "optimizer state written");
+        let state = BackupState { epoch, step, global_step: self.global_step, has_optimizer };
+        let mut text = format_state(&state);
+        text.push_str(&format!("saved_in_epoch {tag_epoch}\n{MODEL_FILE} crc32c {}\n", files::crc_hex(model_crc)));
+        if let Some(crc) = optimizer_crc {
+            text.push_str(&format!("{OPTIMIZER_FILE} crc32c {}\n", files::crc_hex(crc)));
+        }
+        let state_path = t.join(STATE_FILE);
+        write_file(&state_path, text.as_bytes()).map_err(|e| fail(Some(&state_path), e.into()))?;
+        crash_point("backup", "state written");
+        files::sync_dir(t);
+        crash_point("backup", "folder synced");
+
         if target.exists() {
-            fs::remove_dir_all(&target).map_err(|e| Error::io(&target, e))?;
+            fs::remove_dir_all(&target).map_err(|e| fail(None, e.into()))?;
         }
         let tmp_path = tmp.keep();
         if let Err(e) = fs::rename(&tmp_path, &target) {
             let _ = fs::remove_dir_all(&tmp_path);
-            return Err(Error::io(&target, e));
+            return Err(fail(Some(&tmp_path), e.into()));
         }
-        sync_dir(&dir);
+        self.seq += 1;
+        files::sync_dir(&dir);
+        crash_point("backup", "folder renamed");
 
         let previous = read_manifest(&dir)?.map(|m| m.latest);
         let manifest = Manifest { latest: name, previous: if self.double_checkpoint { previous } else { None } };
         write_manifest(&dir, &manifest)?;
-        remove_unreferenced(&dir, &manifest)
+        remove_unreferenced(&dir, &manifest)?;
+        crash_point("backup", "old backups removed");
+        Ok(())
     }
 
     /// Loads the backup folder `name` into the model and optimizer.
@@ -205,6 +244,7 @@ impl BackupAndRestore {
             }
             _ => {}
         }
+        verify_backup(&folder, state.has_optimizer)?;
         ctx.model(NAME)?.load(folder.join(MODEL_FILE))?;
         if state.has_optimizer {
             ctx.optimizer(NAME)?.load_state(&folder.join(OPTIMIZER_FILE))?;
@@ -235,7 +275,9 @@ impl Callback for BackupAndRestore {
         let dir = self.backup_dir.clone();
         // Fail at start, not after the first epoch, when the folder cannot be written.
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        tempfile::Builder::new().prefix(".write-test-").tempfile_in(&dir).map_err(|e| Error::io(&dir, e))?;
+        tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(&dir).map_err(|e| Error::io(&dir, e))?;
+        // Leftovers of a killed run (never this process's own files).
+        files::remove_stale_temps(&dir, LEGACY_TEMP_PREFIXES)?;
         let Some(manifest) = read_manifest(&dir)? else {
             // No complete backup: remove what an interrupted first save may have left.
             if dir.is_dir() {
@@ -283,7 +325,7 @@ impl Callback for BackupAndRestore {
         if let SaveFreq::Batches(n) = self.save_freq {
             if n > 0 && self.global_step.is_multiple_of(n as u64) {
                 let (epoch, step) = (self.epoch, self.step_in_epoch);
-                self.save(ctx, epoch, step)?;
+                self.save(ctx, epoch, step, epoch + 1)?;
             }
         }
         Ok(())
@@ -291,7 +333,7 @@ impl Callback for BackupAndRestore {
 
     fn on_epoch_end(&mut self, epoch: usize, _logs: &mut Logs, ctx: &mut Context<'_>) -> Result<()> {
         if self.save_freq == SaveFreq::Epoch {
-            self.save(ctx, epoch + 1, 0)?;
+            self.save(ctx, epoch + 1, 0, epoch + 1)?;
         }
         Ok(())
     }
@@ -360,11 +402,15 @@ fn write_manifest(dir: &Path, m: &Manifest) -> Result<()> {
         text.push_str(&format!("previous {p}\n"));
     }
     let path = dir.join(MANIFEST);
-    let mut tmp = tempfile::Builder::new().prefix(TMP_PREFIX).tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
-    tmp.write_all(text.as_bytes()).map_err(|e| Error::io(tmp.path(), e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
-    tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
-    sync_dir(dir);
+    let fail = |temp: Option<&Path>, e: std::io::Error| Error::write("backup manifest", &path, temp, e);
+    let mut tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir).map_err(|e| fail(None, e))?;
+    let written = tmp.write_all(text.as_bytes()).and_then(|()| tmp.as_file().sync_all());
+    written.map_err(|e| fail(Some(tmp.path()), e))?;
+    crash_point("backup", "manifest written");
+    let temp = tmp.path().to_path_buf();
+    tmp.persist(&path).map_err(|e| fail(Some(&temp), e.error))?;
+    files::sync_dir(dir);
+    crash_point("backup", "manifest committed");
     Ok(())
 }
 
@@ -395,30 +441,72 @@ fn read_state(folder: &Path) -> Result<BackupState> {
     })
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| Error::io(path, e))
+fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = fs::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
-fn sync_file(path: &Path) -> Result<()> {
-    fs::File::open(path).and_then(|f| f.sync_all()).map_err(|e| Error::io(path, e))
-}
-
-/// Makes a rename inside `dir` durable; best effort (not possible on every platform).
-fn sync_dir(dir: &Path) {
-    if let Ok(f) = fs::File::open(dir) {
-        let _ = f.sync_all();
+/// Checks that the files of the backup in `folder` are the ones its `state.txt` records
+/// (size and CRC-32C; backups of older wick versions record none and are not checked).
+fn verify_backup(folder: &Path, has_optimizer: bool) -> Result<()> {
+    let state_path = folder.join(STATE_FILE);
+    let text = fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
+    let recorded = |file: &str| {
+        text.lines().find_map(|l| l.strip_prefix(file)?.strip_prefix(" crc32c ").map(|c| c.trim().to_string()))
+    };
+    let saved_in = text.lines().find_map(|l| l.strip_prefix("saved_in_epoch ")).map(str::trim).unwrap_or("?");
+    let mut names = vec![MODEL_FILE];
+    if has_optimizer {
+        names.push(OPTIMIZER_FILE);
+    }
+    let mut lines = Vec::new();
+    let mut bad = Vec::new();
+    for name in names {
+        let path = folder.join(name);
+        let Some(expected) = recorded(name) else { continue };
+        if files::crc32c_file(&path).is_ok_and(|c| files::crc_hex(c) == expected) {
+            lines.push(format!("{} holds epoch {saved_in} as {STATE_FILE} says", path.display()));
+        } else {
+            lines.push(format!(
+                "{} {}, not the save of epoch {saved_in} {STATE_FILE} records",
+                path.display(),
+                describe_file(&path)
+            ));
+            bad.push(path);
+        }
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::CheckpointMismatch { manifest: state_path, files: bad, message: lines.join("; ") })
     }
 }
 
-/// Removes this callback's folders in `dir` that `keep` does not name: older backups and
-/// leftovers of interrupted saves. Other files are left alone.
+/// What the file at `path` says it holds, from its safetensors metadata.
+fn describe_file(path: &Path) -> String {
+    if !path.exists() {
+        return "is missing".into();
+    }
+    match files::safetensors_metadata(path) {
+        Some(meta) => {
+            let epoch = meta.get("wick.epoch").map_or("of unknown epoch", String::as_str);
+            let step = meta.get("wick.global_step").map(|g| format!(" (global step {g})")).unwrap_or_default();
+            format!("holds the save of epoch {epoch}{step}")
+        }
+        None => "is damaged (not a readable safetensors file)".into(),
+    }
+}
+
+/// Removes this callback's backup folders in `dir` that `keep` does not name: older
+/// backups and ones an interrupted save renamed but never committed. Other files (and
+/// temporary ones, see [`files::remove_stale_temps`]) are left alone.
 fn remove_unreferenced(dir: &Path, keep: &Manifest) -> Result<()> {
     let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let ours = seq_of(&name).is_some() || name.starts_with(TMP_PREFIX);
+        let ours = seq_of(&name).is_some();
         let kept = name == keep.latest || keep.previous.as_deref() == Some(name.as_str());
         if !ours || kept {
             continue;

@@ -3,7 +3,7 @@
 use super::pyfmt::repr_f64;
 use crate::{Callback, Context, Error, Logs, Result};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// Keras' `CSVLogger(filename, separator=",", append=False)`.
@@ -18,8 +18,11 @@ use std::path::{Path, PathBuf};
 ///   ones written as `NA`.
 /// * Rows are written like Python's `csv.DictWriter` (excel dialect): CRLF line ends,
 ///   fields holding the separator, a quote or a line break quoted; floats as Python's
-///   `str(float)` (`0.699999988079071`, `1e-05`, `nan`). The file is flushed after every
-///   row and closed at `on_train_end`.
+///   `str(float)` (`0.699999988079071`, `1e-05`, `nan`). Each row goes to the operating
+///   system as it is written (the file is unbuffered; Keras flushes per epoch), so a
+///   failing write in a later epoch (a full disk) keeps every earlier row; a row whose
+///   write fails is cut off again (no half row) and the error, an [`Error::Write`], names
+///   the file. The file is closed at `on_train_end`.
 #[derive(Debug)]
 pub struct CSVLogger {
     /// The CSV file.
@@ -31,6 +34,7 @@ pub struct CSVLogger {
     file: Option<File>,
     keys: Option<Vec<String>>,
     write_header: bool,
+    good_len: u64,
 }
 
 impl CSVLogger {
@@ -43,6 +47,7 @@ impl CSVLogger {
             file: None,
             keys: None,
             write_header: true,
+            good_len: 0,
         }
     }
 
@@ -76,8 +81,20 @@ impl CSVLogger {
         let Some(file) = self.file.as_mut() else {
             return Err(Error::NotStarted { context: "CSVLogger", what: "the CSV file" });
         };
-        let r = file.write_all(line.as_bytes()).and_then(|()| file.flush());
-        r.map_err(|e| self.io(e))
+        // Unbuffered: each row reaches the operating system when written, so a failure in
+        // a later epoch (a full disk) never loses an earlier row.
+        match file.write_all(line.as_bytes()).and_then(|()| file.flush()) {
+            Ok(()) => {
+                self.good_len += line.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                // No half row: cut the file back to its last complete row.
+                let good = self.good_len;
+                let _ = file.set_len(good).and_then(|()| file.seek(SeekFrom::Start(good)));
+                Err(Error::write("CSV file", &self.filename, None, e))
+            }
+        }
     }
 }
 
@@ -114,7 +131,9 @@ impl Callback for CSVLogger {
             self.write_header = true;
             File::create(&self.filename)
         };
-        self.file = Some(file.map_err(|e| self.io(e))?);
+        let file = file.map_err(|e| self.io(e))?;
+        self.good_len = file.metadata().map_err(|e| self.io(e))?.len();
+        self.file = Some(file);
         self.keys = None;
         Ok(())
     }

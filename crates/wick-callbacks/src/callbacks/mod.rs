@@ -23,7 +23,9 @@ pub use early_stopping::EarlyStopping;
 pub use history::{History, HistoryRecord};
 pub use lambda::LambdaCallback;
 pub use learning_rate_scheduler::LearningRateScheduler;
-pub use model_checkpoint::{ModelCheckpoint, SaveFreq, OPTIMIZER_STATE_SUFFIX};
+pub use model_checkpoint::{
+    CheckpointInfo, ModelCheckpoint, SaveFreq, CHECKPOINT_MANIFEST_SUFFIX, OPTIMIZER_STATE_SUFFIX,
+};
 pub use monitor::{metric_direction, Direction, Mode, Monitor};
 pub use progress_bar::ProgressBar;
 pub use reduce_lr_on_plateau::ReduceLROnPlateau;
