@@ -37,6 +37,7 @@ pub mod decode;
 mod error;
 mod event_writer;
 mod file_name;
+pub mod lazy;
 mod masked_crc;
 pub mod proto;
 pub mod reader;
