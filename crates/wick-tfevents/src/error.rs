@@ -8,9 +8,10 @@ use std::sync::Arc;
 /// Each variant names what it is about: the file, the tag or the value.
 #[derive(Debug, thiserror::Error, Clone)]
 pub enum Error {
-    /// Creating, writing or flushing an event file failed. Writing stops: the writer
-    /// reports this on every later call, since the file may be missing records.
-    #[error("cannot write event file {path}: {source}")]
+    /// Creating the log directory, or creating, writing or flushing an event file failed.
+    /// Writing stops: the writer reports this on every later call, since the file may be
+    /// missing records.
+    #[error("cannot write {path}: {source}")]
     Write {
         /// The file or directory concerned.
         path: PathBuf,
