@@ -8,11 +8,11 @@
 mod json;
 
 use crate::decode::{plugin_name, DecodeOptions};
-use crate::proto::event::What;
+use crate::lazy::LazyEvent;
 use crate::reader::find_runs;
 use crate::validate::{scan_file, validate_path, FileItem, Problem, Report, Severity};
 use clap::{Parser, Subcommand};
-use json::event_to_json;
+use json::{event_to_json, SummaryValueJson};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -154,13 +154,45 @@ impl Status {
 }
 
 /// One line of `dump`: where the event is, then its decoded fields.
-#[derive(Serialize)]
 struct DumpLine<'a> {
     run: &'a str,
     file: String,
     offset: u64,
-    #[serde(flatten)]
-    event: serde_json::Value,
+    event: &'a LazyEvent,
+}
+
+/// Writes one `dump` line, streaming: the event's summary values are decoded and written
+/// one at a time, so the memory needed is the event's bytes and one decoded value (not a
+/// JSON tree of the whole event).
+fn write_dump_line(out: &mut impl Write, line: &DumpLine<'_>, options: &DecodeOptions) -> std::io::Result<()> {
+    #[derive(Serialize)]
+    struct Where<'a> {
+        run: &'a str,
+        file: &'a str,
+        offset: u64,
+    }
+    let head = serde_json::to_string(&Where { run: line.run, file: &line.file, offset: line.offset })?;
+    let header = event_to_json(&line.event.header(), options);
+    out.write_all(head.trim_end_matches('}').as_bytes())?;
+    if let serde_json::Value::Object(fields) = &header {
+        for (key, value) in fields {
+            if key != "summary" {
+                write!(out, ",{}:", serde_json::Value::String(key.clone()))?;
+                serde_json::to_writer(&mut *out, value)?;
+            }
+        }
+    }
+    if line.event.summary_len().is_some() {
+        out.write_all(b",\"summary\":[")?;
+        for (i, value) in line.event.summary_values().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut *out, &SummaryValueJson::new(&value, options))?;
+        }
+        out.write_all(b"]")?;
+    }
+    out.write_all(b"}\n")
 }
 
 fn dump(out: &mut Out<'_>, paths: &[PathBuf], options: DecodeOptions) -> Result<u8, OutputError> {
@@ -172,16 +204,8 @@ fn dump(out: &mut Out<'_>, paths: &[PathBuf], options: DecodeOptions) -> Result<
                 let mut write_error = None;
                 let scanned = scan_file(file, |item| match item {
                     FileItem::Event { offset, event } => {
-                        let line = DumpLine {
-                            run,
-                            file: file.display().to_string(),
-                            offset,
-                            event: event_to_json(&event, &options),
-                        };
-                        let written = serde_json::to_writer(&mut *out, &line)
-                            .map_err(std::io::Error::from)
-                            .and_then(|()| writeln!(out));
-                        match written {
+                        let line = DumpLine { run, file: file.display().to_string(), offset, event: &event };
+                        match write_dump_line(&mut *out, &line, &options) {
                             Ok(()) => ControlFlow::Continue(()),
                             Err(e) => {
                                 write_error = Some(e);
@@ -227,21 +251,22 @@ fn tags(out: &mut Out<'_>, path: &Path, json: bool) -> Result<u8, OutputError> {
             let scanned = scan_file(file, |item| {
                 match item {
                     FileItem::Event { event, .. } => {
-                        let Some(What::Summary(summary)) = &event.what else { return ControlFlow::Continue(()) };
-                        for value in &summary.value {
+                        let step = event.step();
+                        for value in event.summary_values() {
+                            let value = &value;
                             let i = *index.entry(value.tag.clone()).or_insert_with(|| {
                                 run_rows.push(TagRow {
                                     run: run.clone(),
                                     tag: value.tag.clone(),
                                     plugin: plugin_name(value).to_string(),
                                     count: 0,
-                                    first_step: event.step,
-                                    last_step: event.step,
+                                    first_step: step,
+                                    last_step: step,
                                 });
                                 run_rows.len() - 1
                             });
                             run_rows[i].count += 1;
-                            run_rows[i].last_step = event.step;
+                            run_rows[i].last_step = step;
                         }
                     }
                     FileItem::Problem(p) => status.problem(&p),

@@ -8,9 +8,10 @@ use std::sync::Arc;
 /// Each variant names what it is about: the file, the tag or the value.
 #[derive(Debug, thiserror::Error, Clone)]
 pub enum Error {
-    /// Creating, writing or flushing an event file failed. Writing stops: the writer
-    /// reports this on every later call, since the file may be missing records.
-    #[error("cannot write event file {path}: {source}")]
+    /// Creating the log directory, or creating, writing or flushing an event file failed.
+    /// Writing stops: the writer reports this on every later call, since the file may be
+    /// missing records.
+    #[error("cannot write {path}: {source}")]
     Write {
         /// The file or directory concerned.
         path: PathBuf,
@@ -91,6 +92,22 @@ pub enum Error {
         offset: u64,
         /// The protobuf decoder's message.
         message: String,
+    },
+    /// Decoded whole, a record's event would take more memory than the reader allows
+    /// (see [`EventFileReader::set_max_decoded_bytes`](crate::reader::EventFileReader::set_max_decoded_bytes));
+    /// read it value by value with `next_lazy_event` instead.
+    #[error("{path}: event at byte offset {offset} would take about {estimate} bytes decoded ({values} summary values), more than the limit of {limit} bytes; read it value by value (EventFileReader::next_lazy_event)")]
+    EventTooLarge {
+        /// The event file.
+        path: PathBuf,
+        /// Byte offset of the record's start.
+        offset: u64,
+        /// Estimated bytes of the decoded event.
+        estimate: u64,
+        /// Its number of summary values.
+        values: u64,
+        /// The limit.
+        limit: u64,
     },
 }
 

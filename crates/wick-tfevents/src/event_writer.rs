@@ -103,7 +103,8 @@ impl EventWriter {
     }
 
     /// Creates `logdir` if needed and a new event file in it. The first record
-    /// (`file_version`) is on disk when this returns.
+    /// (`file_version`) is on disk when this returns. Every error names the path it is
+    /// about: the log directory (missing and not creatable, or a file) or the event file.
     pub fn with_options(logdir: impl AsRef<Path>, options: WriterOptions) -> Result<Self> {
         let logdir = logdir.as_ref();
         std::fs::create_dir_all(logdir).map_err(|e| Error::write(logdir, e))?;
@@ -284,5 +285,26 @@ fn create_unique(dir: &Path, now: f64, suffix: &str) -> Result<(PathBuf, File)> 
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(Error::write(path, e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tests run as root in CI, so errors are provoked with paths, not permissions.
+    #[test]
+    fn errors_name_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain-file");
+        std::fs::write(&file, b"x").unwrap();
+        for logdir in [file.clone(), file.join("run"), file.join("a/b")] {
+            let e = EventWriter::new(&logdir).unwrap_err();
+            let text = e.to_string();
+            assert!(matches!(e, Error::Write { .. }), "{text}");
+            assert!(text.contains(&logdir.display().to_string()), "{text}");
+        }
+        let e = crate::SummaryWriter::new(file.join("run")).unwrap_err();
+        assert!(e.to_string().contains(&file.join("run").display().to_string()), "{e}");
     }
 }

@@ -6,7 +6,8 @@
 //! - [`EventWriter`] owns one `events.out.tfevents.*` file and a background thread that
 //!   writes it, so the caller never waits on the disk.
 //! - [`RecordReader`], [`reader`] and [`decode`] read files back (also while they grow),
-//!   and [`validate`] checks them against what TensorBoard needs.
+//!   [`lazy`] one summary value at a time (bounded memory for events of millions of
+//!   values), and [`validate`] checks them against what TensorBoard needs.
 //! - The `wick-events` command (feature `cli`, on by default) dumps, lists and validates
 //!   them. Without it (`default-features = false`) the crate builds neither clap nor
 //!   serde_json.
@@ -37,6 +38,7 @@ pub mod decode;
 mod error;
 mod event_writer;
 mod file_name;
+pub mod lazy;
 mod masked_crc;
 pub mod proto;
 pub mod reader;

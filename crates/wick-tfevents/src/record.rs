@@ -11,6 +11,9 @@ pub const HEADER_LENGTH: usize = 12;
 /// Bytes after the payload: its masked CRC.
 pub const FOOTER_LENGTH: usize = 4;
 
+/// Most bytes the record buffer grows by before they are read.
+const GROW_STEP: usize = 16 << 20;
+
 /// Appends one framed record holding `data` to `out`.
 pub fn append_record(out: &mut Vec<u8>, data: &[u8]) {
     let len = (data.len() as u64).to_le_bytes();
@@ -84,10 +87,17 @@ impl<R: Read> RecordReader<R> {
     }
 
     /// Reads from `inner` until `buf` holds `want` bytes; false if the stream ran dry.
+    /// The buffer grows to exactly `want` (no doubling), in steps of at most
+    /// [`GROW_STEP`] so that a corrupt length reserves memory only as data arrives.
     fn fill(&mut self, want: usize) -> Result<bool> {
         while self.buf.len() < want {
-            let need = (want - self.buf.len()) as u64;
-            let got = (&mut self.inner).take(need).read_to_end(&mut self.buf);
+            let need = want - self.buf.len();
+            let spare = self.buf.capacity() - self.buf.len();
+            if spare == 0 {
+                self.buf.reserve_exact(need.min(GROW_STEP));
+            }
+            let step = need.min(self.buf.capacity() - self.buf.len()) as u64;
+            let got = (&mut self.inner).take(step).read_to_end(&mut self.buf);
             match got {
                 Ok(0) => return Ok(false),
                 Ok(_) => {}
@@ -146,8 +156,10 @@ impl<R: Read> RecordReader<R> {
             self.buf.clear();
             return Err(Error::BadDataCrc { path: self.name.clone(), offset: start, stored, computed });
         }
-        let data = self.buf[HEADER_LENGTH..data_end].to_vec();
-        self.buf.clear();
+        // Hand the buffer over without copying the payload.
+        let mut data = std::mem::take(&mut self.buf);
+        data.truncate(data_end);
+        data.drain(..HEADER_LENGTH);
         Ok(ReadOutcome::Record { offset: start, data })
     }
 }

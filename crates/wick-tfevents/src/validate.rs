@@ -17,12 +17,11 @@
 
 mod checks;
 
+use crate::lazy::LazyEvent;
 use crate::masked_crc::masked_crc32c;
-use crate::proto::Event;
 use crate::reader::find_runs;
 use crate::record::{ReadOutcome, RecordReader};
 use crate::{Error, Result};
-use prost::Message;
 use serde::Serialize;
 use std::fmt;
 use std::fs::File;
@@ -135,8 +134,8 @@ pub(crate) enum FileItem {
     Event {
         /// Byte offset of its record.
         offset: u64,
-        /// The event.
-        event: Event,
+        /// The event, its summary values still encoded.
+        event: LazyEvent,
     },
     /// A framing or decoding problem (CRC mismatch, undecodable payload, truncated tail).
     Problem(Problem),
@@ -156,17 +155,19 @@ pub(crate) fn scan_file(path: impl AsRef<Path>, mut on_item: impl FnMut(FileItem
     };
     loop {
         let flow = match records.read_record() {
-            Ok(ReadOutcome::Record { offset, data }) => match Event::decode(data.as_slice()) {
+            Ok(ReadOutcome::Record { offset, data }) => {
+                let len = data.len();
+                match LazyEvent::decode(data) {
                 Ok(event) => on_item(FileItem::Event { offset, event }),
                 Err(e) => on_item(problem(
                     Severity::Error,
                     offset,
                     format!(
-                        "record payload ({} bytes) is not a valid Event protobuf ({e}); TensorBoard stops reading the file here",
-                        data.len()
+                        "record payload ({len} bytes) is not a valid Event protobuf ({e}); TensorBoard stops reading the file here"
                     ),
                 )),
-            },
+            }
+            }
             Ok(ReadOutcome::End) => return Ok(()),
             Ok(ReadOutcome::Truncated { offset, have }) => {
                 let _ = on_item(problem(

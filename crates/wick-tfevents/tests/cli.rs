@@ -283,3 +283,34 @@ fn tensorboardx_logdir_validates() {
     assert_eq!(values(&lines, ".", "pr")[0].1["num_thresholds"], 11);
     assert_eq!(values(&lines, "hp", "_hparams_/session_start_info")[0].1["hparams"]["opt"], "adam");
 }
+
+/// `wick-events dump FILE | head -n 1`: the reader goes away after one line; the command
+/// ends quietly with status 0 instead of panicking on the broken pipe.
+#[test]
+fn closed_stdout_ends_dump_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let w = SummaryWriter::new(dir.path()).unwrap();
+    for step in 0..20_000 {
+        w.scalar("loss", step, step as f32).unwrap(); // ~2 MB of JSON: far more than a pipe holds
+    }
+    w.close().unwrap();
+    for args in [&["dump"][..], &["tags"][..], &["validate"][..]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wick-events"))
+            .args(args)
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        assert!(!first.is_empty(), "{args:?}");
+        // The read end is closed here, before the command has written everything.
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

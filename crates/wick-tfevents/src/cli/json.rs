@@ -1,7 +1,8 @@
-//! The JSON that `wick-events dump` prints: whole events as `serde_json::Value`, with
-//! each summary value decoded per plugin.
+//! The JSON that `wick-events dump` prints: an event's own fields as a small
+//! `serde_json::Value`, and each summary value decoded per plugin and serialized
+//! straight to the output ([`SummaryValueJson`]).
 
-use crate::decode::{decode_value, plugin_name, DecodeOptions};
+use crate::decode::{decode_value, plugin_name, DecodeOptions, DecodedValue};
 use crate::proto::{event::What, Event};
 use serde::Serialize;
 use serde_json::{json, Map, Value as Json};
@@ -42,7 +43,7 @@ pub(crate) fn event_to_json(event: &Event, options: &DecodeOptions) -> Json {
             out.insert("meta_graph_def".into(), json!({"bytes": g.len()}));
         }
         Some(What::Summary(s)) => {
-            let values = s.value.iter().map(|v| summary_value_json(v, options)).collect();
+            let values = s.value.iter().map(|v| to_json(&SummaryValueJson::new(v, options))).collect();
             out.insert("summary".into(), Json::Array(values));
         }
         Some(What::LogMessage(m)) => {
@@ -68,27 +69,32 @@ pub(crate) fn event_to_json(event: &Event, options: &DecodeOptions) -> Json {
     Json::Object(out)
 }
 
-/// One summary value as `{tag, plugin, kind, …decoded fields}`, with `display_name`
-/// and `description` when set.
-fn summary_value_json(value: &crate::proto::summary::Value, options: &DecodeOptions) -> Json {
-    let mut out = Map::new();
-    out.insert("tag".into(), json!(value.tag));
-    out.insert("plugin".into(), json!(plugin_name(value)));
-    if let Some(m) = &value.metadata {
-        if !m.display_name.is_empty() {
-            out.insert("display_name".into(), json!(m.display_name));
-        }
-        if !m.summary_description.is_empty() {
-            out.insert("description".into(), json!(m.summary_description));
+/// One summary value as `{tag, plugin, display_name, description, kind, …decoded
+/// fields}` (`display_name` and `description` only when set), serialized straight to the
+/// output: the decoded values are never a `serde_json::Value` tree.
+#[derive(Serialize)]
+pub(crate) struct SummaryValueJson<'a> {
+    tag: &'a str,
+    plugin: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    display_name: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    description: &'a str,
+    #[serde(flatten)]
+    decoded: DecodedValue,
+}
+
+impl<'a> SummaryValueJson<'a> {
+    pub(crate) fn new(value: &'a crate::proto::summary::Value, options: &DecodeOptions) -> Self {
+        let meta = value.metadata.as_ref();
+        SummaryValueJson {
+            tag: &value.tag,
+            plugin: plugin_name(value),
+            display_name: meta.map_or("", |m| &m.display_name),
+            description: meta.map_or("", |m| &m.summary_description),
+            decoded: decode_value(value, options),
         }
     }
-    match to_json(&decode_value(value, options)) {
-        Json::Object(fields) => out.extend(fields),
-        other => {
-            out.insert("value".into(), other);
-        }
-    }
-    Json::Object(out)
 }
 
 #[cfg(test)]

@@ -4,10 +4,11 @@
 
 use super::{Problem, Severity};
 use crate::decode::{self, decode_value, plugin_content, plugin_content_version, plugin_name, DecodeOptions};
+use crate::lazy::LazyEvent;
 use crate::proto::event::What;
 use crate::proto::session_log::SessionStatus;
 use crate::proto::summary::{value::Value as Kind, Value};
-use crate::proto::{DataType, Event, TensorProto};
+use crate::proto::{DataType, TensorProto};
 use crate::summary::plugin;
 use std::collections::HashMap;
 use std::path::Path;
@@ -48,22 +49,33 @@ enum Check {
     StepOrder,
 }
 
-#[derive(Debug, Default)]
+/// What the checks remember of one tag: 16 bytes, so that a run of millions of tags
+/// (one event can hold millions of values) stays small.
+#[derive(Debug, Default, Clone, Copy)]
 struct TagState {
-    /// Plugin of the tag's first value (its series' metadata in TensorBoard).
-    plugin: String,
+    /// Plugin of the tag's first value (its series' metadata in TensorBoard), as an
+    /// index into [`RunChecker::plugins`].
+    plugin: u16,
     /// Whether a value carrying plugin data was checked already.
     content_checked: bool,
-    last_step: Option<i64>,
-    /// The file `last_step` was read from.
-    last_file: Option<std::path::PathBuf>,
+    /// Whether `last_step` is set.
+    has_step: bool,
+    /// The file `last_step` was read from, as an index into [`RunChecker::files`].
+    last_file: u32,
+    last_step: i64,
 }
 
 /// The checks of one run; tag state spans the run's files.
 #[derive(Debug, Default)]
 pub(super) struct RunChecker {
     problems: Vec<Problem>,
-    tags: HashMap<String, TagState>,
+    /// Per tag, keyed by a 64-bit hash of the tag (two tags colliding would only share
+    /// their step and plugin checks).
+    tags: HashMap<u64, TagState>,
+    /// Plugin names seen, for [`TagState::plugin`].
+    plugins: Vec<String>,
+    /// Files seen, for [`TagState::last_file`].
+    files: Vec<std::path::PathBuf>,
     /// First problem of each (tag, check), and how many more were suppressed.
     repeated: HashMap<(String, Check), (usize, u64)>,
 }
@@ -98,7 +110,9 @@ impl RunChecker {
     }
 
     /// Checks one event of `file` at `offset`; `first` says it is the file's first record.
-    pub(super) fn event(&mut self, file: &Path, offset: u64, event: &Event, first: bool) {
+    /// Summary values are decoded one at a time.
+    pub(super) fn event(&mut self, file: &Path, offset: u64, lazy: &LazyEvent, first: bool) {
+        let event = &lazy.header();
         let at = |severity, tag: Option<&str>, message: String| Problem {
             severity,
             file: file.to_path_buf(),
@@ -138,9 +152,10 @@ impl RunChecker {
         }
         match &event.what {
             Some(What::SessionLog(log)) if log.status == SessionStatus::Start as i32 => self.restart(event.step),
-            Some(What::Summary(summary)) => {
-                for value in &summary.value {
-                    self.value(value, event.step, file, &at);
+            Some(What::Summary(_)) => {
+                let file_index = self.file_index(file);
+                for value in lazy.summary_values() {
+                    self.value(&value, event.step, file_index, &at);
                 }
             }
             _ => {}
@@ -151,42 +166,61 @@ impl RunChecker {
     /// writing from `step` on again is intended, not out of order.
     fn restart(&mut self, step: i64) {
         for state in self.tags.values_mut() {
-            if state.last_step.is_some_and(|last| last >= step) {
-                state.last_step = Some(step.saturating_sub(1));
+            if state.has_step && state.last_step >= step {
+                state.last_step = step.saturating_sub(1);
             }
         }
     }
 
-    fn value(
-        &mut self,
-        value: &Value,
-        step: i64,
-        file: &Path,
-        at: &impl Fn(Severity, Option<&str>, String) -> Problem,
-    ) {
+    /// The index of `file` in `files`, added when new (files come in order, so it is
+    /// the last one or a new one).
+    fn file_index(&mut self, file: &Path) -> u32 {
+        if self.files.last().map(|f| f.as_path()) != Some(file) {
+            self.files.push(file.to_path_buf());
+        }
+        u32::try_from(self.files.len() - 1).unwrap_or(u32::MAX)
+    }
+
+    /// The index of `plugin` in `plugins`, added when new.
+    fn plugin_index(&mut self, plugin: &str) -> u16 {
+        let i = self.plugins.iter().position(|p| p == plugin).unwrap_or_else(|| {
+            self.plugins.push(plugin.to_string());
+            self.plugins.len() - 1
+        });
+        u16::try_from(i).unwrap_or(u16::MAX)
+    }
+
+    fn value(&mut self, value: &Value, step: i64, file: u32, at: &impl Fn(Severity, Option<&str>, String) -> Problem) {
         let tag = value.tag.as_str();
         let plugin = plugin_name(value).to_string();
         let explicit_plugin =
             value.metadata.as_ref().and_then(|m| m.plugin_data.as_ref()).is_some_and(|p| !p.plugin_name.is_empty());
         let is_legacy = decode::legacy_plugin(value).is_some();
 
-        let new_tag = !self.tags.contains_key(tag);
-        let state = self.tags.entry(tag.to_string()).or_default();
+        let key = {
+            use std::hash::{Hash, Hasher};
+            // Fixed keys: the same tag always hashes the same.
+            let mut h = std::hash::DefaultHasher::new();
+            tag.hash(&mut h);
+            h.finish()
+        };
+        let plugin_index = self.plugin_index(&plugin);
+        let new_tag = !self.tags.contains_key(&key);
+        let state = self.tags.entry(key).or_default();
         if new_tag {
-            state.plugin = plugin.clone();
+            state.plugin = plugin_index;
         }
-        let tag_plugin = state.plugin.clone();
+        let tag_plugin = self.plugins.get(usize::from(state.plugin)).cloned().unwrap_or_default();
         let check_content = !state.content_checked && explicit_plugin;
         state.content_checked |= explicit_plugin;
-        let last_step = state.last_step;
+        let last_step = state.has_step.then_some(state.last_step);
         // A later file going back in steps is a resumed run (Keras' BackupAndRestore, a
         // restarted script); within one file it is a mistake.
-        let same_file = state.last_file.as_deref() == Some(file);
+        let same_file = state.has_step && state.last_file == file;
         if !tag.starts_with(HPARAMS_TAG_PREFIX) {
-            state.last_step = Some(step);
-            if !same_file {
-                state.last_file = Some(file.to_path_buf());
-            }
+            state.last_step = step;
+            state.has_step = true;
+            state.last_file = file;
         }
 
         if new_tag {

@@ -1,9 +1,10 @@
 use super::*;
 use crate::proto::summary::{value::Value as Kind, Value};
 use crate::proto::summary_metadata::PluginData;
-use crate::proto::{event::What, DataType, HistogramProto, SessionLog, Summary, SummaryMetadata, TensorProto};
+use crate::proto::{event::What, DataType, Event, HistogramProto, SessionLog, Summary, SummaryMetadata, TensorProto};
 use crate::record::{append_record, HEADER_LENGTH};
 use crate::summary::{hparams, scalar::scalar};
+use prost::Message;
 
 fn file_version() -> Event {
     Event { wall_time: 1.0, what: Some(What::FileVersion("brain.Event:2".into())), ..Default::default() }
@@ -275,7 +276,7 @@ proptest::proptest! {
     fn random_payloads_never_panic(payloads in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200), 1..6)) {
         let mut run = checks::RunChecker::default();
         for (i, p) in payloads.iter().enumerate() {
-            if let Ok(event) = Event::decode(p.as_slice()) {
+            if let Ok(event) = LazyEvent::decode(p.clone()) {
                 run.event(Path::new("fuzz"), i as u64, &event, i == 0);
             }
         }
