@@ -29,6 +29,12 @@
 //!   `--backup-dir` `BackupAndRestore` (a killed run started again with the same
 //!   arguments resumes from the last completed epoch), and the progress bar.
 //!
+//! A resumed run continues the same log directory: `training.csv` keeps the rows of the
+//! epochs done before the kill, ModelCheckpoint replaces the checkpoint only with a better
+//! `val_loss` than theirs, and `config.json`'s best epoch covers all epochs. As in Keras,
+//! EarlyStopping's and ReduceLROnPlateau's patience counts start afresh, and
+//! `batch_loss.json` holds the batches of the last process only.
+//!
 //! Output goes through `wick_demo::stdout`: a closed stdout (`train | head`) ends the run
 //! quietly (status 0) instead of panicking.
 //!

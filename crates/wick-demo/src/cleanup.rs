@@ -115,7 +115,7 @@ mod tests {
         std::fs::File::options().write(true).open(&file).unwrap().set_modified(old).unwrap();
 
         let removed = remove_stale_temps(dir, ".shapes-", "", true, start).unwrap();
-        assert_eq!(removed, [stale.clone()]);
+        assert_eq!(removed, std::slice::from_ref(&stale));
         assert!(!stale.exists());
         for kept in [&other, &fresh, &busy, &file] {
             assert!(kept.exists(), "{}", kept.display());
