@@ -17,7 +17,11 @@
 //! * image `evaluation/confusion_matrix_image` (a tag has one plugin, so not the table's
 //!   tag): row-normalised counts, white (0) to blue (1),
 //!   true classes down, predicted classes across, in label order.
+//!
+//! A closed stdout (`evaluate | head -n 1`) only stops the report: the results are still
+//! written to TensorBoard, and the exit status is 0.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use candle_core::DType;
@@ -32,7 +36,7 @@ use wick::train::losses::SparseCategoricalCrossentropy;
 use wick::train::metrics::SparseCategoricalAccuracy;
 use wick::train::{RunOptions, Trainer};
 
-use wick_demo::{build_cnn, DeviceName, RunConfig, BEST_CHECKPOINT, CONFIG_FILE};
+use wick_demo::{build_cnn, DeviceName, PathError, RunConfig, BEST_CHECKPOINT, CONFIG_FILE};
 
 type Error = wick_demo::Error;
 
@@ -63,17 +67,22 @@ struct Args {
 fn main() {
     // Keep freed memory for reuse: Candle allocates every op's output (wick-nn docs).
     wick::nn::tune_cpu_allocator();
-    if let Err(e) = run(Args::parse()) {
-        // The whole chain: a bad image names its file and what is wrong with it.
-        eprintln!("error: {}", with_sources(&*e));
-        std::process::exit(1);
+    match run(Args::parse()) {
+        Ok(()) => {}
+        // stdout's reader went away (`| head`): nothing left to say.
+        Err(e) if wick_demo::is_broken_pipe(&*e) => {}
+        Err(e) => {
+            // The whole chain: a bad image names its file and what is wrong with it.
+            let _ = writeln!(std::io::stderr(), "error: {}", with_sources(&*e));
+            std::process::exit(1);
+        }
     }
 }
 
 /// The newest directory under `root` holding `checkpoints/config.json`.
 fn newest_run(root: &Path) -> Result<PathBuf, Error> {
     let mut runs: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(root)
-        .map_err(|e| format!("no run given and cannot list {}: {e}; pass --run DIR", root.display()))?
+        .map_err(PathError::at("find the newest run (no --run given): cannot list", root))?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| p.join("checkpoints").join(CONFIG_FILE).is_file())
@@ -148,46 +157,61 @@ fn run(args: Args) -> Result<(), Error> {
     }
     let per_class: Vec<ClassScores> = (0..k).map(|c| ClassScores::of(&confusion, c)).collect();
 
-    // Report.
-    println!("Checkpoint: {}", checkpoint.display());
-    if let Some(best) = &config.best {
-        println!(
-            "  saved at epoch {} (logged val_loss {:.6}, val_accuracy {:.6})",
-            best.epoch + 1,
-            best.val_loss,
-            best.val_accuracy
-        );
-    }
-    println!(
-        "Validation split: {} images of {} ({:.0} %, seed {})",
-        labels.len(),
-        data_dir.display(),
-        config.validation_split * 100.0,
-        config.seed
-    );
-    println!("loss: {loss:.6}");
-    println!("accuracy: {accuracy:.6}");
-    println!();
-    let name_w = class_names.iter().map(|n| n.len()).max().unwrap_or(5).max(5);
-    println!("{:<name_w$}  {:>9}  {:>6}  {:>6}  {:>7}", "class", "precision", "recall", "f1", "support");
-    for (name, s) in class_names.iter().zip(&per_class) {
-        println!("{:<name_w$}  {:>9.4}  {:>6.4}  {:>6.4}  {:>7}", name, s.precision, s.recall, s.f1, s.support);
-    }
-    println!();
-    println!("Confusion matrix (rows: true class, columns: predicted class)");
-    let cell_w = class_names.iter().map(|n| n.len()).max().unwrap_or(1).max(5);
-    print!("{:<name_w$}", "");
-    for name in &class_names {
-        print!("  {name:>cell_w$}");
-    }
-    println!();
-    for (name, row) in class_names.iter().zip(&confusion) {
-        print!("{name:<name_w$}");
-        for n in row {
-            print!("  {n:>cell_w$}");
+    // Report. A closed stdout stops it, not the TensorBoard results below.
+    let mut out = wick_demo::stdout();
+    let report = |out: &mut dyn Write| -> std::io::Result<()> {
+        writeln!(out, "Checkpoint: {}", checkpoint.display())?;
+        if let Some(best) = &config.best {
+            writeln!(
+                out,
+                "  saved at epoch {} (logged val_loss {:.6}, val_accuracy {:.6})",
+                best.epoch + 1,
+                best.val_loss,
+                best.val_accuracy
+            )?;
         }
-        println!();
-    }
+        writeln!(
+            out,
+            "Validation split: {} images of {} ({:.0} %, seed {})",
+            labels.len(),
+            data_dir.display(),
+            config.validation_split * 100.0,
+            config.seed
+        )?;
+        writeln!(out, "loss: {loss:.6}")?;
+        writeln!(out, "accuracy: {accuracy:.6}")?;
+        writeln!(out)?;
+        let name_w = class_names.iter().map(|n| n.len()).max().unwrap_or(5).max(5);
+        writeln!(out, "{:<name_w$}  {:>9}  {:>6}  {:>6}  {:>7}", "class", "precision", "recall", "f1", "support")?;
+        for (name, s) in class_names.iter().zip(&per_class) {
+            writeln!(
+                out,
+                "{:<name_w$}  {:>9.4}  {:>6.4}  {:>6.4}  {:>7}",
+                name, s.precision, s.recall, s.f1, s.support
+            )?;
+        }
+        writeln!(out)?;
+        writeln!(out, "Confusion matrix (rows: true class, columns: predicted class)")?;
+        let cell_w = class_names.iter().map(|n| n.len()).max().unwrap_or(1).max(5);
+        write!(out, "{:<name_w$}", "")?;
+        for name in &class_names {
+            write!(out, "  {name:>cell_w$}")?;
+        }
+        writeln!(out)?;
+        for (name, row) in class_names.iter().zip(&confusion) {
+            write!(out, "{name:<name_w$}")?;
+            for n in row {
+                write!(out, "  {n:>cell_w$}")?;
+            }
+            writeln!(out)?;
+        }
+        Ok(())
+    };
+    let stdout_closed = match report(&mut out) {
+        Ok(()) => false,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => true,
+        Err(e) => return Err(e.into()),
+    };
 
     // TensorBoard: the run's `eval` folder.
     let eval_dir = run_dir.join("eval");
@@ -222,8 +246,16 @@ fn run(args: Args) -> Result<(), Error> {
     let (h, w, pixels) = confusion_image(&confusion, 32);
     writer.image("evaluation/confusion_matrix_image", step, &Image::from_u8_hwc(h, w, 3, &pixels))?;
     writer.close()?;
-    println!();
-    println!("Wrote the results to TensorBoard: {} (tensorboard --logdir {})", eval_dir.display(), run_dir.display());
+    if !stdout_closed {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Wrote the results to TensorBoard: {} (tensorboard --logdir {})",
+            eval_dir.display(),
+            run_dir.display()
+        )?;
+        out.flush()?;
+    }
     Ok(())
 }
 

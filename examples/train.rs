@@ -5,12 +5,16 @@
 //! cargo run --release --example train -- --data my_images --epochs 30 --image-size 96
 //! tensorboard --logdir logs/fit
 //! cargo run --release --example evaluate                   # the newest run under logs/fit
+//! # resumable: started again with the same arguments after a crash, it continues
+//! cargo run --release --example train -- --logdir logs/fit/run1 --backup-dir logs/fit/run1/backup
 //! ```
 //!
 //! What a run does:
 //!
 //! * data: `--data DIR` holds one sub-folder per class (default `data/shapes`, written by
-//!   `wick::data::synthetic::write_shapes` when absent); a seeded split keeps
+//!   `wick::data::synthetic::write_shapes` when absent; a `--data` folder that does not
+//!   exist is an error unless `--generate` asks for the synthetic dataset there); a
+//!   seeded split keeps
 //!   `--validation-split` of it for validation; training images are augmented
 //!   (`--augment`) and reshuffled every epoch;
 //! * model: `wick_demo::build_cnn` (`crates/wick-demo`, shared with `evaluate`: conv 32 →
@@ -21,20 +25,32 @@
 //!   `ModelCheckpoint` (best `val_loss` → `<logdir>/checkpoints/best.safetensors`, with
 //!   `config.json` beside it), `EarlyStopping` (patience `--patience`, best weights
 //!   restored), `ReduceLROnPlateau` (with a constant learning rate), `CSVLogger`
-//!   (`<logdir>/training.csv`), `BatchLossHistory` (`<logdir>/batch_loss.json`) and the
-//!   progress bar.
+//!   (`<logdir>/training.csv`), `BatchLossHistory` (`<logdir>/batch_loss.json`), with
+//!   `--backup-dir` `BackupAndRestore` (a killed run started again with the same
+//!   arguments resumes from the last completed epoch), and the progress bar.
+//!
+//! A resumed run continues the same log directory: `training.csv` keeps the rows of the
+//! epochs done before the kill, ModelCheckpoint replaces the checkpoint only with a better
+//! `val_loss` than theirs, and `config.json`'s best epoch covers all epochs. As in Keras,
+//! EarlyStopping's and ReduceLROnPlateau's patience counts start afresh, and
+//! `batch_loss.json` holds the batches of the last process only.
+//!
+//! Output goes through `wick_demo::stdout`: a closed stdout (`train | head`) ends the run
+//! quietly (status 0) instead of panicking.
 //!
 //! The log directory is one TensorBoard run: `<logdir>/train`, `<logdir>/validation`
 //! (and `<logdir>/eval`, written by `evaluate`).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use candle_core::DType;
 use candle_nn::{VarBuilder, VarMap};
 use clap::Parser;
 use wick::callbacks::{
-    BatchLossHistory, CSVLogger, EarlyStopping, ModelCheckpoint, ProgressBar, ReduceLROnPlateau, TensorBoard,
+    BackupAndRestore, BatchLossHistory, CSVLogger, EarlyStopping, ModelCheckpoint, ProgressBar, ReduceLROnPlateau,
+    TensorBoard,
 };
 use wick::callbacks::{Callback, History, ModelVars, UpdateFreq};
 use wick::data::augment::{Augmentation, FillMode, FlipMode};
@@ -48,19 +64,31 @@ use wick::train::{FitOptions, Trainer};
 use wick_demo::{
     build_cnn, init_seeded, Augment, BestEpoch, Cnn, CnnConfig, DeviceName, OptimizerName, Pooling, RunConfig, Schedule,
 };
-use wick_demo::{BEST_CHECKPOINT, CONFIG_FILE};
+use wick_demo::{PathError, BEST_CHECKPOINT, CONFIG_FILE};
 
 type Error = wick_demo::Error;
+
+/// The dataset folder without `--data`: generated there when it does not exist.
+const DEFAULT_DATA: &str = "data/shapes";
+/// How `ensure_shapes` names its temporary folder beside the dataset (then 6 random
+/// alphanumerics); a run killed while generating leaves one, which the next run removes.
+const SHAPES_TMP_PREFIX: &str = ".shapes-";
+/// How `resume_csv` names its temporary file (prefix, 6 random alphanumerics, suffix).
+const CSV_TMP_PREFIX: &str = ".training-";
+const CSV_TMP_SUFFIX: &str = ".csv.tmp";
 
 /// Train the demo CNN on an image folder, with TensorBoard logs, checkpoints and early
 /// stopping.
 #[derive(Debug, Parser)]
 #[command(name = "train", version)]
 struct Args {
-    /// Image folder with one sub-folder per class. The default is generated (synthetic
-    /// shapes) when it does not exist.
-    #[arg(long, default_value = "data/shapes")]
-    data: PathBuf,
+    /// Image folder with one sub-folder per class [default: data/shapes, generated (synthetic
+    /// shapes) when it does not exist]. A folder given here must exist, unless --generate.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Generate the synthetic shapes dataset into --data when that folder does not exist.
+    #[arg(long)]
+    generate: bool,
     /// Images per class when the dataset is generated.
     #[arg(long, default_value_t = 1000)]
     shapes_per_class: usize,
@@ -108,6 +136,11 @@ struct Args {
     /// Write batch-level scalars to TensorBoard every N batches.
     #[arg(long, default_value_t = 1)]
     batch_log_every: usize,
+    /// Back the run up into DIR at every epoch end (BackupAndRestore): a killed run started
+    /// again with the same arguments resumes from its last completed epoch. The backup is
+    /// deleted when the run completes. Needs --logdir (the resumed run continues that run).
+    #[arg(long, value_name = "DIR", requires = "logdir")]
+    backup_dir: Option<PathBuf>,
 }
 
 impl Args {
@@ -120,16 +153,23 @@ impl Args {
 }
 
 fn main() {
+    // What this process may clean up: leftovers last modified before it started.
+    let started = SystemTime::now();
     // Keep freed memory for reuse: Candle allocates every op's output (wick-nn docs).
     wick::nn::tune_cpu_allocator();
-    if let Err(e) = run(Args::parse()) {
-        // The whole chain: a bad image names its file and what is wrong with it.
-        eprintln!("error: {}", with_sources(&*e));
-        std::process::exit(1);
+    match run(Args::parse(), started) {
+        Ok(()) => {}
+        // stdout's reader went away (`| head`): nothing left to say.
+        Err(e) if wick_demo::is_broken_pipe(&*e) => {}
+        Err(e) => {
+            // The whole chain: a bad image names its file and what is wrong with it.
+            let _ = writeln!(std::io::stderr(), "error: {}", with_sources(&*e));
+            std::process::exit(1);
+        }
     }
 }
 
-fn run(args: Args) -> Result<(), Error> {
+fn run(args: Args, started: SystemTime) -> Result<(), Error> {
     if args.epochs == 0 || args.batch_size == 0 || args.batch_log_every == 0 {
         return Err("--epochs, --batch-size and --batch-log-every must be positive".into());
     }
@@ -140,18 +180,44 @@ fn run(args: Args) -> Result<(), Error> {
         .unwrap_or_else(|| Path::new("logs/fit").join(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string()));
     let checkpoint_dir = logdir.join("checkpoints");
     let checkpoint = checkpoint_dir.join(BEST_CHECKPOINT);
+    let csv_path = logdir.join("training.csv");
+    let mut out = wick_demo::stdout();
 
-    // Data: one seeded split; augmentation on the training part only.
-    if ensure_shapes(&args.data, args.shapes_per_class, args.shapes_size, args.seed)? {
-        println!(
-            "Generated the synthetic shapes dataset in {} ({} images per class, {}x{})",
-            args.data.display(),
-            args.shapes_per_class,
-            args.shapes_size,
-            args.shapes_size
-        );
+    // Data: one seeded split; augmentation on the training part only. The synthetic
+    // dataset is written only where asked for: the default folder, or with --generate (a
+    // mistyped --data is an error, not a new dataset).
+    let data = args.data.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
+    let generate = args.generate || data == Path::new(DEFAULT_DATA);
+    if generate {
+        let options = ShapesOptions {
+            per_class: args.shapes_per_class,
+            height: args.shapes_size,
+            width: args.shapes_size,
+            seed: args.seed,
+            ..Default::default()
+        };
+        let (generated, removed) = ensure_shapes(&data, &options, started)?;
+        for leftover in removed {
+            writeln!(out, "Removed {}, left by an interrupted dataset generation", leftover.display())?;
+        }
+        if generated {
+            writeln!(
+                out,
+                "Generated the synthetic shapes dataset in {} ({} images per class, {}x{})",
+                data.display(),
+                args.shapes_per_class,
+                args.shapes_size,
+                args.shapes_size
+            )?;
+        }
+    } else if !data.exists() {
+        return Err(format!(
+            "the image folder {} does not exist (check --data; pass --generate to write the synthetic shapes dataset there)",
+            data.display()
+        )
+        .into());
     }
-    let (class_names, train_subset, val_subset) = wick_demo::split(&args.data, args.validation_split, args.seed)?;
+    let (class_names, train_subset, val_subset) = wick_demo::split(&data, args.validation_split, args.seed)?;
     let mut train = wick_demo::dataset(
         &train_subset,
         args.image_size,
@@ -162,9 +228,10 @@ fn run(args: Args) -> Result<(), Error> {
     )?;
     let mut val = wick_demo::dataset(&val_subset, args.image_size, args.batch_size, args.seed, &device, None)?;
     let steps_per_epoch = train_subset.len().div_ceil(args.batch_size);
-    println!(
+    writeln!(
+        out,
         "Data: {} ({} classes: {}), {} training and {} validation images, {}x{} px, batches of {}",
-        args.data.display(),
+        data.display(),
         class_names.len(),
         class_names.join(", "),
         train_subset.len(),
@@ -172,7 +239,7 @@ fn run(args: Args) -> Result<(), Error> {
         args.image_size,
         args.image_size,
         args.batch_size
-    );
+    )?;
 
     // Model, with seeded weights.
     let model_config = CnnConfig { pooling: args.pooling, ..CnnConfig::new(args.image_size, class_names.len()) };
@@ -187,7 +254,7 @@ fn run(args: Args) -> Result<(), Error> {
         model: model_config,
         class_names,
         // Absolute, so `evaluate` finds them from any working directory.
-        data_dir: std::path::absolute(&args.data)?,
+        data_dir: absolute(&data)?,
         validation_split: args.validation_split,
         seed: args.seed,
         batch_size: args.batch_size,
@@ -196,12 +263,39 @@ fn run(args: Args) -> Result<(), Error> {
         schedule: args.schedule,
         augment: args.augment,
         epochs: args.epochs,
-        logdir: std::path::absolute(&logdir)?,
-        checkpoint: std::path::absolute(&checkpoint)?,
+        logdir: absolute(&logdir)?,
+        checkpoint: absolute(&checkpoint)?,
         best: None,
     };
     let config_path = checkpoint_dir.join(CONFIG_FILE);
     config.save(&config_path)?;
+    // A save killed before its rename leaves its temporary file.
+    wick_demo::remove_stale_temps(&checkpoint_dir, RunConfig::TEMP_PREFIX, RunConfig::TEMP_SUFFIX, false, started)?;
+    wick_demo::remove_stale_temps(&logdir, CSV_TMP_PREFIX, CSV_TMP_SUFFIX, false, started)?;
+
+    // Resuming (--backup-dir): the epochs the backup says are done keep their CSV rows
+    // (a row written after the backup, by an epoch that is run again, is dropped) and their
+    // best val_loss, which the resumed ModelCheckpoint must beat to replace the checkpoint.
+    let resume = match &args.backup_dir {
+        Some(dir) => BackupAndRestore::latest(dir)
+            .map_err(|e| format!("cannot read the backup in {}: {}", dir.display(), with_sources(&e)))?,
+        None => None,
+    };
+    let start_epoch = resume.as_ref().map_or(0, |state| state.epoch);
+    let previous_best = match &resume {
+        Some(_) => resume_csv(&csv_path, start_epoch)?,
+        None => None,
+    };
+    if let (Some(dir), Some(state)) = (&args.backup_dir, &resume) {
+        writeln!(
+            out,
+            "Resuming from the backup in {}: {} of {} epoch(s) done, continuing at epoch {}",
+            dir.display(),
+            state.epoch,
+            args.epochs,
+            state.epoch + 1
+        )?;
+    }
 
     // Callbacks.
     let batch_losses = BatchLossHistory::new();
@@ -220,7 +314,13 @@ fn run(args: Args) -> Result<(), Error> {
     let template = config.checkpoint.to_string_lossy().replace('{', "{{").replace('}', "}}");
     let mut callbacks: Vec<Box<dyn Callback>> = vec![
         Box::new(tensorboard),
-        Box::new(ModelCheckpoint::new(template).monitor("val_loss").save_best_only(true).verbose(verbose)),
+        Box::new(
+            ModelCheckpoint::new(template)
+                .monitor("val_loss")
+                .save_best_only(true)
+                .initial_value_threshold(previous_best.as_ref().map(|b| b.val_loss))
+                .verbose(verbose),
+        ),
         Box::new(
             EarlyStopping::new()
                 .monitor("val_loss")
@@ -240,8 +340,13 @@ fn run(args: Args) -> Result<(), Error> {
                 .verbose(verbose),
         ));
     }
-    callbacks.push(Box::new(CSVLogger::new(config.logdir.join("training.csv"))));
+    callbacks.push(Box::new(CSVLogger::new(absolute(&csv_path)?).append(resume.is_some())));
     callbacks.push(Box::new(batch_losses.clone()));
+    if let Some(dir) = &args.backup_dir {
+        // After the callbacks that write an epoch's results: a backup that names epoch e
+        // as done is taken only once its checkpoint and CSV row are written.
+        callbacks.push(Box::new(BackupAndRestore::new(dir)));
+    }
     if args.verbose > 0 {
         callbacks.push(Box::new(ProgressBar::new().verbose(args.verbose)));
     }
@@ -260,7 +365,7 @@ fn run(args: Args) -> Result<(), Error> {
         callbacks,
         ..Default::default()
     };
-    let started = Instant::now();
+    let fit_started = Instant::now();
     let history = match args.optimizer {
         OptimizerName::Adam => {
             compile_and_fit(model, vars, rules::AdamRule::default(), learning_rate, &mut train, options)?
@@ -279,54 +384,128 @@ fn run(args: Args) -> Result<(), Error> {
             compile_and_fit(model, vars, sgd, learning_rate, &mut train, options)?
         }
     };
-    let elapsed = started.elapsed().as_secs_f64();
-    std::fs::write(
-        config.logdir.join("batch_loss.json"),
-        serde_json::to_string(&batch_losses.record().losses)? + "\n",
-    )?;
+    let elapsed = fit_started.elapsed().as_secs_f64();
+    let batch_loss_path = config.logdir.join("batch_loss.json");
+    std::fs::write(&batch_loss_path, serde_json::to_string(&batch_losses.record().losses)? + "\n")
+        .map_err(PathError::at("write the batch losses", &batch_loss_path))?;
 
-    // The best checkpoint, and its epoch in the run configuration.
-    config.best = best_epoch(&history);
+    // The best checkpoint, and its epoch in the run configuration (over the epochs done
+    // before a resume too: the checkpoint holds the best of all of them).
+    config.best = match (previous_best, best_epoch(&history)) {
+        (Some(before), Some(now)) if now.val_loss < before.val_loss => Some(now),
+        (Some(before), Some(now)) => Some(BestEpoch { epochs_run: now.epochs_run, ..before }),
+        (before, now) => now.or(before),
+    };
     config.save(&config_path)?;
     let epochs_run = history.epoch().len();
-    println!();
-    println!(
-        "Trained {epochs_run} epoch(s) in {elapsed:.1} s ({:.2} s per epoch).",
+    writeln!(out)?;
+    let resumed = if start_epoch > 0 { format!(", resumed at epoch {}", start_epoch + 1) } else { String::new() };
+    writeln!(
+        out,
+        "Trained {epochs_run} epoch(s) in {elapsed:.1} s ({:.2} s per epoch{resumed}).",
         elapsed / epochs_run.max(1) as f64
-    );
+    )?;
     match (&config.best, checkpoint.is_file()) {
-        (Some(best), true) => println!(
+        (Some(best), true) => writeln!(
+            out,
             "Best checkpoint: {} (epoch {}: val_loss {:.4}, val_accuracy {:.4})",
             checkpoint.display(),
             best.epoch + 1,
             best.val_loss,
             best.val_accuracy
-        ),
-        _ => println!("No checkpoint was written (val_loss was never available)."),
+        )?,
+        _ => writeln!(out, "No checkpoint was written (val_loss was never available).")?,
     }
-    println!("Configuration:   {}", config_path.display());
-    println!("Evaluate it:     cargo run --release --example evaluate -- --run {}", logdir.display());
+    writeln!(out, "Configuration:   {}", config_path.display())?;
+    writeln!(out, "Evaluate it:     cargo run --release --example evaluate -- --run {}", logdir.display())?;
     let root = logdir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    println!("See the run:     tensorboard --logdir {}", root.display());
+    writeln!(out, "See the run:     tensorboard --logdir {}", root.display())?;
+    out.flush()?;
     Ok(())
 }
 
-/// Writes the synthetic shapes dataset (4 classes of `size × size` PNGs, `per_class`
-/// each) into `dir` unless `dir` exists. Returns whether it wrote it.
-fn ensure_shapes(dir: &Path, per_class: usize, size: u32, seed: u64) -> Result<bool, Error> {
-    if dir.exists() {
-        return Ok(false);
-    }
-    let options = ShapesOptions { per_class, height: size, width: size, seed, ..Default::default() };
-    // Written next to `dir` and renamed, so an interrupted run leaves no half dataset.
+/// `path` made absolute (so `evaluate` finds it from any working directory).
+fn absolute(path: &Path) -> Result<PathBuf, PathError> {
+    std::path::absolute(path).map_err(PathError::at("make an absolute path of", path))
+}
+
+/// Writes the synthetic shapes dataset (`options`) into `dir` unless `dir` exists, first
+/// removing the temporary folders that runs killed while generating left beside it (only
+/// `.shapes-XXXXXX` folders last modified before this process `started`). Returns whether
+/// it wrote the dataset, and the leftovers it removed.
+fn ensure_shapes(dir: &Path, options: &ShapesOptions, started: SystemTime) -> Result<(bool, Vec<PathBuf>), Error> {
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)?;
-    let tmp = tempfile::Builder::new().prefix(".shapes-").tempdir_in(parent)?;
-    write_shapes(tmp.path(), &options)?;
-    std::fs::rename(tmp.path(), dir)
-        .map_err(|e| format!("cannot move the generated dataset to {}: {e}", dir.display()))?;
-    let _ = tmp.keep();
-    Ok(true)
+    let removed = wick_demo::remove_stale_temps(parent, SHAPES_TMP_PREFIX, "", true, started)?;
+    if dir.exists() {
+        return Ok((false, removed));
+    }
+    // Written next to `dir` and renamed, so an interrupted run leaves no half dataset.
+    std::fs::create_dir_all(parent).map_err(|e| {
+        PathError::new(format!("generate the dataset {}: cannot create its folder", dir.display()), parent, e)
+    })?;
+    let tmp = tempfile::Builder::new()
+        .prefix(SHAPES_TMP_PREFIX)
+        .tempdir_in(parent)
+        .map_err(PathError::at("create a temporary folder for the generated dataset in", parent))?;
+    write_shapes(tmp.path(), options)
+        .map_err(|e| format!("cannot generate the dataset {}: {}", dir.display(), with_sources(&e)))?;
+    match std::fs::rename(tmp.path(), dir) {
+        Ok(()) => {
+            let _ = tmp.keep();
+            Ok((true, removed))
+        }
+        // Another run generated it meanwhile: use that one (`tmp` is removed on drop).
+        Err(_) if dir.is_dir() => Ok((false, removed)),
+        Err(e) => Err(PathError::new("move the generated dataset to", dir, e).into()),
+    }
+}
+
+/// Prepares the CSVLogger file at `path` for a run resumed at epoch `start`: keeps the
+/// header and the complete rows of epochs before `start` (a row of an epoch that is run
+/// again, written after the backup, is dropped; the file is rewritten through a temporary
+/// file). Returns the best of those epochs as ModelCheckpoint chose it (the first strict
+/// minimum of a finite `val_loss`), if the file has them.
+fn resume_csv(path: &Path, start: usize) -> Result<Option<BestEpoch>, Error> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(PathError::new("read the training log", path, e).into()),
+    };
+    let mut lines = text.lines();
+    let Some(header) = lines.next() else { return Ok(None) };
+    let columns: Vec<&str> = header.split(',').collect();
+    let column = |name: &str| columns.iter().position(|c| *c == name);
+    let (Some(i_epoch), i_loss, i_accuracy) = (column("epoch"), column("val_loss"), column("val_accuracy")) else {
+        return Ok(None);
+    };
+    let (mut kept, mut dropped, mut best) = (vec![header], false, None::<BestEpoch>);
+    for line in lines {
+        let fields: Vec<&str> = line.split(',').collect();
+        let epoch = fields.get(i_epoch).and_then(|f| f.parse::<usize>().ok());
+        let Some(epoch) = epoch.filter(|&e| e < start && fields.len() == columns.len()) else {
+            dropped = true;
+            continue;
+        };
+        kept.push(line);
+        let value = |i: Option<usize>| i.and_then(|i| fields[i].parse::<f64>().ok());
+        if let (Some(val_loss), Some(val_accuracy)) = (value(i_loss), value(i_accuracy)) {
+            if val_loss.is_finite() && best.as_ref().is_none_or(|b| val_loss < b.val_loss) {
+                best = Some(BestEpoch { epoch, val_loss, val_accuracy, epochs_run: start });
+            }
+        }
+    }
+    if dropped {
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let write = || -> std::io::Result<()> {
+            let mut tmp = tempfile::Builder::new().prefix(CSV_TMP_PREFIX).suffix(CSV_TMP_SUFFIX).tempfile_in(dir)?;
+            tmp.write_all((kept.join("\r\n") + "\r\n").as_bytes())?;
+            tmp.as_file().sync_all()?;
+            tmp.persist(path).map_err(|e| e.error)?;
+            Ok(())
+        };
+        write().map_err(PathError::at("rewrite the training log", path))?;
+    }
+    Ok(best)
 }
 
 /// The training images' augmentation at `level`.
@@ -378,6 +557,7 @@ fn best_epoch(history: &History) -> Option<BestEpoch> {
         epoch: epochs[i],
         val_loss: val_loss[i],
         val_accuracy: val_accuracy[i],
-        epochs_run: epochs.len(),
+        // Also after a resume, where the history holds only this process's epochs.
+        epochs_run: epochs.last().map_or(0, |e| e + 1),
     })
 }

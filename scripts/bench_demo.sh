@@ -135,7 +135,7 @@ if [[ -z "$DATA" ]]; then
 fi
 if [[ ! -d "$DATA" ]]; then
     echo "== generating $DATA ($PER_CLASS images per class, seed $SEED) with one short train run"
-    "$BIN" --data "$DATA" --shapes-per-class "$PER_CLASS" --seed "$SEED" --epochs 1 --verbose 0 --logdir "$TMP/prep" >/dev/null
+    "$BIN" --generate --data "$DATA" --shapes-per-class "$PER_CLASS" --seed "$SEED" --epochs 1 --verbose 0 --logdir "$TMP/prep" >/dev/null
 fi
 echo "== data: $DATA ($(find "$DATA" -mindepth 2 -maxdepth 2 -type f | wc -l) files in $(find "$DATA" -mindepth 1 -maxdepth 1 -type d | wc -l) class folders), seed $SEED"
 echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -102,6 +102,7 @@ fn train_and_evaluate(root: &Path) -> Outcome {
     let stdout = run(
         "train",
         &[
+            "--generate",
             "--data",
             data.to_str().unwrap(),
             "--shapes-per-class",

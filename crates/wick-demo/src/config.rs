@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::model::CnnConfig;
-use crate::Error;
+use crate::{Error, PathError};
 
 /// File name of the configuration, in the checkpoint's folder.
 pub const CONFIG_FILE: &str = "config.json";
@@ -138,21 +138,38 @@ impl Augment {
 }
 
 impl RunConfig {
+    /// Prefix of the temporary file [`save`](Self::save) writes beside `config.json`
+    /// (then 6 random alphanumerics and [`TEMP_SUFFIX`](Self::TEMP_SUFFIX)); a save that
+    /// was killed leaves one, which [`remove_stale_temps`](crate::remove_stale_temps)
+    /// removes.
+    pub const TEMP_PREFIX: &'static str = ".config-";
+    /// Suffix of the temporary file [`save`](Self::save) writes.
+    pub const TEMP_SUFFIX: &'static str = ".json.tmp";
+
     /// Writes the configuration as pretty JSON through a temporary file renamed over
-    /// `path`, so a crash never leaves a half-written file.
+    /// `path`, so a crash never leaves a half-written file. Every error is a
+    /// [`PathError`] naming `path` (or the folder that could not be created).
     pub fn save(&self, path: &Path) -> Result<(), Error> {
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        serde_json::to_writer_pretty(&mut tmp, self)?;
-        std::io::Write::write_all(&mut tmp, b"\n")?;
-        tmp.persist(path).map_err(|e| format!("cannot write {}: {}", path.display(), e.error))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            PathError::new(format!("write the run configuration {}: cannot create its folder", path.display()), dir, e)
+        })?;
+        let write = || -> std::io::Result<()> {
+            let mut tmp =
+                tempfile::Builder::new().prefix(Self::TEMP_PREFIX).suffix(Self::TEMP_SUFFIX).tempfile_in(dir)?;
+            serde_json::to_writer_pretty(&mut tmp, self)?;
+            std::io::Write::write_all(&mut tmp, b"\n")?;
+            tmp.as_file().sync_all()?;
+            tmp.persist(path).map_err(|e| e.error)?;
+            Ok(())
+        };
+        write().map_err(PathError::at("write the run configuration", path))?;
         Ok(())
     }
 
     /// Reads a configuration written by [`save`](Self::save).
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(PathError::at("read the run configuration", path))?;
         Ok(serde_json::from_str(&text).map_err(|e| format!("{}: not a run configuration: {e}", path.display()))?)
     }
 }

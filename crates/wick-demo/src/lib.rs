@@ -1,7 +1,9 @@
 //! What wick's `train`, `evaluate` and `finetune` examples share: the demo CNN
 //! ([`build_cnn`], [`CnnConfig`]), the run configuration `train` saves beside its best
-//! checkpoint and the others read back ([`RunConfig`]), and the data pipeline they all
-//! rebuild the same way ([`split`], [`dataset`], [`device`]).
+//! checkpoint and the others read back ([`RunConfig`]), the data pipeline they all
+//! rebuild the same way ([`split`], [`dataset`], [`device`]), errors that name their path
+//! ([`PathError`]), a stdout that never panics ([`stdout`], [`is_broken_pipe`]) and the
+//! removal of what a killed run left behind ([`remove_stale_temps`]).
 //!
 //! Unpublished: it exists so that the examples share this code without copying it. What
 //! only `train` needs (generating the dataset, the augmentation levels, the optimizer
@@ -9,14 +11,14 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod cleanup;
 mod config;
 mod data;
+mod error;
 mod model;
 
+pub use cleanup::{is_temp_name, remove_stale_temps};
 pub use config::{Augment, BestEpoch, OptimizerName, RunConfig, Schedule, BEST_CHECKPOINT, CONFIG_FILE};
 pub use data::{dataset, device, split, DeviceName};
+pub use error::{is_broken_pipe, stdout, Error, PathError, Stdout};
 pub use model::{build_cnn, init_seeded, Cnn, CnnConfig, InputScaling, Pooling};
-
-/// The examples' error: any error, with its source chain (print it with
-/// `wick::data::with_sources`).
-pub type Error = Box<dyn std::error::Error>;
