@@ -13,9 +13,9 @@ use crate::json::Kwargs;
 use candle_core::{Device, Tensor, Var};
 use serde_json::{json, Map, Value};
 use std::path::Path;
-use wick_callbacks::OPTIMIZER_STATE_SUFFIX;
 use wick_callbacks::{Callback, Context, Logs, ModelVars, Params, RunState};
 use wick_callbacks::{EarlyStopping, LearningRateScheduler, Mode, ModelCheckpoint, ReduceLROnPlateau, SaveFreq};
+use wick_callbacks::{CHECKPOINT_MANIFEST_SUFFIX, OPTIMIZER_STATE_SUFFIX};
 use wick_optim::LrControl;
 
 /// Learning rate of the stand-in optimizer when the golden file gives none (`drive`'s default).
@@ -152,7 +152,9 @@ fn list_saved(dir: &Path) -> Result<Vec<String>, String> {
     let mut names: Vec<String> = files
         .iter()
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .filter(|n| !n.ends_with(OPTIMIZER_STATE_SUFFIX) && !n.starts_with(".wick-"))
+        .filter(|n| {
+            !n.ends_with(OPTIMIZER_STATE_SUFFIX) && !n.ends_with(CHECKPOINT_MANIFEST_SUFFIX) && !n.starts_with(".wick-")
+        })
         .collect();
     names.sort();
     Ok(names)

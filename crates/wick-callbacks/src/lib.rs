@@ -38,6 +38,15 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+/// `println!` for the callbacks' Keras messages that never panics: when stdout is closed
+/// (`train | head -n 1`), the message is dropped instead of aborting the run.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod callback;
 mod callbacks;
 mod context;

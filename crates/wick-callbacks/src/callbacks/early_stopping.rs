@@ -221,12 +221,12 @@ impl Callback for EarlyStopping {
 
     fn on_train_end(&mut self, _logs: &mut Logs, ctx: &mut Context<'_>) -> Result<()> {
         if self.stopped_epoch > 0 && self.verbose > 0 {
-            println!("Epoch {}: early stopping", self.stopped_epoch + 1);
+            say!("Epoch {}: early stopping", self.stopped_epoch + 1);
         }
         if self.restore_best_weights {
             if let Some(best) = &self.best_weights {
                 if self.verbose > 0 {
-                    println!("Restoring model weights from the end of the best epoch: {}.", self.best_epoch + 1);
+                    say!("Restoring model weights from the end of the best epoch: {}.", self.best_epoch + 1);
                 }
                 ctx.model("EarlyStopping")?.restore(best)?;
             }

@@ -65,7 +65,7 @@ impl Callback for LearningRateScheduler {
         }
         optimizer.set_learning_rate(lr);
         if self.verbose > 0 {
-            println!("\nEpoch {}: LearningRateScheduler setting learning rate to {}.", epoch + 1, repr_f64(lr));
+            say!("\nEpoch {}: LearningRateScheduler setting learning rate to {}.", epoch + 1, repr_f64(lr));
         }
         Ok(())
     }

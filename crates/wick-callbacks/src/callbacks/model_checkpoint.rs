@@ -392,7 +392,7 @@ impl ModelCheckpoint {
     fn should_save(&mut self, epoch: usize, logs: &Logs, path: &str) -> Result<bool> {
         if !self.save_best_only {
             if self.verbose > 0 {
-                println!("\nEpoch {}: saving model to {path}", epoch + 1);
+                say!("\nEpoch {}: saving model to {path}", epoch + 1);
             }
             return Ok(true);
         }
@@ -405,7 +405,7 @@ impl ModelCheckpoint {
         let best_str = self.best.map_or_else(|| "None".to_string(), five_decimals);
         if monitor.is_improvement(current, self.best)? {
             if self.verbose > 0 {
-                println!(
+                say!(
                     "\nEpoch {}: {} improved from {best_str} to {}, saving model to {path}",
                     epoch + 1,
                     self.monitor,
@@ -416,7 +416,7 @@ impl ModelCheckpoint {
             Ok(true)
         } else {
             if self.verbose > 0 {
-                println!("\nEpoch {}: {} did not improve from {best_str}", epoch + 1, self.monitor);
+                say!("\nEpoch {}: {} did not improve from {best_str}", epoch + 1, self.monitor);
             }
             Ok(false)
         }
@@ -444,7 +444,7 @@ impl ModelCheckpoint {
         };
         write_checkpoint(file, set, !self.save_weights_only, ctx)?;
         if self.verbose > 0 {
-            println!("\nEpoch {}: finished saving model to {path}", epoch + 1);
+            say!("\nEpoch {}: finished saving model to {path}", epoch + 1);
         }
         self.last_saved = Some(PathBuf::from(path));
         Ok(())

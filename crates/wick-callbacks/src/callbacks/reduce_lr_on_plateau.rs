@@ -212,7 +212,7 @@ impl Callback for ReduceLROnPlateau {
                     let new_lr = (old_lr * self.factor).max(self.min_lr);
                     optimizer.set_learning_rate(new_lr);
                     if self.verbose > 0 {
-                        println!(
+                        say!(
                             "\nEpoch {}: ReduceLROnPlateau reducing learning rate to {}.",
                             epoch + 1,
                             repr_f64(new_lr)

@@ -41,7 +41,7 @@ impl Callback for TerminateOnNaN {
         if self.raise_error {
             return Err(Error::NonFiniteLoss { context: "TerminateOnNaN", batch, loss });
         }
-        println!("Batch {batch}: Invalid loss, terminating training");
+        say!("Batch {batch}: Invalid loss, terminating training");
         ctx.stop_training();
         Ok(())
     }
