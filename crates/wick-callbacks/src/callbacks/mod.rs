@@ -3,6 +3,7 @@
 
 mod backup_and_restore;
 mod batch_loss_history;
+mod checkpoint_set;
 mod csv_logger;
 mod early_stopping;
 mod history;
@@ -18,14 +19,13 @@ mod terminate_on_nan;
 
 pub use backup_and_restore::{BackupAndRestore, BackupState};
 pub use batch_loss_history::{BatchLossHistory, BatchRecord};
+pub use checkpoint_set::{CheckpointInfo, CHECKPOINT_MANIFEST_SUFFIX, OPTIMIZER_STATE_SUFFIX};
 pub use csv_logger::CSVLogger;
 pub use early_stopping::EarlyStopping;
 pub use history::{History, HistoryRecord};
 pub use lambda::LambdaCallback;
 pub use learning_rate_scheduler::LearningRateScheduler;
-pub use model_checkpoint::{
-    CheckpointInfo, ModelCheckpoint, SaveFreq, CHECKPOINT_MANIFEST_SUFFIX, OPTIMIZER_STATE_SUFFIX,
-};
+pub use model_checkpoint::{ModelCheckpoint, SaveFreq};
 pub use monitor::{metric_direction, Direction, Mode, Monitor};
 pub use progress_bar::ProgressBar;
 pub use reduce_lr_on_plateau::ReduceLROnPlateau;
