@@ -20,7 +20,7 @@ pub const CHECKPOINT_MANIFEST_SUFFIX: &str = ".manifest.json";
 const MANIFEST_FORMAT: &str = "wick-checkpoint/1";
 
 /// What a checkpoint's manifest says, and where its files are
-/// ([`ModelCheckpoint::read_checkpoint`], [`ModelCheckpoint::load_checkpoint`]).
+/// ([`ModelCheckpoint::read_checkpoint`](crate::ModelCheckpoint::read_checkpoint), [`ModelCheckpoint::load_checkpoint`](crate::ModelCheckpoint::load_checkpoint)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckpointInfo {
     /// The epoch saved (1-based, as `{epoch}` in file names and Keras' messages).

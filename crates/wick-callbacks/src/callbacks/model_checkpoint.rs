@@ -41,8 +41,8 @@ pub enum SaveFreq {
 /// **What is written**: the model's variables as a plain safetensors file at the
 /// formatted path (the extension is yours to choose; Keras' `.keras`/`.h5` rule does not
 /// apply). Unless `save_weights_only`, the optimizer state is saved next to it, at
-/// `<path>.optimizer.safetensors` ([`OPTIMIZER_STATE_SUFFIX`]), when the loop provides
-/// the optimizer. Beside them, `<path>.manifest.json` ([`CHECKPOINT_MANIFEST_SUFFIX`])
+/// `<path>.optimizer.safetensors` ([`OPTIMIZER_STATE_SUFFIX`](crate::OPTIMIZER_STATE_SUFFIX)), when the loop provides
+/// the optimizer. Beside them, `<path>.manifest.json` ([`CHECKPOINT_MANIFEST_SUFFIX`](crate::CHECKPOINT_MANIFEST_SUFFIX))
 /// names the set: the epoch, the batch, and each file's name, size and CRC-32C. Both
 /// safetensors files also carry the epoch in their metadata (`wick.epoch`, `wick.batch`,
 /// `wick.global_step`), so a file found beside the wrong partner can say where it came
