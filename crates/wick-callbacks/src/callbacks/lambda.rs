@@ -24,7 +24,7 @@ type PredictFn = Box<dyn FnMut(usize, &Tensor, &mut Context<'_>) -> Result<()>>;
 /// use wick_callbacks::LambdaCallback;
 /// let cb = LambdaCallback::new()
 ///     .with_on_epoch_end(|epoch, logs, _ctx| {
-///         say!("epoch {epoch}: loss {:?}", logs.get("loss"));
+///         println!("epoch {epoch}: loss {:?}", logs.get("loss"));
 ///         Ok(())
 ///     });
 /// # let _ = cb;
