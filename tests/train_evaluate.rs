@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use support::examples::example;
 use support::tensorboard::{Loader, TensorBoard};
 use wick::tfevents::proto::{event, summary::value};
 
@@ -27,19 +28,6 @@ const EPOCHS: usize = 2;
 const PER_CLASS: usize = 20;
 const BATCH_SIZE: usize = 16;
 const LOAD_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// `target/<profile>/examples/<name>`, beside this test's `target/<profile>/deps/`.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
-    let path = profile_dir.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.is_file(),
-        "{} is missing: `cargo test --release` builds the examples; with a test filter, run `cargo build --release --examples` first",
-        path.display()
-    );
-    path
-}
 
 /// Runs an example with `args`; panics with its output unless it succeeds. Returns stdout.
 fn run(name: &str, args: &[&str], cwd: &Path) -> String {

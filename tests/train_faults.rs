@@ -6,25 +6,15 @@
 //! in its own temporary folder. The example binaries are the ones `cargo test --release`
 //! builds next to this test (`target/release/examples/`).
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
+use support::examples::example;
 use wick::callbacks::BackupAndRestore;
-
-/// `target/<profile>/examples/<name>`, beside this test's `target/<profile>/deps/`.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
-    let path = profile_dir.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.is_file(),
-        "{} is missing: `cargo test --release` builds the examples; with a test filter, run `cargo build --release --examples` first",
-        path.display()
-    );
-    path
-}
 
 /// A tiny training run's flags (data generation, model, epochs), before the caller's.
 fn tiny(epochs: usize) -> Vec<String> {

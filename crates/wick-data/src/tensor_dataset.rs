@@ -255,11 +255,10 @@ impl SplitMix64 {
     }
 
     fn next_u64(&mut self) -> u64 {
+        // SplitMix64: the output is the mix of the state before its golden-ratio step.
+        let out = crate::rng::mix(self.0);
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        out
     }
 
     /// Uniform in `0..bound` (`bound > 0`), without modulo bias (Lemire's method).
@@ -321,6 +320,16 @@ mod tests {
         ds.begin_pass(0, false).unwrap();
         assert_eq!(firsts(&mut ds), [0.0, 4.0, 8.0]);
         assert_eq!(firsts(&mut ds), [0.0, 4.0, 8.0], "the call after the end starts the next pass");
+    }
+
+    #[test]
+    fn permutations_are_pinned() {
+        // Values of the SplitMix64 + Fisher–Yates order (computed independently in Python):
+        // a change to the generator would silently change every shuffled run.
+        let x = Tensor::zeros((10, 1), DType::F32, &Device::Cpu).unwrap();
+        let ds = TensorDataset::inputs(x).unwrap();
+        assert_eq!(ds.permutation(0), [4, 9, 2, 5, 1, 7, 6, 0, 3, 8]);
+        assert_eq!(ds.with_seed(7).permutation(3), [8, 3, 1, 6, 4, 0, 7, 9, 2, 5]);
     }
 
     #[test]
