@@ -51,7 +51,7 @@ fn measure(args: &[&OsStr]) -> Run {
 /// arguments, counts its stdout as it streams, and prints its exit status and peak RSS
 /// from `getrusage(RUSAGE_CHILDREN)` (this process has no other children).
 #[test]
-#[ignore = "helper of the memory test"]
+#[ignore = "entry point of the child process that `validate_and_dump_of_a_large_event_stay_within_ten_times_its_size` starts to measure wick-events' peak RSS"]
 fn rss_helper() {
     let Some(args) = std::env::var_os(HELPER_ARGS) else { return };
     let args: Vec<String> = args.to_str().unwrap().split('\x1f').map(String::from).collect();
