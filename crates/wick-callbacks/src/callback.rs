@@ -18,6 +18,20 @@ pub trait Callback {
         "Callback"
     }
 
+    /// Whether this callback reads the logs passed to `on_train_batch_end` and
+    /// `on_test_batch_end`. The loop asks after the begin hook of a run (`on_train_begin`,
+    /// or `on_test_begin` for a standalone `evaluate`), so the answer may depend on the run's
+    /// parameters.
+    ///
+    /// When no callback of the list needs them, the batch hooks receive **empty** logs and
+    /// the loop leaves the running loss and metric totals where they are computed (on the
+    /// GPU, say) until the epoch ends, instead of reading them back after every batch; the
+    /// epoch-end logs are the same either way. The default is `true` (always correct);
+    /// callbacks that only act at epoch boundaries, or only count batches, return `false`.
+    fn needs_batch_logs(&self) -> bool {
+        true
+    }
+
     /// Start of `fit`, after `Context::params` are set.
     fn on_train_begin(&mut self, ctx: &mut Context<'_>) -> Result<()> {
         Ok(())

@@ -88,6 +88,13 @@ impl CallbackList {
     }
 }
 
+impl CallbackList {
+    /// Whether any callback of the list reads batch logs ([`Callback::needs_batch_logs`]).
+    pub fn needs_batch_logs(&self) -> bool {
+        self.callbacks.iter().any(|c| c.needs_batch_logs())
+    }
+}
+
 impl From<Vec<Box<dyn Callback>>> for CallbackList {
     fn from(callbacks: Vec<Box<dyn Callback>>) -> Self {
         CallbackList { callbacks }

@@ -73,6 +73,10 @@ impl Metric for LossMetric {
         self.mean.result()
     }
 
+    fn sync(&mut self) -> Result<()> {
+        self.mean.sync()
+    }
+
     fn reset_state(&mut self) {
         self.mean.reset_state();
     }

@@ -87,6 +87,9 @@ impl<C: Callback> Callback for Shared<C> {
     fn name(&self) -> &str {
         &self.name
     }
+    fn needs_batch_logs(&self) -> bool {
+        self.inner.borrow().needs_batch_logs()
+    }
     fn on_train_begin(&mut self, ctx: &mut Context<'_>) -> Result<()> {
         self.inner.borrow_mut().on_train_begin(ctx)
     }

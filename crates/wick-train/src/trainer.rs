@@ -165,11 +165,16 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
     }
 
     /// The current results: `"loss"` and each metric's value, sorted by key (what the
-    /// hooks receive).
-    pub fn metrics_result(&self) -> Logs {
+    /// hooks receive). Reads totals kept on a GPU back first ([`Metric::sync`]): one small
+    /// device → host copy per metric, which waits for the queued steps to finish.
+    pub fn metrics_result(&mut self) -> Result<Logs> {
+        self.loss_tracker.sync()?;
+        for m in &mut self.metrics {
+            m.sync()?;
+        }
         let pairs = std::iter::once(("loss".to_string(), self.loss_tracker.result()))
             .chain(self.metrics.iter().map(|m| (m.name().to_string(), m.result())));
-        Logs::sorted(pairs)
+        Ok(Logs::sorted(pairs))
     }
 
     /// Forward pass, loss and metric updates of one batch; returns the loss (unscaled)
@@ -190,11 +195,12 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
         Ok((loss, y_pred))
     }
 
-    /// Loss tracker and metric updates after a step (Keras' `compute_metrics`).
-    fn update_metrics(&mut self, batch: &Batch, loss: &Tensor, y_pred: &Tensor) -> Result<Logs> {
+    /// Loss tracker and metric updates after a step (Keras' `compute_metrics`). On a GPU the
+    /// loss tracker and the accuracy metrics add to device-side totals: nothing is read back
+    /// here (see [`metrics_result`](Self::metrics_result)).
+    fn update_metrics(&mut self, batch: &Batch, loss: &Tensor, y_pred: &Tensor) -> Result<()> {
         let n = batch.len();
-        let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-        self.loss_tracker.update(value, n as f64);
+        self.loss_tracker.update_tensor(loss, n as f64)?;
         let y_pred = y_pred.detach();
         let sample_weight = batch.sample_weight.as_ref().map(float_weights).transpose()?;
         if let Some(y) = batch.y.as_ref() {
@@ -202,13 +208,22 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
                 m.update_state(y, &y_pred, sample_weight.as_ref())?;
             }
         }
-        Ok(self.metrics_result())
+        Ok(())
     }
 
     /// Keras' `train_step`: forward (training mode), loss, `optimizer.scale_loss`,
     /// backward, one optimizer step, then the loss tracker (sample-count-weighted) and the
     /// metrics on this batch's predictions. Returns the running results.
+    ///
+    /// Returning the results reads them back from the device on a GPU; `fit` does that only
+    /// when a callback needs batch logs ([`Callback::needs_batch_logs`]).
     pub fn train_step(&mut self, batch: &Batch) -> Result<Logs> {
+        self.train_batch(batch)?;
+        self.metrics_result()
+    }
+
+    /// [`train_step`](Self::train_step) without building the results.
+    fn train_batch(&mut self, batch: &Batch) -> Result<()> {
         let (loss, y_pred) = self.forward_loss(batch, true, "train_step")?;
         let scaled = LrControl::scale_loss(&self.optimizer, &loss)?;
         self.optimizer.backward_step(&scaled)?;
@@ -216,10 +231,26 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
     }
 
     /// Keras' `test_step`: forward (inference mode), loss, metrics; no update. Returns the
-    /// running results.
+    /// running results (read back from the device on a GPU).
     pub fn test_step(&mut self, batch: &Batch) -> Result<Logs> {
+        self.test_batch(batch)?;
+        self.metrics_result()
+    }
+
+    /// [`test_step`](Self::test_step) without building the results.
+    fn test_batch(&mut self, batch: &Batch) -> Result<()> {
         let (loss, y_pred) = self.forward_loss(batch, false, "test_step")?;
         self.update_metrics(batch, &loss, &y_pred)
+    }
+
+    /// The batch logs for `on_*_batch_end`: the running results when a callback reads them,
+    /// else empty (the totals stay on the device until the epoch ends).
+    fn batch_logs(&mut self, needed: bool) -> Result<Logs> {
+        if needed {
+            self.metrics_result()
+        } else {
+            Ok(Logs::default())
+        }
     }
 
     /// Keras' `predict_step`: the model's output in inference mode.
@@ -249,6 +280,22 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
     /// ([`Error::Callback`]); `on_train_end` is then not called (as in Keras).
     /// `ctx.state.global_step` counts training batches: in `on_train_batch_end` it
     /// includes the batch just run.
+    ///
+    /// **Device → host reads** (they matter on a GPU, where each one waits for the queued
+    /// work; on the CPU they cost nothing). A step queues its forward, backward, optimizer
+    /// update and the loss/accuracy running totals on the device and reads nothing back,
+    /// unless:
+    /// * a callback reads batch logs ([`Callback::needs_batch_logs`]: the progress bar at
+    ///   verbose 1, TensorBoard with batch-wise `update_freq`, batch-wise
+    ///   `ModelCheckpoint`, `TerminateOnNaN`, and user callbacks unless they say otherwise):
+    ///   then the running results are read after every batch, as Keras does;
+    /// * a metric computes on the host (confusion-matrix metrics, top-k accuracies, unusual
+    ///   shapes: see [`crate::metrics`]): it reads its inputs every batch;
+    /// * the optimizer needs a value (`LossScaleOptimizer` reads whether the gradients are
+    ///   finite, once per step).
+    ///
+    /// Otherwise the totals are read once at the end of each epoch and of each validation,
+    /// and callbacks read variables only when they write them (checkpoints, histograms).
     pub fn fit(&mut self, train: &mut dyn Dataset, options: FitOptions<'_>) -> Result<History> {
         let FitOptions {
             epochs,
@@ -280,6 +327,7 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
         let mut state = RunState { initial_epoch, ..RunState::default() };
 
         hook!(self, cbs, &params, &mut state, on_train_begin());
+        let batch_logs = cbs.needs_batch_logs();
         let start = state.initial_epoch;
         // A backup taken mid-epoch (BackupAndRestore with step-wise saving) resumes at its
         // batch: the first `resume_step` batches of the first epoch were already trained.
@@ -299,7 +347,8 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
                     continue;
                 }
                 hook!(self, cbs, &params, &mut state, on_train_batch_begin(step));
-                let mut logs = self.train_step(&batch)?;
+                self.train_batch(&batch)?;
+                let mut logs = self.batch_logs(batch_logs)?;
                 state.global_step += 1;
                 hook!(self, cbs, &params, &mut state, on_train_batch_end(step, &mut logs));
                 step += 1;
@@ -309,7 +358,7 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
             }
             train_iter.end_epoch();
             // The training results, captured before validation resets the metrics.
-            let mut epoch_logs = self.metrics_result();
+            let mut epoch_logs = self.metrics_result()?;
             if let (Some(val), Some(val_iter)) = (validation_data.as_deref_mut(), val_iter.as_mut()) {
                 if validation_freq.should_eval(epoch) {
                     let val_logs = self.run_evaluate(val, val_iter, &mut cbs, &params, &mut state)?;
@@ -358,15 +407,17 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
         iter.begin_epoch(data, 0)?;
         self.reset_metrics();
         hook!(self, cbs, params, state, on_test_begin());
+        let batch_logs = cbs.needs_batch_logs();
         let mut step = 0;
         while let Some(batch) = iter.next(data, step)? {
             hook!(self, cbs, params, state, on_test_batch_begin(step));
-            let mut logs = self.test_step(&batch)?;
+            self.test_batch(&batch)?;
+            let mut logs = self.batch_logs(batch_logs)?;
             hook!(self, cbs, params, state, on_test_batch_end(step, &mut logs));
             step += 1;
         }
         iter.end_epoch();
-        let logs = self.metrics_result();
+        let logs = self.metrics_result()?;
         let mut cb_logs = logs.clone();
         hook!(self, cbs, params, state, on_test_end(&mut cb_logs));
         Ok(logs)

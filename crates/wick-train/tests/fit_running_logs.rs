@@ -5,7 +5,7 @@ mod fit_support;
 
 use fit_support::*;
 use wick_optim::OptimizerOptions;
-use wick_train::FitOptions;
+use wick_train::{FitOptions, Shared};
 
 /// Per-sample squared and absolute errors of the initial Dense(1).
 fn errors() -> Vec<(f64, f64)> {
@@ -45,6 +45,34 @@ fn batch_logs_are_sample_weighted_running_means() {
     }
     let epoch_end = &r.logs.iter().find(|(h, _)| h == "on_epoch_end(0)").unwrap().1;
     assert_eq!(epoch_end, &batches[2].1);
+}
+
+#[test]
+fn batch_logs_are_empty_when_no_callback_reads_them_and_epoch_logs_do_not_change() {
+    let run = |epoch_only: bool| {
+        let (mut trainer, _) = trainer(0.1);
+        let rec = Shared::new(Recorder { epoch_only, ..Default::default() });
+        let options =
+            FitOptions { epochs: 2, shuffle: false, verbose: 0, callbacks: vec![rec.boxed()], ..Default::default() };
+        let history = trainer.fit(&mut train_data(), options).unwrap();
+        let logs = rec.borrow().logs.clone();
+        (logs, history)
+    };
+    let (full, h_full) = run(false);
+    let (lazy, h_lazy) = run(true);
+    let batch_ends = |logs: &[(String, wick_callbacks::Logs)]| {
+        logs.iter().filter(|(h, _)| h.starts_with("on_train_batch_end")).map(|(_, l)| l.clone()).collect::<Vec<_>>()
+    };
+    assert!(batch_ends(&full).iter().all(|l| l.get("loss").is_some()), "{full:?}");
+    let lazy_batches = batch_ends(&lazy);
+    assert_eq!(lazy_batches.len(), 6);
+    assert!(lazy_batches.iter().all(|l| l.is_empty()), "{lazy_batches:?}");
+    let epoch_ends = |logs: &[(String, wick_callbacks::Logs)]| {
+        logs.iter().filter(|(h, _)| h.starts_with("on_epoch_end")).map(|(_, l)| l.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(epoch_ends(&full), epoch_ends(&lazy));
+    assert_eq!(h_full.get("loss"), h_lazy.get("loss"));
+    assert!(h_full.get("loss").is_some());
 }
 
 #[test]

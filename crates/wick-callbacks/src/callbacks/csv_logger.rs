@@ -112,6 +112,10 @@ fn first_line_empty(path: &Path) -> Result<bool> {
 }
 
 impl Callback for CSVLogger {
+    fn needs_batch_logs(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &str {
         "CSVLogger"
     }

@@ -158,6 +158,10 @@ impl EarlyStopping {
 }
 
 impl Callback for EarlyStopping {
+    fn needs_batch_logs(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &str {
         "EarlyStopping"
     }

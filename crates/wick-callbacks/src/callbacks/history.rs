@@ -64,6 +64,10 @@ impl History {
 }
 
 impl Callback for History {
+    fn needs_batch_logs(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &str {
         "History"
     }

@@ -121,6 +121,10 @@ impl std::fmt::Debug for LambdaCallback {
 }
 
 impl Callback for LambdaCallback {
+    fn needs_batch_logs(&self) -> bool {
+        self.train_batch_end.is_some() || self.test_batch_end.is_some()
+    }
+
     fn name(&self) -> &str {
         "LambdaCallback"
     }

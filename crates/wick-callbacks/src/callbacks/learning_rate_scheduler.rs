@@ -47,6 +47,10 @@ impl std::fmt::Debug for LearningRateScheduler {
 }
 
 impl Callback for LearningRateScheduler {
+    fn needs_batch_logs(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &str {
         "LearningRateScheduler"
     }

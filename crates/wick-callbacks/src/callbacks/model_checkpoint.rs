@@ -320,6 +320,11 @@ impl ModelCheckpoint {
 }
 
 impl Callback for ModelCheckpoint {
+    fn needs_batch_logs(&self) -> bool {
+        // Batch-wise saving reads the monitored value from the batch logs.
+        matches!(self.save_freq, SaveFreq::Batches(_))
+    }
+
     fn name(&self) -> &str {
         "ModelCheckpoint"
     }

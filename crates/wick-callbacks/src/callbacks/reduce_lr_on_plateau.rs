@@ -163,6 +163,10 @@ impl ReduceLROnPlateau {
 }
 
 impl Callback for ReduceLROnPlateau {
+    fn needs_batch_logs(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &str {
         "ReduceLROnPlateau"
     }

@@ -270,6 +270,11 @@ impl Drop for TensorBoard {
 }
 
 impl Callback for TensorBoard {
+    fn needs_batch_logs(&self) -> bool {
+        // `batch_*` scalars come from the batch logs; epoch-wise logging only counts batches.
+        matches!(self.update_freq, UpdateFreq::Batches(_))
+    }
+
     fn name(&self) -> &str {
         NAME
     }

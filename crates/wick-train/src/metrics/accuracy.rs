@@ -3,6 +3,7 @@
 
 use candle_core::Tensor;
 
+use super::device::{self, binary_matches, categorical_matches, sample_weight_1d, sparse_matches};
 use super::{align, Host, Mean, Metric};
 use crate::{Error, Result};
 
@@ -71,11 +72,21 @@ macro_rules! mean_metric_common {
                 &self.mean.name
             }
             fn update_state(&mut self, y_true: &Tensor, y_pred: &Tensor, sample_weight: Option<&Tensor>) -> Result<()> {
+                if device::off_host(y_pred) {
+                    if let Some(values) = self.device_values(y_true, y_pred)? {
+                        if let Some(w) = sample_weight_1d(sample_weight, values.elem_count())? {
+                            return self.mean.update_device(&values, w.as_ref());
+                        }
+                    }
+                }
                 let values = self.values(y_true, y_pred)?;
                 self.mean.update_host(values, weights(sample_weight)?, stringify!($ty))
             }
             fn result(&self) -> f64 {
                 self.mean.result()
+            }
+            fn sync(&mut self) -> Result<()> {
+                self.mean.sync()
             }
             fn reset_state(&mut self) {
                 self.mean.reset_state()
@@ -90,7 +101,7 @@ macro_rules! mean_metric_common {
 pub struct BinaryAccuracy {
     /// The decision threshold (default 0.5).
     pub threshold: f64,
-    mean: Mean,
+    pub(super) mean: Mean,
 }
 
 impl BinaryAccuracy {
@@ -113,6 +124,10 @@ impl BinaryAccuracy {
             t.data.iter().zip(&p.data).map(|(&y, &q)| f64::from(u8::from(y == f64::from(u8::from(q > thr))))).collect();
         Ok(Host { dims: p.dims, data })
     }
+    /// Per-sample matches computed on the device (`None`: shapes left to the host path).
+    pub(crate) fn device_values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Option<Tensor>> {
+        binary_matches(y_true, y_pred, f32_round(self.threshold))
+    }
 }
 mean_metric_common!(BinaryAccuracy);
 
@@ -120,7 +135,7 @@ mean_metric_common!(BinaryAccuracy);
 /// (one-hot `y`); ties in argmax go to the first index.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CategoricalAccuracy {
-    mean: Mean,
+    pub(super) mean: Mean,
 }
 
 impl CategoricalAccuracy {
@@ -139,6 +154,10 @@ impl CategoricalAccuracy {
         let data = ti.iter().zip(&pi).map(|(a, b)| f64::from(u8::from(a == b))).collect();
         Ok(Host { dims, data })
     }
+    /// Per-sample matches computed on the device (`None`: shapes left to the host path).
+    pub(crate) fn device_values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Option<Tensor>> {
+        categorical_matches(y_true, y_pred)
+    }
 }
 mean_metric_common!(CategoricalAccuracy);
 
@@ -147,7 +166,7 @@ mean_metric_common!(CategoricalAccuracy);
 /// argmax go to the first index.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SparseCategoricalAccuracy {
-    mean: Mean,
+    pub(super) mean: Mean,
 }
 
 impl SparseCategoricalAccuracy {
@@ -170,6 +189,10 @@ impl SparseCategoricalAccuracy {
         }
         let data = t.data.iter().zip(&pi).map(|(a, b)| f64::from(u8::from(a == b))).collect();
         Ok(Host { dims, data })
+    }
+    /// Per-sample matches computed on the device (`None`: shapes left to the host path).
+    pub(crate) fn device_values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Option<Tensor>> {
+        sparse_matches(y_true, y_pred)
     }
 }
 mean_metric_common!(SparseCategoricalAccuracy);
@@ -196,7 +219,7 @@ fn top_k_values(ctx: &'static str, labels: Host, p: &Host, k: usize, y_true: &Te
 pub struct TopKCategoricalAccuracy {
     /// How many top scores count (default 5).
     pub k: usize,
-    mean: Mean,
+    pub(super) mean: Mean,
 }
 
 impl TopKCategoricalAccuracy {
@@ -218,6 +241,10 @@ impl TopKCategoricalAccuracy {
         let (dims, labels) = argmax_rows(&t);
         top_k_values(ctx, Host { dims, data: labels }, &p, self.k, y_true, y_pred)
     }
+    /// The top-k test runs on the host (`tf.math.in_top_k`'s tie rule): never on the device.
+    pub(crate) fn device_values(&self, _y_true: &Tensor, _y_pred: &Tensor) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
 }
 mean_metric_common!(TopKCategoricalAccuracy);
 
@@ -228,7 +255,7 @@ mean_metric_common!(TopKCategoricalAccuracy);
 pub struct SparseTopKCategoricalAccuracy {
     /// How many top scores count (default 5).
     pub k: usize,
-    mean: Mean,
+    pub(super) mean: Mean,
 }
 
 impl SparseTopKCategoricalAccuracy {
@@ -245,6 +272,10 @@ impl SparseTopKCategoricalAccuracy {
         let ctx = "SparseTopKCategoricalAccuracy";
         let (t, p) = (Host::from_tensor(y_true)?, Host::from_tensor(y_pred)?);
         top_k_values(ctx, t, &p, self.k, y_true, y_pred)
+    }
+    /// The top-k test runs on the host (`tf.math.in_top_k`'s tie rule): never on the device.
+    pub(crate) fn device_values(&self, _y_true: &Tensor, _y_pred: &Tensor) -> Result<Option<Tensor>> {
+        Ok(None)
     }
 }
 mean_metric_common!(SparseTopKCategoricalAccuracy);

@@ -9,7 +9,13 @@
 //! * confusion-matrix metrics ([`Precision`], [`Recall`], [`AUC`]) count weighted TP/FP/TN/FN
 //!   over the epoch, with the strict test `ŷ > threshold`.
 //!
-//! Metrics are not differentiable: `update_state` reads the tensors back to the host.
+//! Metrics are not differentiable. On the CPU `update_state` reads the tensors back at once
+//! (the Keras-exact host code). On another device (a GPU) the loss tracker and the accuracy
+//! metrics below keep their running sums on that device ([`Metric::sync`] reads them), for
+//! the common shapes (`[n, c]` scores, `[n]`/`[n, 1]` labels and per-sample weights); other
+//! shapes, and the confusion-matrix metrics ([`Precision`], [`Recall`], [`AUC`]) and top-k
+//! accuracies, still read their inputs back in every `update_state` — a device → host copy
+//! that waits for the step to finish.
 
 use candle_core::{DType, Tensor};
 
@@ -17,6 +23,9 @@ use crate::{Error, Result};
 
 mod accuracy;
 mod confusion;
+mod device;
+
+use device::DeviceTotals;
 
 pub use accuracy::{
     BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, SparseTopKCategoricalAccuracy,
@@ -30,8 +39,15 @@ pub trait Metric: Send {
     fn name(&self) -> &str;
     /// Accumulates one batch.
     fn update_state(&mut self, y_true: &Tensor, y_pred: &Tensor, sample_weight: Option<&Tensor>) -> Result<()>;
-    /// The value over everything accumulated since the last reset.
+    /// The value over everything accumulated since the last reset and read back by the
+    /// last [`sync`](Self::sync) (totals kept on a GPU are not seen before it; the training
+    /// loop syncs before every log it builds).
     fn result(&self) -> f64;
+    /// Reads running totals still on the device back to the host (one small copy each; a
+    /// no-op on the CPU and for metrics that keep no device state).
+    fn sync(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Clears the state (start of an epoch, `evaluate`).
     fn reset_state(&mut self);
 }
@@ -154,6 +170,8 @@ pub struct Mean {
     pub name: String,
     total: f64,
     count: f64,
+    /// Sums from tensors on a GPU, not yet read back.
+    device: DeviceTotals,
 }
 
 impl Mean {
@@ -163,12 +181,30 @@ impl Mean {
     }
     /// An empty `Mean` with the given name.
     pub fn named(name: impl Into<String>) -> Self {
-        Mean { name: name.into(), total: 0.0, count: 0.0 }
+        Mean { name: name.into(), total: 0.0, count: 0.0, device: DeviceTotals::default() }
     }
     /// Accumulates one value with a weight (Keras `update_state(value, sample_weight=weight)`).
     pub fn update(&mut self, value: f64, weight: f64) {
         self.total += value * weight;
         self.count += weight;
+    }
+    /// [`update`](Self::update) with the value as a scalar tensor (the loss tracker of
+    /// `fit`): read at once on the CPU; on another device `value · weight` is added to a
+    /// device-side total that [`Metric::sync`] reads, so the step does not wait for it.
+    pub fn update_tensor(&mut self, value: &Tensor, weight: f64) -> Result<()> {
+        if device::off_host(value) {
+            self.device.add_total(value, weight)?;
+            self.count += weight;
+        } else {
+            self.update(value.to_dtype(DType::F64)?.to_scalar::<f64>()?, weight);
+        }
+        Ok(())
+    }
+    /// Accumulates per-sample values (`[n]`) kept on the device, weighted by per-sample
+    /// weights (`[n]`) when given.
+    pub(crate) fn update_device(&mut self, values: &Tensor, sample_weight: Option<&Tensor>) -> Result<()> {
+        self.count += self.device.add_values(values, sample_weight)?;
+        Ok(())
     }
     /// Keras `Mean.update_state(values, sample_weight)`: values are averaged per sample over
     /// the non-batch axes (after reducing to the weights' rank), weighted and accumulated.
@@ -240,9 +276,18 @@ impl Metric for Mean {
             self.total / self.count
         }
     }
+    fn sync(&mut self) -> Result<()> {
+        if !self.device.is_empty() {
+            let (total, count) = self.device.take()?;
+            self.total += total;
+            self.count += count;
+        }
+        Ok(())
+    }
     fn reset_state(&mut self) {
         self.total = 0.0;
         self.count = 0.0;
+        self.device.clear();
     }
 }
 

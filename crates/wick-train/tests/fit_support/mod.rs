@@ -94,6 +94,8 @@ pub struct Recorder {
     pub stop_at: Option<String>,
     /// Epochs seen in `ctx.state.epoch` at `on_epoch_begin`, global steps at batch ends.
     pub global_steps: Vec<u64>,
+    /// Declares that the batch logs are not needed (`Callback::needs_batch_logs`).
+    pub epoch_only: bool,
 }
 
 impl Recorder {
@@ -119,6 +121,9 @@ impl Recorder {
 impl Callback for Recorder {
     fn name(&self) -> &str {
         "Recorder"
+    }
+    fn needs_batch_logs(&self) -> bool {
+        !self.epoch_only
     }
     fn on_train_begin(&mut self, ctx: &mut Context<'_>) -> Result<()> {
         self.push("on_train_begin".into(), None, ctx);

@@ -295,6 +295,11 @@ impl ProgressBar {
 }
 
 impl Callback for ProgressBar {
+    fn needs_batch_logs(&self) -> bool {
+        // Verbose 1 redraws the bar with the running values after every batch.
+        self.verbose_now == 1
+    }
+
     fn name(&self) -> &str {
         "ProgbarLogger"
     }
