@@ -53,14 +53,36 @@ pub enum DeviceName {
 
 /// Opens `name`. `built_with_cuda` says whether the calling binary was built with wick's
 /// `cuda` feature (pass `cfg!(feature = "cuda")`: this crate cannot see the features of
-/// the binary using it); without it, asking for CUDA says how to get it.
+/// the binary using it); without it, asking for CUDA says how to get it. A cuda build on a
+/// machine whose driver cannot open GPU 0 gets the driver's reason and what it means.
 pub fn device(name: DeviceName, built_with_cuda: bool) -> Result<Device, Error> {
     match name {
         DeviceName::Cpu => Ok(Device::Cpu),
-        DeviceName::Cuda if built_with_cuda => Device::new_cuda(0)
-            .map_err(|e| format!("--device cuda: cannot open CUDA device 0: {}", with_sources(&e)).into()),
+        DeviceName::Cuda if built_with_cuda => Device::new_cuda(0).map_err(|e| {
+            let reason = with_sources(&e);
+            format!("--device cuda: cannot open CUDA device 0: {reason}{}", cuda_hint(&reason)).into()
+        }),
         DeviceName::Cuda => {
             Err("--device cuda: this binary was built without CUDA support; build it with `--features cuda`".into())
         }
     }
+}
+
+/// What a CUDA driver error code means for someone who asked for `--device cuda` (the
+/// codes appear in the error's text as cudarc names them).
+fn cuda_hint(reason: &str) -> &'static str {
+    const HINTS: [(&str, &str); 4] = [
+        (
+            "CUDA_ERROR_STUB_LIBRARY",
+            " (the libcuda.so.1 on the library path is a link stub, such as the one \
+             scripts/ensure_cuda_toolkit.sh makes, not the NVIDIA driver: this machine has no usable GPU driver)",
+        ),
+        ("CUDA_ERROR_NO_DEVICE", " (the NVIDIA driver sees no GPU: check `nvidia-smi` and CUDA_VISIBLE_DEVICES)"),
+        (
+            "CUDA_ERROR_INSUFFICIENT_DRIVER",
+            " (the NVIDIA driver is older than the CUDA 13.0 runtime this binary was built with; it needs driver 580 or newer)",
+        ),
+        ("CUDA_ERROR_INVALID_DEVICE", " (GPU 0 does not exist: check CUDA_VISIBLE_DEVICES)"),
+    ];
+    HINTS.iter().find(|(code, _)| reason.contains(code)).map_or("", |(_, hint)| hint)
 }

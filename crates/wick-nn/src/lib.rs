@@ -26,7 +26,10 @@
 //! - [`Linear`]: `x·wᵀ + b` as one op (candle-nn's adds a transpose and a broadcast node,
 //!   each costing a full-size zero tensor and sum in Candle's backward).
 //!
-//! On CUDA, Metal or other dtypes every layer calls Candle's own ops instead.
+//! On CUDA, Metal or other dtypes every layer calls Candle's own ops instead (conv2d:
+//! Candle's im2col + cuBLAS gemm on CUDA, no cuDNN), except the pooling backward: Candle
+//! 0.11.1's is wrong, so a training-mode pool gathers its windows with differentiable ops
+//! that give the same gradients as the CPU kernels.
 //!
 //! Call [`tune_cpu_allocator`] once at the start of a CPU training program: Candle
 //! allocates every op's output, and glibc's default of handing large blocks back to the
@@ -70,6 +73,7 @@ mod allocator;
 mod conv;
 mod linear;
 mod pool;
+mod pool_windows;
 mod sgemm;
 mod util;
 

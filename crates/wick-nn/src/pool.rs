@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use candle_core::{bail, CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::pool_windows;
 use crate::util::{contiguous_f32, sum_f32, with_f32};
 
 /// Checked pooling sizes.
@@ -55,7 +56,9 @@ fn fast_path(x: &Tensor) -> bool {
 /// several equal maxima the first one (in row-major order) gets it, as in PyTorch and
 /// TensorFlow (Candle 0.11.1 instead splits it among the ties, and scales every max-pool
 /// gradient by 1/(kh·kw)). Overlapping windows
-/// (stride < kernel) are supported. Elsewhere it calls Candle's `max_pool2d_with_stride`.
+/// (stride < kernel) are supported. Elsewhere (CUDA, other dtypes) the forward pass is
+/// Candle's `max_pool2d_with_stride` when no gradient is needed, and a window gather with
+/// the same gradient rule otherwise (Candle's own backward is wrong; see `pool_windows`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MaxPool2d {
     /// Window height and width.
@@ -85,7 +88,12 @@ impl Module for MaxPool2d {
 /// Max pooling as a function; see [`MaxPool2d`].
 pub fn max_pool2d(x: &Tensor, kernel: (usize, usize), stride: (usize, usize)) -> Result<Tensor> {
     if !fast_path(x) {
-        return x.max_pool2d_with_stride(kernel, stride);
+        if !x.track_op() {
+            // Inference: Candle's forward is right (and one kernel); only its backward is not.
+            return x.max_pool2d_with_stride(kernel, stride);
+        }
+        pool_geometry("max_pool2d", x.shape(), kernel, stride)?;
+        return pool_windows::max_pool2d(x, kernel, stride);
     }
     pool_geometry("max_pool2d", x.shape(), kernel, stride)?;
     x.contiguous()?.apply_op1(MaxPoolOp { kernel, stride, argmax: Mutex::new(None) })
@@ -208,7 +216,9 @@ impl CustomOp1 for MaxPoolOp {
 }
 
 /// 2-D average pooling over NCHW input without padding; on the CPU (f32) a custom op whose
-/// backward also handles overlapping windows, elsewhere Candle's `avg_pool2d_with_stride`.
+/// backward also handles overlapping windows; elsewhere Candle's `avg_pool2d_with_stride`
+/// for inference and, when a gradient is needed, the mean of gathered windows (Candle's own
+/// backward misplaces gradients when the kernel does not divide the input).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AvgPool2d {
     /// Window height and width.
@@ -238,7 +248,11 @@ impl Module for AvgPool2d {
 /// Average pooling as a function; see [`AvgPool2d`].
 pub fn avg_pool2d(x: &Tensor, kernel: (usize, usize), stride: (usize, usize)) -> Result<Tensor> {
     if !fast_path(x) {
-        return x.avg_pool2d_with_stride(kernel, stride);
+        if !x.track_op() {
+            return x.avg_pool2d_with_stride(kernel, stride);
+        }
+        pool_geometry("avg_pool2d", x.shape(), kernel, stride)?;
+        return pool_windows::avg_pool2d(x, kernel, stride);
     }
     pool_geometry("avg_pool2d", x.shape(), kernel, stride)?;
     x.contiguous()?.apply_op1(AvgPoolOp { kernel, stride })

@@ -12,7 +12,7 @@ const TOL: f32 = 1e-5;
 fn run(x: &Tensor, r_seed: u64, f: impl Fn(&Tensor) -> Result<Tensor>) -> Result<(Tensor, Tensor)> {
     let xv = Var::from_tensor(x)?;
     let y = f(xv.as_tensor())?;
-    let r = Rng::new(r_seed).tensor(y.dims())?;
+    let r = Rng::new(r_seed).tensor(y.dims())?.to_dtype(y.dtype())?;
     let g = (&y * &r)?.sum_all()?.backward()?;
     let dx = g.get(xv.as_tensor()).expect("input gradient").clone();
     Ok((y, dx))
@@ -180,6 +180,30 @@ fn max_pool_ties_send_the_gradient_to_the_first_maximum() -> Result<()> {
             let (r, c) = (i / 6, i % 6);
             let first = r % k.0 == 0 && c % k.1 == 0;
             assert_eq!(*v != 0.0, first, "k{k:?}: element ({r}, {c}) got {v}");
+        }
+    }
+    Ok(())
+}
+
+/// The pooling used off the fast path (CUDA, other dtypes: window gather + `gather`/`mean`),
+/// reached on the CPU with f64 input, gives the fast kernels' outputs and gradients:
+/// overlapping windows, kernels that do not divide the input, and the 2×2 pool.
+#[test]
+fn device_generic_pooling_matches_the_cpu_kernels() -> Result<()> {
+    let cases = [([2, 3, 8, 8], (2, 2), (2, 2)), ([1, 2, 7, 9], (3, 3), (2, 2)), ([2, 2, 9, 6], (3, 2), (1, 2))];
+    for (i, (shape, kernel, stride)) in cases.into_iter().enumerate() {
+        let x = Rng::new(40 + i as u64).tensor(&shape)?;
+        let x64 = x.to_dtype(DType::F64)?;
+        for (what, max) in [("max", true), ("avg", false)] {
+            let pool = |x: &Tensor| if max { max_pool2d(x, kernel, stride) } else { avg_pool2d(x, kernel, stride) };
+            let (y_fast, d_fast) = run(&x, 9, pool)?;
+            let (y_gen, d_gen) = run(&x64, 9, pool)?;
+            assert_eq!(y_gen.dtype(), DType::F64, "{what} {shape:?}: the generic path ran");
+            assert_close(&format!("{what} {shape:?} output"), &y_gen.to_dtype(DType::F32)?, &y_fast, TOL);
+            assert_close(&format!("{what} {shape:?} input gradient"), &d_gen.to_dtype(DType::F32)?, &d_fast, TOL);
+            // Without a gradient, Candle's own forward runs, with the same values.
+            let y_inf = pool(&x64)?;
+            assert_close(&format!("{what} {shape:?} inference"), &y_inf.to_dtype(DType::F32)?, &y_fast, TOL);
         }
     }
     Ok(())
