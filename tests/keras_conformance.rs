@@ -4,6 +4,8 @@
 
 #[path = "../examples/keras_conformance/callbacks.rs"]
 mod callbacks;
+#[path = "../examples/keras_conformance/device.rs"]
+mod device;
 #[path = "../examples/keras_conformance/fit_trace.rs"]
 mod fit_trace;
 #[path = "../examples/keras_conformance/json.rs"]

@@ -10,7 +10,7 @@
 //! Checkpoints are written for real into a temporary folder and listed after each epoch.
 
 use crate::json::Kwargs;
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Tensor, Var};
 use serde_json::{json, Map, Value};
 use std::path::Path;
 use wick_callbacks::{Callback, Context, Logs, ModelVars, Params, RunState};
@@ -82,7 +82,7 @@ fn drive<C: Callback>(
     ckpt_dir: Option<&Path>,
     probe: Probe<'_, C>,
 ) -> Result<Trace, String> {
-    let dev = Device::Cpu;
+    let dev = crate::device::device().clone();
     let err = |e: candle_core::Error| e.to_string();
     let tag = Var::from_tensor(&Tensor::new(-1f32, &dev).map_err(err)?).map_err(err)?;
     let model = ModelVars::new(vec![("epoch_tag".to_string(), tag.clone())]);

@@ -3,7 +3,7 @@
 //! driven through the real `wick_train::Trainer::fit` with a callback that records every
 //! batch's and epoch's logs (the golden generator's `Rec` callback).
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Tensor, Var};
 use serde_json::{json, Map, Value};
 use wick::callbacks::{Callback, Context, Logs, ModelVars};
 use wick::data::TensorDataset;
@@ -62,7 +62,7 @@ impl Callback for Recorder {
 
 fn tensor(v: &Value, name: &str) -> Result<Tensor, String> {
     let (shape, data) = nested(v).map_err(|e| format!("{name}: {e}"))?;
-    Tensor::from_vec(data, shape, &Device::Cpu).map_err(|e| format!("{name}: {e}"))
+    Tensor::from_vec(data, shape, crate::device::device()).map_err(|e| format!("{name}: {e}"))
 }
 
 fn to_json(t: &Tensor) -> Result<Value, String> {

@@ -2,7 +2,7 @@
 //! to the named golden inputs under each reduction key present (`none`, `sum`,
 //! `sum_over_batch_size`, `mean_with_sample_weight`, each also `+sample_weight`).
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use serde_json::{Map, Value};
 use wick_train::losses::{
     BinaryCrossentropy, CategoricalCrossentropy, CategoricalHinge, CosineSimilarity, Hinge, Huber, KLDivergence,
@@ -50,9 +50,9 @@ fn tensor(v: &Value) -> Result<Tensor, String> {
     let (mut dims, mut data, mut ints) = (Vec::new(), Vec::new(), true);
     walk(v, &mut dims, 0, &mut data, &mut ints)?;
     let t = if ints {
-        Tensor::from_vec(data.iter().map(|&x| x as i64).collect::<Vec<_>>(), dims, &Device::Cpu)
+        Tensor::from_vec(data.iter().map(|&x| x as i64).collect::<Vec<_>>(), dims, crate::device::device())
     } else {
-        Tensor::from_vec(data.iter().map(|&x| x as f32).collect::<Vec<_>>(), dims, &Device::Cpu)
+        Tensor::from_vec(data.iter().map(|&x| x as f32).collect::<Vec<_>>(), dims, crate::device::device())
     };
     t.map_err(|e| e.to_string())
 }

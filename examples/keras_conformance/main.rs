@@ -7,10 +7,14 @@
 //! python3 tests/data/compare.py GOLDEN.json OUT.json
 //! ```
 //!
+//! `WICK_TEST_DEVICE=cuda` computes on GPU 0 (a `--features cuda` build); the default is the
+//! CPU.
+//!
 //! Sections: `optimizers`, `schedules`, `losses`, `metrics`. A case that cannot be
 //! computed is reported on stderr and left out (compare.py counts it as failed).
 
 mod callbacks;
+mod device;
 mod fit_trace;
 mod json;
 mod losses;

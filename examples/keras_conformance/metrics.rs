@@ -7,7 +7,7 @@
 //! inputs (`sparse_cat_acc_running`); for those the fixed inputs of `gen_keras_golden.py`
 //! are used unless the entry carries `batches` / `y_true` / `y_pred` itself.
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use serde_json::{Map, Value};
 use wick_train::metrics::{
     AucCurve, BinaryAccuracy, CategoricalAccuracy, Mean, Metric, Precision, Recall, SparseCategoricalAccuracy,
@@ -41,17 +41,17 @@ fn tensor(v: &Value) -> Result<Tensor, String> {
     }
     let (mut dims, mut data) = (Vec::new(), Vec::new());
     walk(v, &mut dims, 0, &mut data)?;
-    Tensor::from_vec(data, dims, &Device::Cpu).map_err(|e| e.to_string())
+    Tensor::from_vec(data, dims, crate::device::device()).map_err(|e| e.to_string())
 }
 
 fn t2(rows: &[&[f32]]) -> Result<Tensor, String> {
     let cols = rows.first().map_or(0, |r| r.len());
     let flat: Vec<f32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
-    Tensor::from_vec(flat, (rows.len(), cols), &Device::Cpu).map_err(|e| e.to_string())
+    Tensor::from_vec(flat, (rows.len(), cols), crate::device::device()).map_err(|e| e.to_string())
 }
 
 fn t1(v: &[f32]) -> Result<Tensor, String> {
-    Tensor::from_slice(v, v.len(), &Device::Cpu).map_err(|e| e.to_string())
+    Tensor::from_slice(v, v.len(), crate::device::device()).map_err(|e| e.to_string())
 }
 
 fn s(e: wick_train::Error) -> String {

@@ -3,7 +3,7 @@
 
 use crate::json::{nested, Kwargs};
 use crate::schedules::schedule_from_json;
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Tensor, Var};
 use serde_json::{json, Map, Value};
 use wick_optim::rules::{AdadeltaRule, AdafactorRule, AdagradRule, AdamRule, AdamWRule, AdamaxRule};
 use wick_optim::rules::{FtrlRule, LambRule, LionRule, NadamRule, RmspropRule, SgdRule};
@@ -234,7 +234,7 @@ fn steps<R: UpdateRule>(
     lr: LearningRate,
     options: OptimizerOptions,
 ) -> Result<Vec<Value>, String> {
-    let dev = Device::Cpu;
+    let dev = crate::device::device().clone();
     let err = |e: &dyn std::fmt::Display| e.to_string();
     let vars = problem
         .names
