@@ -3,7 +3,7 @@
 # CUDA component wheels (no system toolkit, no GPU needed), and prints the environment a
 # build needs as `export` lines:
 #
-#     eval "$(scripts/ensure_cuda_toolkit.sh)"
+#     cuda_env=$(scripts/ensure_cuda_toolkit.sh) && eval "$cuda_env"
 #     cargo build --release --features cuda --workspace --all-targets
 #
 # What it does (idempotent; a second call only checks and prints):

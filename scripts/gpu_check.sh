@@ -24,7 +24,8 @@ case "${1:-}" in
     *) echo "usage: scripts/gpu_check.sh [--dry-run]" >&2; exit 2 ;;
 esac
 
-eval "$(scripts/ensure_cuda_toolkit.sh)"
+cuda_env=$(scripts/ensure_cuda_toolkit.sh)
+eval "$cuda_env"
 export CARGO_TARGET_DIR="${WICK_CUDA_TARGET_DIR:-target/cuda}"
 mkdir -p "$CARGO_TARGET_DIR"
 
@@ -36,7 +37,8 @@ cargo build --release --features cuda --workspace --all-targets --message-format
     >"$CARGO_TARGET_DIR/gpu-check-build.json"
 
 # The executables to pack: the `device` test of the facade and three examples.
-EXES=$(python3 - "$CARGO_TARGET_DIR/gpu-check-build.json" <<'PY'
+LIST="$CARGO_TARGET_DIR/gpu-check-executables.txt"
+python3 - "$CARGO_TARGET_DIR/gpu-check-build.json" >"$LIST" <<'PY'
 import json, os, sys
 root = os.path.abspath("Cargo.toml")
 want = {("test", "device"), ("example", "train"), ("example", "keras_conformance"), ("example", "bench_steps")}
@@ -56,23 +58,23 @@ if missing:
 for name, path in sorted(found.items()):
     print(f"{name}={path}")
 PY
-)
 
 PACK=target/gpu-check
 rm -rf "$PACK"
 mkdir -p "$PACK"
-for entry in $EXES; do
+while read -r entry; do
     name=${entry%%=*}
     path=${entry#*=}
     strip -o "$PACK/$name" "$path"
     xz -T2 -6 -f "$PACK/$name"
-done
+done <"$LIST"
 cp scripts/gpu_check_run.sh "$PACK/run.sh"
 cp scripts/bench_steps_torch.py tests/data/keras_golden.json tests/data/compare.py "$PACK/"
 
 LIMIT=$((64 * 1024 * 1024))
 SIZE=$(du -cb "$PACK" | tail -n 1 | cut -f1)
-echo "gpu_check: packed $PACK: $((SIZE / 1024 / 1024)) MiB ($SIZE bytes; limit $LIMIT)" >&2
+MIB=$((SIZE / 1048576))
+echo "gpu_check: packed $PACK: $MIB MiB, $SIZE bytes (limit: $LIMIT)" >&2
 ls -l "$PACK" >&2
 if [ "$SIZE" -gt "$LIMIT" ]; then
     echo "gpu_check: the pack is over 64 MiB" >&2

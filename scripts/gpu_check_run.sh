@@ -61,7 +61,7 @@ row conformance "$([ $rc = 0 ] && echo ok || echo "FAILED rc=$rc")" $(($(date +%
 
 # 3. The train example, generated shapes, to >= 90 % validation accuracy.
 t0=$(date +%s)
-"$WORK/train" --device "$DEVICE" --data "$WORK/shapes" --logdir "$WORK/run" --epochs "$TRAIN_EPOCHS" --verbose 2 \
+"$WORK/train" --device "$DEVICE" --data "$WORK/shapes" --generate --logdir "$WORK/run" --epochs "$TRAIN_EPOCHS" --verbose 2 \
     >"$OUT/train.log" 2>&1
 rc=$?
 acc=$(grep -o 'val_accuracy [0-9.]*' "$OUT/train.log" | tail -n 1 | cut -d' ' -f2)
