@@ -259,6 +259,23 @@ mod tests {
     }
 
     #[test]
+    fn mean_of_per_sample_values_device_equals_host() {
+        use crate::metrics::Mean;
+        let dev = Device::Cpu;
+        let v = Tensor::new(&[0.25f32, 1.5, -2.0, 4.0], &dev).unwrap();
+        let w = Tensor::new(&[1.0f32, 0.5, 2.0, 0.0], &dev).unwrap();
+        let (mut host, mut on_dev) = (Mean::new(), Mean::new());
+        for weights in [None, Some(&w)] {
+            host.update_values(&v, weights).unwrap();
+            on_dev.update_device(&v, weights).unwrap();
+        }
+        on_dev.sync().unwrap();
+        assert_eq!(host.result(), on_dev.result());
+        assert_eq!((host.total(), host.count()), (on_dev.total(), on_dev.count()));
+        assert!((host.result() - (3.75 - 3.0) / 7.5).abs() < 1e-12, "{}", host.result());
+    }
+
+    #[test]
     fn unsupported_shapes_fall_back_to_the_host() {
         let dev = Device::Cpu;
         let p = Tensor::zeros((2, 3, 4), DType::F32, &dev).unwrap();

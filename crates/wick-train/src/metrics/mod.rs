@@ -10,8 +10,8 @@
 //!   over the epoch, with the strict test `ŷ > threshold`.
 //!
 //! Metrics are not differentiable. On the CPU `update_state` reads the tensors back at once
-//! (the Keras-exact host code). On another device (a GPU) the loss tracker and the accuracy
-//! metrics below keep their running sums on that device ([`Metric::sync`] reads them), for
+//! (the Keras-exact host code). On another device (a GPU) the loss tracker, [`Mean`], loss
+//! metrics and the accuracy metrics below keep their running sums on that device ([`Metric::sync`] reads them), for
 //! the common shapes (`[n, c]` scores, `[n]`/`[n, 1]` labels and per-sample weights); other
 //! shapes, and the confusion-matrix metrics ([`Precision`], [`Recall`], [`AUC`]) and top-k
 //! accuracies, still read their inputs back in every `update_state` — a device → host copy
@@ -208,7 +208,15 @@ impl Mean {
     }
     /// Keras `Mean.update_state(values, sample_weight)`: values are averaged per sample over
     /// the non-batch axes (after reducing to the weights' rank), weighted and accumulated.
+    ///
+    /// Per-sample values (`[n]`) on a GPU, unweighted or with per-sample weights, are
+    /// accumulated on the device (see [`Metric::sync`]); other shapes are read back.
     pub fn update_values(&mut self, values: &Tensor, sample_weight: Option<&Tensor>) -> Result<()> {
+        if device::off_host(values) && values.rank() == 1 {
+            if let Some(w) = device::sample_weight_1d(sample_weight, values.elem_count())? {
+                return self.update_device(values, w.as_ref());
+            }
+        }
         let v = Host::from_tensor(values)?;
         let w = sample_weight.map(Host::from_tensor).transpose()?;
         self.update_host(v, w, "Mean")
