@@ -43,7 +43,8 @@ pub struct GeneratorOptions {
     pub quiet_skips: bool,
     /// Label encoding.
     pub label_mode: LabelMode,
-    /// Device the batch tensors are created on.
+    /// Device the batch tensors are created on (by the producer thread: the upload overlaps
+    /// the training step).
     pub device: Device,
 }
 

@@ -62,7 +62,9 @@ impl RawBatch {
 }
 
 enum Msg {
-    Batch(RawBatch),
+    /// A batch, already on the generator's device (created by the producer thread, so the
+    /// host → device copy overlaps the consumer's training step).
+    Batch(Batch),
     /// The end of the pass, with the files skipped in it.
     PassEnd(SkipReport),
     /// Skips seen at a pass end of a repeating stream (which has no pass ends to report).
@@ -99,6 +101,23 @@ struct Plan {
     pool: Option<rayon::ThreadPool>,
     /// The generator's type name, for errors.
     context: &'static str,
+    /// Classes, for the label tensor.
+    num_classes: usize,
+}
+
+impl Plan {
+    /// The tensors of a finished batch, on the generator's device.
+    fn upload(&self, raw: RawBatch) -> Result<Batch> {
+        Batch::from_images(
+            raw.data,
+            self.source.shape(),
+            &raw.labels,
+            raw.indices,
+            self.options.label_mode,
+            self.num_classes,
+            &self.options.device,
+        )
+    }
 }
 
 /// A generator engine over a [`Source`]: the [`Dataset`](crate::Dataset) protocol, one
@@ -108,13 +127,16 @@ struct Plan {
 /// per batch). When a pass ends, the next pass (same shuffle) starts decoding at once,
 /// so the consumer finds it prefetched; `begin_pass` keeps that worker when it asks for
 /// the same pass, and otherwise replaces it.
+///
+/// The producer also creates each batch's tensors on [`GeneratorOptions::device`], so on a
+/// GPU the host → device copy (from ordinary pageable memory; no pinned buffers) runs on
+/// that thread, overlapped with the consumer's training step, up to `prefetch` batches
+/// ahead.
 pub(crate) struct Pipeline {
     plan: Arc<Plan>,
     worker: Option<Worker>,
     options: GeneratorOptions,
     len: usize,
-    shape: (usize, usize, usize),
-    num_classes: usize,
     /// Why the pipeline stopped (after an error): every later call reports it.
     stopped: Option<String>,
     /// The pass being read (or begun next) and whether it is shuffled.
@@ -152,15 +174,12 @@ impl Pipeline {
             }
             None => None,
         };
-        let shape = source.shape();
-        let plan = Arc::new(Plan { source, options: options.clone(), transform: None, pool, context });
+        let plan = Arc::new(Plan { source, options: options.clone(), transform: None, pool, context, num_classes });
         Ok(Self {
             plan,
             worker: None,
             options,
             len,
-            shape,
-            num_classes,
             stopped: None,
             pass: 0,
             shuffle: no_shuffle.is_none(),
@@ -270,19 +289,10 @@ impl Pipeline {
                 None => return Err(self.stop("the worker is gone".into())),
             };
             match msg {
-                Ok(Msg::Batch(raw)) => {
+                Ok(Msg::Batch(batch)) => {
                     if let Some(w) = self.worker.as_mut() {
                         w.taken += 1;
                     }
-                    let batch = Batch::from_images(
-                        raw.data,
-                        self.shape,
-                        &raw.labels,
-                        raw.indices,
-                        self.options.label_mode,
-                        self.num_classes,
-                        &self.options.device,
-                    )?;
                     return Ok(Some(batch));
                 }
                 Ok(Msg::PassEnd(report)) => {
@@ -420,7 +430,7 @@ fn produce_pass(plan: &Plan, pass: usize, shuffle: bool, tx: &SyncSender<Msg>) -
             continue;
         }
         produced += 1;
-        if tx.send(Msg::Batch(batch.finish())).is_err() {
+        if tx.send(Msg::Batch(plan.upload(batch.finish())?)).is_err() {
             return Ok(());
         }
     }
@@ -464,7 +474,7 @@ fn produce_repeating(plan: &Plan, pass: u64, shuffle: bool, tx: &SyncSender<Msg>
             plan.fill(&mut cursor, b, &mut batch, &mut report)?;
             ok_in_pass += batch.labels.len() - before;
         }
-        if tx.send(Msg::Batch(batch.finish())).is_err() {
+        if tx.send(Msg::Batch(plan.upload(batch.finish())?)).is_err() {
             return Ok(());
         }
     }
