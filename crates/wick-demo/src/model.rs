@@ -215,7 +215,13 @@ impl ModuleT for Cnn {
         let xs = self.conv2.forward(&self.conv1.forward(&xs)?)?;
         let xs = match self.pooling {
             Pooling::Flatten => xs.flatten_from(1)?,
-            Pooling::GlobalMax => xs.flatten_from(2)?.max(2)?,
+            // One window over the whole plane: wick-nn's max pool sends each gradient to the
+            // first maximum only (Candle's `max` reduction sends it to every tie, which bf16's
+            // coarse values make common).
+            Pooling::GlobalMax => {
+                let (_, _, h, w) = xs.dims4()?;
+                wick_nn::max_pool2d(&xs, (h, w), (h, w))?.flatten_from(1)?
+            }
         };
         let xs = self.fc1.forward(&xs)?.relu()?;
         let xs = if train && self.dropout > 0.0 { candle_nn::ops::dropout(&xs, self.dropout)? } else { xs };
