@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, DType, Device, Layout, Result, Shape, Storage, Tensor};
+use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
 use rayon::prelude::*;
 
@@ -29,20 +30,32 @@ fn slice<'a, T>(data: &'a [T], layout: &Layout, what: &str) -> Result<&'a [T]> {
     }
 }
 
-fn widen<T: Copy + Send + Sync>(v: &[T], f: impl Fn(T) -> f32 + Send + Sync) -> Vec<f32> {
-    let mut out = vec![0f32; v.len()];
-    out.par_chunks_mut(CONVERT_CHUNK).zip(v.par_chunks(CONVERT_CHUNK)).for_each(|(o, v)| {
-        o.iter_mut().zip(v).for_each(|(o, &x)| *o = f(x));
-    });
+/// `v` converted chunk by chunk in parallel by `f(src, dst)`.
+fn convert<T: Copy + Send + Sync, U: Copy + Default + Send + Sync>(
+    v: &[T],
+    f: impl Fn(&[T], &mut [U]) + Sync,
+) -> Vec<U> {
+    let mut out = vec![U::default(); v.len()];
+    out.par_chunks_mut(CONVERT_CHUNK).zip(v.par_chunks(CONVERT_CHUNK)).for_each(|(o, v)| f(v, o));
     out
 }
 
-fn narrow<T: Copy + Default + Send + Sync>(v: &[f32], f: impl Fn(f32) -> T + Send + Sync) -> Vec<T> {
-    let mut out = vec![T::default(); v.len()];
-    out.par_chunks_mut(CONVERT_CHUNK).zip(v.par_chunks(CONVERT_CHUNK)).for_each(|(o, v)| {
-        o.iter_mut().zip(v).for_each(|(o, &x)| *o = f(x));
-    });
-    out
+fn widen_bf16(v: &[bf16]) -> Vec<f32> {
+    convert(v, |v, o: &mut [f32]| o.iter_mut().zip(v).for_each(|(o, x)| *o = x.to_f32()))
+}
+
+fn narrow_bf16(v: &[f32]) -> Vec<bf16> {
+    convert(v, |v, o: &mut [bf16]| o.iter_mut().zip(v).for_each(|(o, &x)| *o = bf16_of(x)))
+}
+
+/// f16 through `half`'s slice conversions, which use the CPU's F16C instructions when it has
+/// them (detected once per slice, not per element).
+fn widen_f16(v: &[f16]) -> Vec<f32> {
+    convert(v, |v, o| v.convert_to_f32_slice(o))
+}
+
+fn narrow_f16(v: &[f32]) -> Vec<f16> {
+    convert(v, |v, o: &mut [f16]| o.convert_from_f32_slice(v))
 }
 
 /// The elements of a contiguous CPU storage seen through `layout`, as f32: borrowed for f32,
@@ -50,8 +63,8 @@ fn narrow<T: Copy + Default + Send + Sync>(v: &[f32], f: impl Fn(f32) -> T + Sen
 pub(crate) fn contiguous_f32<'a>(s: &'a CpuStorage, layout: &Layout, what: &str) -> Result<Cow<'a, [f32]>> {
     Ok(match s {
         CpuStorage::F32(v) => Cow::Borrowed(slice(v, layout, what)?),
-        CpuStorage::BF16(v) => Cow::Owned(widen(slice(v, layout, what)?, bf16::to_f32)),
-        CpuStorage::F16(v) => Cow::Owned(widen(slice(v, layout, what)?, f16::to_f32)),
+        CpuStorage::BF16(v) => Cow::Owned(widen_bf16(slice(v, layout, what)?)),
+        CpuStorage::F16(v) => Cow::Owned(widen_f16(slice(v, layout, what)?)),
         other => bail!("{what}: expected f32, bf16 or f16, got {:?}", other.dtype()),
     })
 }
@@ -81,8 +94,8 @@ fn bf16_of(x: f32) -> bf16 {
 pub(crate) fn storage_of(v: Vec<f32>, dtype: DType) -> Result<CpuStorage> {
     Ok(match dtype {
         DType::F32 => CpuStorage::F32(v),
-        DType::BF16 => CpuStorage::BF16(narrow(&v, bf16_of)),
-        DType::F16 => CpuStorage::F16(narrow(&v, f16::from_f32)),
+        DType::BF16 => CpuStorage::BF16(narrow_bf16(&v)),
+        DType::F16 => CpuStorage::F16(narrow_f16(&v)),
         other => bail!("wick-nn CPU op: cannot produce {other:?}"),
     })
 }
@@ -91,8 +104,8 @@ pub(crate) fn storage_of(v: Vec<f32>, dtype: DType) -> Result<CpuStorage> {
 pub(crate) fn tensor_of(v: Vec<f32>, shape: impl Into<Shape>, dtype: DType, device: &Device) -> Result<Tensor> {
     match dtype {
         DType::F32 => Tensor::from_vec(v, shape, device),
-        DType::BF16 => Tensor::from_vec(narrow(&v, bf16_of), shape, device),
-        DType::F16 => Tensor::from_vec(narrow(&v, f16::from_f32), shape, device),
+        DType::BF16 => Tensor::from_vec(narrow_bf16(&v), shape, device),
+        DType::F16 => Tensor::from_vec(narrow_f16(&v), shape, device),
         other => bail!("wick-nn CPU op: cannot produce {other:?}"),
     }
 }
@@ -102,7 +115,14 @@ pub(crate) fn tensor_of(v: Vec<f32>, shape: impl Into<Shape>, dtype: DType, devi
 pub(crate) fn round_to(dtype: DType, v: &mut [f32]) {
     match dtype {
         DType::BF16 => v.iter_mut().for_each(|x| *x = bf16_of(*x).to_f32()),
-        DType::F16 => v.iter_mut().for_each(|x| *x = f16::from_f32(*x).to_f32()),
+        DType::F16 => {
+            let mut buf = [f16::ZERO; 256];
+            for chunk in v.chunks_mut(buf.len()) {
+                let b = &mut buf[..chunk.len()];
+                b.convert_from_f32_slice(chunk);
+                b.convert_to_f32_slice(chunk);
+            }
+        }
         _ => {}
     }
 }
