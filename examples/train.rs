@@ -377,46 +377,21 @@ fn run(args: Args, started: SystemTime) -> Result<(), Error> {
         ..Default::default()
     };
     let fit_started = Instant::now();
+    let compile = Compile { learning_rate, precision: args.precision };
     let history = match args.optimizer {
-        OptimizerName::Adam => compile_and_fit(
-            model,
-            vars,
-            args.precision,
-            rules::AdamRule::default(),
-            learning_rate,
-            &mut train,
-            options,
-        )?,
-        OptimizerName::Adamw => compile_and_fit(
-            model,
-            vars,
-            args.precision,
-            rules::AdamWRule::default(),
-            learning_rate,
-            &mut train,
-            options,
-        )?,
-        OptimizerName::Nadam => compile_and_fit(
-            model,
-            vars,
-            args.precision,
-            rules::NadamRule::default(),
-            learning_rate,
-            &mut train,
-            options,
-        )?,
-        OptimizerName::Rmsprop => compile_and_fit(
-            model,
-            vars,
-            args.precision,
-            rules::RmspropRule::default(),
-            learning_rate,
-            &mut train,
-            options,
-        )?,
+        OptimizerName::Adam => compile_and_fit(model, vars, rules::AdamRule::default(), compile, &mut train, options)?,
+        OptimizerName::Adamw => {
+            compile_and_fit(model, vars, rules::AdamWRule::default(), compile, &mut train, options)?
+        }
+        OptimizerName::Nadam => {
+            compile_and_fit(model, vars, rules::NadamRule::default(), compile, &mut train, options)?
+        }
+        OptimizerName::Rmsprop => {
+            compile_and_fit(model, vars, rules::RmspropRule::default(), compile, &mut train, options)?
+        }
         OptimizerName::Sgd => {
             let sgd = rules::SgdRule { momentum: 0.9, ..Default::default() };
-            compile_and_fit(model, vars, args.precision, sgd, learning_rate, &mut train, options)?
+            compile_and_fit(model, vars, sgd, compile, &mut train, options)?
         }
     };
     let elapsed = fit_started.elapsed().as_secs_f64();
@@ -559,21 +534,27 @@ fn augmentation(level: Augment) -> Result<Option<Augmentation>, Error> {
     Ok(Some(aug.checked()?))
 }
 
-/// Keras' `compile` + `fit`: the optimizer (`rule` with `learning_rate`) over the model's
+/// What Keras' `compile` gets besides the update rule.
+struct Compile {
+    learning_rate: LearningRate,
+    precision: Precision,
+}
+
+/// Keras' `compile` + `fit`: the optimizer (`rule` with the learning rate) over the model's
 /// variables — wrapped in a `LossScaleOptimizer` under `mixed_float16`, as Keras' `compile`
 /// does — sparse categorical cross-entropy from logits and accuracy. Generic because every
 /// update rule makes its own optimizer type.
 fn compile_and_fit<R: UpdateRule>(
     model: Cnn,
     vars: ModelVars,
-    precision: Precision,
     rule: R,
-    learning_rate: LearningRate,
+    compile: Compile,
     train: &mut dyn Dataset,
     options: FitOptions<'_>,
 ) -> Result<History, Error> {
-    let optimizer = KerasOptimizer::with_names(vars.vars().to_vec(), OptimizerConfig::new(rule, learning_rate))?;
-    match precision {
+    let config = OptimizerConfig::new(rule, compile.learning_rate);
+    let optimizer = KerasOptimizer::with_names(vars.vars().to_vec(), config)?;
+    match compile.precision {
         Precision::MixedFloat16 => fit_with(model, vars, LossScaleOptimizer::new(optimizer), train, options),
         Precision::Float32 | Precision::MixedBfloat16 => fit_with(model, vars, optimizer, train, options),
     }
