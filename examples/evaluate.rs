@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Loads `<run>/checkpoints/best.safetensors` and the `config.json` beside it, rebuilds
-//! the model and the validation split (same folder, fraction and seed, so the very images
+//! the model (under the run's `--precision` policy) and the validation split (same folder, fraction and seed, so the very images
 //! the run validated on, in the same batches), and prints the loss, the accuracy,
 //! per-class precision / recall / F1 and the confusion matrix. The same results go to
 //! TensorBoard, in the run's `eval` folder:
@@ -24,7 +24,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use candle_core::DType;
 use candle_nn::{VarBuilder, VarMap};
 use clap::Parser;
 use wick::callbacks::ModelVars;
@@ -114,9 +113,11 @@ fn run(args: Args) -> Result<(), Error> {
     let device = wick_demo::device(args.device, cfg!(feature = "cuda"))?;
     let batch_size = args.batch_size.unwrap_or(config.batch_size);
 
-    // The model, with the checkpoint's weights.
+    // The model, with the checkpoint's weights, under the dtype policy it was trained with.
     let varmap = VarMap::new();
-    let model = build_cnn(VarBuilder::from_varmap(&varmap, DType::F32, &device), &config.model)?;
+    let policy = config.precision.policy();
+    let model = build_cnn(VarBuilder::from_varmap(&varmap, policy.variable_dtype(), &device), &config.model)?;
+    let model = if policy.is_mixed() { model.with_policy(policy) } else { model };
     let mut varmap = varmap;
     varmap.load(&checkpoint).map_err(|e| format!("cannot load {}: {}", checkpoint.display(), with_sources(&e)))?;
 

@@ -20,6 +20,9 @@
 //! * model: `wick_demo::build_cnn` (`crates/wick-demo`, shared with `evaluate`: conv 32 →
 //!   pool → conv 64 → pool → dense 128 → logits), weights drawn from `--seed`, input
 //!   standardised inside the model;
+//! * precision: `--precision` picks the Keras dtype policy (`float32`, `mixed_bfloat16`:
+//!   layers in bf16, variables and loss in f32, or `mixed_float16`: the same in f16 with the
+//!   optimizer wrapped in a `LossScaleOptimizer`, as Keras' `compile` does);
 //! * loss and metric: sparse categorical cross-entropy from logits, accuracy;
 //! * callbacks: `TensorBoard` (epoch and batch scalars, hyper-parameters),
 //!   `ModelCheckpoint` (best `val_loss` → `<logdir>/checkpoints/best.safetensors`, with
@@ -45,7 +48,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
-use candle_core::DType;
 use candle_nn::{VarBuilder, VarMap};
 use clap::Parser;
 use wick::callbacks::{
@@ -57,12 +59,13 @@ use wick::data::augment::{Augmentation, FillMode, FlipMode};
 use wick::data::synthetic::{write_shapes, ShapesOptions};
 use wick::data::{with_sources, Dataset};
 use wick::optim::schedules::{CosineDecay, ExponentialDecay};
-use wick::optim::{rules, KerasOptimizer, LearningRate, OptimizerConfig, UpdateRule};
+use wick::optim::{rules, KerasOptimizer, LearningRate, LossScaleOptimizer, OptimizerConfig, UpdateRule};
 use wick::train::losses::SparseCategoricalCrossentropy;
 use wick::train::metrics::SparseCategoricalAccuracy;
 use wick::train::{FitOptions, Trainer};
 use wick_demo::{
-    build_cnn, init_seeded, Augment, BestEpoch, Cnn, CnnConfig, DeviceName, OptimizerName, Pooling, RunConfig, Schedule,
+    build_cnn, init_seeded, Augment, BestEpoch, Cnn, CnnConfig, DeviceName, OptimizerName, Pooling, Precision,
+    RunConfig, Schedule,
 };
 use wick_demo::{PathError, BEST_CHECKPOINT, CONFIG_FILE};
 
@@ -130,6 +133,10 @@ struct Args {
     seed: u64,
     #[arg(long, value_enum, default_value_t = DeviceName::Cpu)]
     device: DeviceName,
+    /// Keras dtype policy: mixed_* compute in bf16 / f16 with f32 variables (mixed_float16
+    /// adds dynamic loss scaling).
+    #[arg(long, value_enum, default_value_t = Precision::Float32)]
+    precision: Precision,
     /// 0 silent, 1 progress bar, 2 one line per epoch.
     #[arg(long, default_value_t = 1)]
     verbose: u8,
@@ -244,7 +251,9 @@ fn run(args: Args, started: SystemTime) -> Result<(), Error> {
     // Model, with seeded weights.
     let model_config = CnnConfig { pooling: args.pooling, ..CnnConfig::new(args.image_size, class_names.len()) };
     let varmap = VarMap::new();
-    let model = build_cnn(VarBuilder::from_varmap(&varmap, DType::F32, &device), &model_config)?;
+    let policy = args.precision.policy();
+    let model = build_cnn(VarBuilder::from_varmap(&varmap, policy.variable_dtype(), &device), &model_config)?;
+    let model = if policy.is_mixed() { model.with_policy(policy) } else { model };
     let vars = ModelVars::from_varmap(&varmap);
     init_seeded(vars.vars(), args.seed)?;
 
@@ -259,6 +268,7 @@ fn run(args: Args, started: SystemTime) -> Result<(), Error> {
         seed: args.seed,
         batch_size: args.batch_size,
         optimizer: args.optimizer,
+        precision: args.precision,
         learning_rate: args.learning_rate(),
         schedule: args.schedule,
         augment: args.augment,
@@ -308,6 +318,7 @@ fn run(args: Args, started: SystemTime) -> Result<(), Error> {
             ("image_size", (args.image_size as f64).into()),
             ("augment", args.augment.as_str().into()),
             ("seed", (args.seed as f64).into()),
+            ("precision", args.precision.as_str().into()),
         ]);
     let verbose = u8::from(args.verbose > 0);
     // ModelCheckpoint's path is a Python format string: escape braces in the folder names.
@@ -366,22 +377,21 @@ fn run(args: Args, started: SystemTime) -> Result<(), Error> {
         ..Default::default()
     };
     let fit_started = Instant::now();
+    let compile = Compile { learning_rate, precision: args.precision };
     let history = match args.optimizer {
-        OptimizerName::Adam => {
-            compile_and_fit(model, vars, rules::AdamRule::default(), learning_rate, &mut train, options)?
-        }
+        OptimizerName::Adam => compile_and_fit(model, vars, rules::AdamRule::default(), compile, &mut train, options)?,
         OptimizerName::Adamw => {
-            compile_and_fit(model, vars, rules::AdamWRule::default(), learning_rate, &mut train, options)?
+            compile_and_fit(model, vars, rules::AdamWRule::default(), compile, &mut train, options)?
         }
         OptimizerName::Nadam => {
-            compile_and_fit(model, vars, rules::NadamRule::default(), learning_rate, &mut train, options)?
+            compile_and_fit(model, vars, rules::NadamRule::default(), compile, &mut train, options)?
         }
         OptimizerName::Rmsprop => {
-            compile_and_fit(model, vars, rules::RmspropRule::default(), learning_rate, &mut train, options)?
+            compile_and_fit(model, vars, rules::RmspropRule::default(), compile, &mut train, options)?
         }
         OptimizerName::Sgd => {
             let sgd = rules::SgdRule { momentum: 0.9, ..Default::default() };
-            compile_and_fit(model, vars, sgd, learning_rate, &mut train, options)?
+            compile_and_fit(model, vars, sgd, compile, &mut train, options)?
         }
     };
     let elapsed = fit_started.elapsed().as_secs_f64();
@@ -524,18 +534,40 @@ fn augmentation(level: Augment) -> Result<Option<Augmentation>, Error> {
     Ok(Some(aug.checked()?))
 }
 
-/// Keras' `compile` + `fit`: the optimizer (`rule` with `learning_rate`) over the model's
-/// variables, sparse categorical cross-entropy from logits and accuracy. Generic because
-/// every update rule makes its own optimizer type.
+/// What Keras' `compile` gets besides the update rule.
+struct Compile {
+    learning_rate: LearningRate,
+    precision: Precision,
+}
+
+/// Keras' `compile` + `fit`: the optimizer (`rule` with the learning rate) over the model's
+/// variables — wrapped in a `LossScaleOptimizer` under `mixed_float16`, as Keras' `compile`
+/// does — sparse categorical cross-entropy from logits and accuracy. Generic because every
+/// update rule makes its own optimizer type.
 fn compile_and_fit<R: UpdateRule>(
     model: Cnn,
     vars: ModelVars,
     rule: R,
-    learning_rate: LearningRate,
+    compile: Compile,
     train: &mut dyn Dataset,
     options: FitOptions<'_>,
 ) -> Result<History, Error> {
-    let optimizer = KerasOptimizer::with_names(vars.vars().to_vec(), OptimizerConfig::new(rule, learning_rate))?;
+    let config = OptimizerConfig::new(rule, compile.learning_rate);
+    let optimizer = KerasOptimizer::with_names(vars.vars().to_vec(), config)?;
+    match compile.precision {
+        Precision::MixedFloat16 => fit_with(model, vars, LossScaleOptimizer::new(optimizer), train, options),
+        Precision::Float32 | Precision::MixedBfloat16 => fit_with(model, vars, optimizer, train, options),
+    }
+}
+
+/// `Trainer::fit` with `optimizer`, the loss and the metric.
+fn fit_with<O: candle_nn::Optimizer + wick::optim::LrControl>(
+    model: Cnn,
+    vars: ModelVars,
+    optimizer: O,
+    train: &mut dyn Dataset,
+    options: FitOptions<'_>,
+) -> Result<History, Error> {
     let mut trainer =
         Trainer::new(model, vars, optimizer, SparseCategoricalCrossentropy::new().with_from_logits(true))?
             .with_metric(SparseCategoricalAccuracy::new().with_name("accuracy"));

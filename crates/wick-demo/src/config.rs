@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use wick_nn::DTypePolicy;
 
 use crate::model::CnnConfig;
 use crate::{Error, PathError};
@@ -31,6 +32,10 @@ pub struct RunConfig {
     pub batch_size: usize,
     /// The optimizer.
     pub optimizer: OptimizerName,
+    /// The dtype policy the model computes under (`float32` in files written before the
+    /// field existed).
+    #[serde(default)]
+    pub precision: Precision,
     /// Initial learning rate.
     pub learning_rate: f64,
     /// Learning-rate schedule.
@@ -87,6 +92,39 @@ pub enum Schedule {
     Cosine,
     /// ×0.9 every epoch.
     Exponential,
+}
+
+/// The model's Keras dtype policy (`--precision`; `"precision"` in `config.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// `"float32"`: everything in f32.
+    #[default]
+    #[value(name = "float32")]
+    Float32,
+    /// `"mixed_bfloat16"`: the layers compute in bf16, variables and the loss in f32.
+    #[value(name = "mixed_bfloat16")]
+    MixedBfloat16,
+    /// `"mixed_float16"`: the layers compute in f16, variables and the loss in f32; the
+    /// optimizer is wrapped in a `LossScaleOptimizer`, as Keras' `compile` does.
+    #[value(name = "mixed_float16")]
+    MixedFloat16,
+}
+
+impl Precision {
+    /// The Keras policy name, as in `config.json` and on the command line.
+    pub fn as_str(self) -> &'static str {
+        self.policy().name()
+    }
+
+    /// The `wick_nn::DTypePolicy` of that name.
+    pub fn policy(self) -> DTypePolicy {
+        match self {
+            Self::Float32 => DTypePolicy::FLOAT32,
+            Self::MixedBfloat16 => DTypePolicy::MIXED_BFLOAT16,
+            Self::MixedFloat16 => DTypePolicy::MIXED_FLOAT16,
+        }
+    }
 }
 
 /// How much the training images are augmented (`--augment`; `"augment"` in
@@ -197,6 +235,7 @@ mod tests {
         same_names(|v: &OptimizerName| v.as_str());
         same_names(|v: &Schedule| v.as_str());
         same_names(|v: &Augment| v.as_str());
+        same_names(|v: &Precision| v.as_str());
     }
 
     /// A `config.json` as `train` wrote it before these fields were enums still loads.
@@ -214,5 +253,11 @@ mod tests {
             (config.optimizer, config.schedule, config.augment),
             (OptimizerName::Rmsprop, Schedule::Cosine, Augment::Light)
         );
+        // Written before `precision` existed: float32, as those runs trained.
+        assert_eq!(config.precision, Precision::Float32);
+        let mut json = serde_json::to_value(&config).unwrap();
+        json["precision"] = "mixed_bfloat16".into();
+        let config: RunConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(config.precision.policy(), DTypePolicy::MIXED_BFLOAT16);
     }
 }

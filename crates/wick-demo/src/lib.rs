@@ -18,7 +18,7 @@ mod error;
 mod model;
 
 pub use cleanup::{is_temp_name, remove_stale_temps};
-pub use config::{Augment, BestEpoch, OptimizerName, RunConfig, Schedule, BEST_CHECKPOINT, CONFIG_FILE};
+pub use config::{Augment, BestEpoch, OptimizerName, Precision, RunConfig, Schedule, BEST_CHECKPOINT, CONFIG_FILE};
 pub use data::{dataset, device, split, DeviceName};
 pub use error::{is_broken_pipe, stdout, Error, PathError, Stdout};
 pub use model::{build_cnn, init_seeded, Cnn, CnnConfig, InputScaling, Pooling};

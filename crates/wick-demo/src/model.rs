@@ -11,6 +11,10 @@
 //! fc2     Linear → num_classes            (logits: use a loss with from_logits)
 //! ```
 //!
+//! Under a mixed precision policy ([`Cnn::with_policy`]) the input scaling runs in f32 and
+//! every layer from `conv1` on computes in the policy's compute dtype (bf16 / f16, logits
+//! included); the variables stay f32.
+//!
 //! Variable names (what checkpoints hold): `conv1.weight`, `conv1.bias`, `conv2.weight`,
 //! `conv2.bias`, `fc1.weight`, `fc1.bias`, `fc2.weight`, `fc2.bias`, with candle-nn's
 //! shapes (conv `[out, in, k, k]`, linear `[out, in]`). Any layer implementation with the
@@ -19,7 +23,7 @@
 use candle_core::{Result, Tensor};
 use candle_nn::{Module, ModuleT, VarBuilder};
 use serde::{Deserialize, Serialize};
-use wick_nn::{Conv2d, Conv2dConfig, Linear, MaxPool2d};
+use wick_nn::{Conv2d, Conv2dConfig, DTypePolicy, Linear, MaxPool2d};
 
 /// The architecture's parameters; saved as JSON beside every checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,6 +157,25 @@ pub struct Cnn {
     pub input: InputScaling,
     /// From the last feature map to `fc1`.
     pub pooling: Pooling,
+    /// The dtype policy the layers run under (`None`: their variables' dtype).
+    pub policy: Option<DTypePolicy>,
+}
+
+impl Cnn {
+    /// The same model with every layer under `policy` (Keras' `dtype=policy` on each
+    /// layer, or `keras.config.set_dtype_policy` before building): the convolutions and
+    /// dense layers cast their input and f32 variables to `policy.compute_dtype()`, so the
+    /// logits come out in it; the input scaling stays in f32.
+    pub fn with_policy(self, policy: DTypePolicy) -> Self {
+        Cnn {
+            conv1: self.conv1.with_policy(policy),
+            conv2: self.conv2.with_policy(policy),
+            fc1: self.fc1.with_policy(policy),
+            fc2: self.fc2.with_policy(policy),
+            policy: Some(policy),
+            ..self
+        }
+    }
 }
 
 /// Builds the CNN with its variables under `vb` (names in the module docs).
@@ -173,6 +196,7 @@ pub fn build_cnn(vb: VarBuilder<'_>, config: &CnnConfig) -> Result<Cnn> {
         dropout: config.dropout,
         input: config.input,
         pooling: config.pooling,
+        policy: None,
     })
 }
 
@@ -191,7 +215,13 @@ impl ModuleT for Cnn {
         let xs = self.conv2.forward(&self.conv1.forward(&xs)?)?;
         let xs = match self.pooling {
             Pooling::Flatten => xs.flatten_from(1)?,
-            Pooling::GlobalMax => xs.flatten_from(2)?.max(2)?,
+            // One window over the whole plane: wick-nn's max pool sends each gradient to the
+            // first maximum only (Candle's `max` reduction sends it to every tie, which bf16's
+            // coarse values make common).
+            Pooling::GlobalMax => {
+                let (_, _, h, w) = xs.dims4()?;
+                wick_nn::max_pool2d(&xs, (h, w), (h, w))?.flatten_from(1)?
+            }
         };
         let xs = self.fc1.forward(&xs)?.relu()?;
         let xs = if train && self.dropout > 0.0 { candle_nn::ops::dropout(&xs, self.dropout)? } else { xs };

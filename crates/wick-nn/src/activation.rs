@@ -1,9 +1,10 @@
 //! `relu` as a CPU custom op with a one-pass backward.
 
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, Tensor};
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, Layout, Module, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::util::{contiguous_f32, with_f32};
+use crate::util::{contiguous_f32, is_cpu_op_tensor, storage_of, tensor_of, with_f32};
 
 /// Elements per parallel task.
 const CHUNK: usize = 1 << 16;
@@ -11,8 +12,9 @@ const CHUNK: usize = 1 << 16;
 /// `max(x, 0)`, a drop-in for Candle's `Tensor::relu` with the same gradient (1 where
 /// `x >= 0`, as Candle defines it).
 ///
-/// On the CPU (f32) the backward pass is a single masked copy instead of Candle's
-/// `zeros_like` + `ge` + `to_dtype` + `mul`; elsewhere it calls `Tensor::relu`.
+/// On the CPU (f32, bf16, f16; the output and gradient keep the input's dtype) the backward
+/// pass is a single masked copy instead of Candle's `zeros_like` + `ge` + `to_dtype` +
+/// `mul`; elsewhere it calls `Tensor::relu`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Relu;
 
@@ -24,7 +26,7 @@ impl Module for Relu {
 
 /// ReLU as a function; see [`Relu`].
 pub fn relu(x: &Tensor) -> Result<Tensor> {
-    if !(x.device().is_cpu() && x.dtype() == DType::F32) {
+    if !is_cpu_op_tensor(x) {
         return x.relu();
     }
     x.contiguous()?.apply_op1(ReluOp)
@@ -45,7 +47,7 @@ impl CustomOp1 for ReluOp {
                 *o = v.max(0.0);
             }
         });
-        Ok((CpuStorage::F32(out), l.shape().clone()))
+        Ok((storage_of(out, s.dtype())?, l.shape().clone()))
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -64,6 +66,6 @@ impl CustomOp1 for ReluOp {
                 Ok(())
             })
         })?;
-        Tensor::from_vec(dx, x.shape(), x.device()).map(Some)
+        tensor_of(dx, x.shape(), x.dtype(), x.device()).map(Some)
     }
 }

@@ -31,6 +31,24 @@
 //! 0.11.1's is wrong, so a training-mode pool gathers its windows with differentiable ops
 //! that give the same gradients as the CPU kernels.
 //!
+//! ## Mixed precision
+//!
+//! [`DTypePolicy`] is Keras' dtype policy (`"float32"`, `"mixed_bfloat16"`,
+//! `"mixed_float16"`, …). [`Conv2d::with_policy`] and [`Linear::with_policy`] make a layer
+//! compute in the policy's `compute_dtype` while its variables stay f32: input, weight and
+//! bias are cast at each call (graph nodes, so gradients come back to the f32 variables in
+//! f32). The pools and [`relu`] have no variables and run in their input's dtype.
+//!
+//! On the CPU, bf16 and f16 tensors take the same custom ops as f32: their values are widened
+//! to f32 (exactly), multiplied and accumulated in f32 by the same gemm, and every tensor an
+//! op produces (outputs, and each gradient in the backward pass; inside a fused conv the
+//! pre-pool output too) is rounded to nearest-even in bf16 / f16 — the arithmetic of tensor
+//! cores (bf16 / f16 operands, f32 accumulation). There is no bf16 gemm on the CPU here:
+//! the speed is f32's plus the conversions, so mixed precision does not make CPU training
+//! faster; it makes CPU runs numerically what a GPU run computes. Candle's own CPU bf16 ops
+//! (used for everything outside wick-nn's layers, e.g. a `max` reduction) are generic loops.
+//! On CUDA the layers call Candle's bf16 / f16 `conv2d` and `matmul` (cuDNN / cuBLAS).
+//!
 //! Call [`tune_cpu_allocator`] once at the start of a CPU training program: Candle
 //! allocates every op's output, and glibc's default of handing large blocks back to the
 //! kernel makes each step page-fault through them again (≈ 1.3–1.4× on the reference CNN).
@@ -72,6 +90,7 @@ mod activation;
 mod allocator;
 mod conv;
 mod linear;
+mod policy;
 mod pool;
 mod pool_windows;
 mod sgemm;
@@ -81,4 +100,5 @@ pub use activation::{relu, Relu};
 pub use allocator::{tune_cpu_allocator, tune_cpu_allocator_with, AllocatorTuning};
 pub use conv::{conv2d, conv2d_fused, conv2d_no_bias, conv2d_op, Conv2d, Conv2dConfig, Epilogue};
 pub use linear::{linear, linear_no_bias, Linear};
+pub use policy::{DTypePolicy, UnknownPolicy};
 pub use pool::{avg_pool2d, global_avg_pool2d, max_pool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d};

@@ -1,30 +1,53 @@
 //! `Linear`: candle-nn's dense layer and variable names, with one gemm custom op for the
 //! CPU forward pass and its gradients.
 
-use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, DType, Layout, Module, Result, Shape, Tensor};
+use candle_core::backend::BackendStorage;
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Module, Result, Shape, Tensor};
 
+use crate::policy::DTypePolicy;
 use crate::sgemm::{sgemm, MatRef, Par};
-use crate::util::{contiguous_f32, with_f32};
+use crate::util::{contiguous_f32, is_cpu_op_tensor, storage_of, tensor_of, with_f32};
 
 /// A dense layer `y = x·wᵀ + b`, a drop-in replacement for [`candle_nn::Linear`].
 ///
 /// The weight is `[out, in]` and the optional bias `[out]`, under the variable names
 /// `weight` and `bias`, as candle-nn stores them.
 ///
-/// On the CPU with f32 tensors and a `[N, in]` input, the product, the bias add and the
-/// backward pass run as one custom op, so Candle's graph holds no transposed weight or
-/// broadcast bias node, and the input gradient is skipped when the input is not tracked.
-/// Any other device, dtype or input rank (e.g. `[B, T, in]`) calls candle-nn's `Linear`.
+/// On the CPU with f32 (or bf16 / f16, see [`with_policy`](Self::with_policy)) tensors of
+/// one dtype and a `[N, in]` input, the product, the bias add and the backward pass run as one
+/// custom op, so Candle's graph holds no transposed weight or broadcast bias node, and the
+/// input gradient is skipped when the input is not tracked. Any other device, dtype or input
+/// rank (e.g. `[B, T, in]`) calls candle-nn's `Linear`.
 #[derive(Clone, Debug)]
 pub struct Linear {
     weight: Tensor,
     bias: Option<Tensor>,
+    policy: Option<DTypePolicy>,
 }
 
 impl Linear {
     /// A layer from its weight `[out, in]` and optional bias `[out]`.
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Self { weight, bias }
+        Self { weight, bias, policy: None }
+    }
+
+    /// The same layer under `policy` (Keras' `Dense(..., dtype=policy)`): a floating input,
+    /// the weight and the bias are cast to `policy.compute_dtype()` at each call, so the
+    /// output is in that dtype, while the variables keep their dtype; the casts are graph
+    /// nodes, so the gradients arrive in the variables' dtype. Without a policy the layer
+    /// computes in its arguments' dtype.
+    ///
+    /// On the CPU, bf16 / f16 run the f32 gemm op on the widened values and round each result
+    /// (output, gradients) once to the compute dtype, as tensor cores accumulate in f32; on
+    /// CUDA candle-nn's bf16 / f16 matmul runs (cuBLAS).
+    pub fn with_policy(mut self, policy: DTypePolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// The policy this layer runs under, if any.
+    pub fn policy(&self) -> Option<DTypePolicy> {
+        self.policy
     }
 
     /// The weight, `[out, in]`.
@@ -46,24 +69,31 @@ impl From<candle_nn::Linear> for Linear {
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (w, b) = (&self.weight, self.bias.as_ref());
-        let cpu_f32 = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32;
-        let fast = x.rank() == 2 && cpu_f32(x) && cpu_f32(w) && b.is_none_or(cpu_f32);
-        if !fast {
-            return candle_nn::Linear::new(w.clone(), b.cloned()).forward(x);
-        }
-        // Validate here so that errors name the layer's arguments.
-        let (_, _, o) = dims(x.shape(), w.shape())?;
-        let x = x.contiguous()?;
-        let w = w.contiguous()?;
-        match b {
-            None => x.apply_op2(&w, LinearOp),
-            Some(b) => {
-                if b.dims() != [o] {
-                    bail!("linear: bias has shape {:?}, weight has {o} outputs", b.dims())
-                }
-                x.apply_op3(&w, &b.contiguous()?, LinearOp)
+        let Some(p) = self.policy else { return linear_forward(x, &self.weight, self.bias.as_ref()) };
+        let dtype = p.compute_dtype();
+        let bias = self.bias.as_ref().map(|b| b.to_dtype(dtype)).transpose()?;
+        linear_forward(&p.convert_input(x)?, &self.weight.to_dtype(dtype)?, bias.as_ref())
+    }
+}
+
+/// `x·wᵀ + b` in the arguments' dtype: the custom op on the CPU, candle-nn's `Linear` elsewhere.
+fn linear_forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    let same = |t: &Tensor| t.device().is_cpu() && t.dtype() == x.dtype();
+    let fast = x.rank() == 2 && is_cpu_op_tensor(x) && same(w) && b.is_none_or(same);
+    if !fast {
+        return candle_nn::Linear::new(w.clone(), b.cloned()).forward(x);
+    }
+    // Validate here so that errors name the layer's arguments.
+    let (_, _, o) = dims(x.shape(), w.shape())?;
+    let x = x.contiguous()?;
+    let w = w.contiguous()?;
+    match b {
+        None => x.apply_op2(&w, LinearOp),
+        Some(b) => {
+            if b.dims() != [o] {
+                bail!("linear: bias has shape {:?}, weight has {o} outputs", b.dims())
             }
+            x.apply_op3(&w, &b.contiguous()?, LinearOp)
         }
     }
 }
@@ -110,6 +140,10 @@ impl LinearOp {
         bias: Option<(&CpuStorage, &Layout)>,
     ) -> Result<(CpuStorage, Shape)> {
         let (n, i, o) = dims(l1.shape(), l2.shape())?;
+        let dtype = s1.dtype();
+        if s2.dtype() != dtype || bias.is_some_and(|(s, _)| s.dtype() != dtype) {
+            bail!("linear: input, weight and bias must have one dtype")
+        }
         let x = contiguous_f32(s1, l1, "linear input")?;
         let w = contiguous_f32(s2, l2, "linear weight")?;
         let mut y = vec![0f32; n * o];
@@ -120,15 +154,15 @@ impl LinearOp {
                     bail!("linear: bias has {} elements, weight has {o} outputs", b.len())
                 }
                 if o > 0 {
-                    y.chunks_exact_mut(o).for_each(|row| row.copy_from_slice(b));
+                    y.chunks_exact_mut(o).for_each(|row| row.copy_from_slice(&b));
                 }
                 true
             }
             None => false,
         };
         // y [N, out] (+)= x [N, in] · wᵀ [in, out]
-        sgemm(n, o, i, MatRef::row_major(x, i), MatRef::transposed(w, i), &mut y, accumulate, par());
-        Ok((CpuStorage::F32(y), Shape::from((n, o))))
+        sgemm(n, o, i, MatRef::row_major(&x, i), MatRef::transposed(&w, i), &mut y, accumulate, par());
+        Ok((storage_of(y, dtype)?, Shape::from((n, o))))
     }
 
     fn bwd_impl(
@@ -149,7 +183,7 @@ impl LinearOp {
             bail!("linear: output gradient has shape {:?}, expected [{n}, {o}]", grad.dims())
         }
         let grad = grad.contiguous()?;
-        let dev = x.device();
+        let (dev, dtype) = (x.device(), x.dtype());
         with_f32(x, "linear input", |xs| {
             with_f32(w, "linear weight", |ws| {
                 with_f32(&grad, "linear output gradient", |dy| {
@@ -158,7 +192,7 @@ impl LinearOp {
                         let mut dx = vec![0f32; n * i];
                         let (a, b) = (MatRef::row_major(dy, o), MatRef::row_major(ws, i));
                         sgemm(n, i, o, a, b, &mut dx, false, par());
-                        Some(Tensor::from_vec(dx, (n, i), dev)?)
+                        Some(tensor_of(dx, (n, i), dtype, dev)?)
                     } else {
                         None
                     };
@@ -167,7 +201,7 @@ impl LinearOp {
                         let mut dw = vec![0f32; o * i];
                         let (a, b) = (MatRef::transposed(dy, o), MatRef::row_major(xs, i));
                         sgemm(o, i, n, a, b, &mut dw, false, par());
-                        Some(Tensor::from_vec(dw, (o, i), dev)?)
+                        Some(tensor_of(dw, (o, i), dtype, dev)?)
                     } else {
                         None
                     };
@@ -179,7 +213,7 @@ impl LinearOp {
                                 db.iter_mut().zip(row).for_each(|(a, g)| *a += g);
                             }
                         }
-                        Some(Tensor::from_vec(db, o, dev)?)
+                        Some(tensor_of(db, o, dtype, dev)?)
                     } else {
                         None
                     };

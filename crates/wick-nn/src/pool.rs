@@ -3,11 +3,12 @@
 
 use std::sync::Mutex;
 
-use candle_core::{bail, CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, Tensor};
+use candle_core::backend::BackendStorage;
+use candle_core::{bail, CpuStorage, CustomOp1, Layout, Module, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::pool_windows;
-use crate::util::{contiguous_f32, sum_f32, with_f32};
+use crate::util::{contiguous_f32, is_cpu_op_tensor, storage_of, sum_f32, tensor_of, with_f32};
 
 /// Checked pooling sizes.
 #[derive(Clone, Copy, Debug)]
@@ -44,14 +45,15 @@ pub(crate) fn pool_geometry(
     Ok(PoolGeom { planes: n * c, n, c, h, w, kh, kw, sh, sw, oh: (h - kh) / sh + 1, ow: (w - kw) / sw + 1 })
 }
 
+/// The CPU ops take f32, bf16 and f16 (computed in f32, output in the input's dtype).
 fn fast_path(x: &Tensor) -> bool {
-    x.device().is_cpu() && x.dtype() == DType::F32
+    is_cpu_op_tensor(x)
 }
 
 /// 2-D max pooling over NCHW input without padding (output size `(h - k) / s + 1`, as
 /// Candle's `max_pool2d_with_stride` and Keras' `padding="valid"`).
 ///
-/// On the CPU (f32) the forward pass records the position of each window's maximum, and the
+/// On the CPU (f32, bf16 or f16) the forward pass records the position of each window's maximum, and the
 /// backward pass sends each output gradient to that position only; when a window holds
 /// several equal maxima the first one (in row-major order) gets it, as in PyTorch and
 /// TensorFlow (Candle 0.11.1 instead splits it among the ties, and scales every max-pool
@@ -183,7 +185,7 @@ impl CustomOp1 for MaxPoolOp {
             Ok(mut slot) => *slot = Some(arg),
             Err(_) => bail!("max_pool2d: argmax lock poisoned"),
         }
-        Ok((CpuStorage::F32(out), Shape::from((g.n, g.c, g.oh, g.ow))))
+        Ok((storage_of(out, s.dtype())?, Shape::from((g.n, g.c, g.oh, g.ow))))
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -211,14 +213,15 @@ impl CustomOp1 for MaxPoolOp {
             }
             Ok(())
         })?;
-        Tensor::from_vec(dx, x.shape(), x.device()).map(Some)
+        tensor_of(dx, x.shape(), x.dtype(), x.device()).map(Some)
     }
 }
 
-/// 2-D average pooling over NCHW input without padding; on the CPU (f32) a custom op whose
-/// backward also handles overlapping windows; elsewhere Candle's `avg_pool2d_with_stride`
-/// for inference and, when a gradient is needed, the mean of gathered windows (Candle's own
-/// backward misplaces gradients when the kernel does not divide the input).
+/// 2-D average pooling over NCHW input without padding; on the CPU (f32, bf16, f16) a custom
+/// op whose backward also handles overlapping windows; elsewhere Candle's
+/// `avg_pool2d_with_stride` for inference and, when a gradient is needed, the mean of
+/// gathered windows (Candle's own backward misplaces gradients when the kernel does not
+/// divide the input).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AvgPool2d {
     /// Window height and width.
@@ -292,7 +295,7 @@ impl CustomOp1 for AvgPoolOp {
                 }
             });
         }
-        Ok((CpuStorage::F32(out), Shape::from((g.n, g.c, g.oh, g.ow))))
+        Ok((storage_of(out, s.dtype())?, Shape::from((g.n, g.c, g.oh, g.ow))))
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -324,12 +327,12 @@ impl CustomOp1 for AvgPoolOp {
             }
             Ok(())
         })?;
-        Tensor::from_vec(dx, x.shape(), x.device()).map(Some)
+        tensor_of(dx, x.shape(), x.dtype(), x.device()).map(Some)
     }
 }
 
 /// Global average pooling: `[n, c, h, w] -> [n, c]`, the mean of each plane (Keras'
-/// `GlobalAveragePooling2D`). On the CPU (f32) a custom op, elsewhere `mean((2, 3))`.
+/// `GlobalAveragePooling2D`). On the CPU (f32, bf16, f16) a custom op, elsewhere `mean((2, 3))`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GlobalAvgPool2d;
 
@@ -364,7 +367,7 @@ impl CustomOp1 for GlobalAvgPoolOp {
         let hw = h * w;
         let scale = 1.0 / hw as f32;
         let out: Vec<f32> = x.par_chunks(hw).map(|p| sum_f32(p) * scale).collect();
-        Ok((CpuStorage::F32(out), Shape::from((n, c))))
+        Ok((storage_of(out, s.dtype())?, Shape::from((n, c))))
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -380,6 +383,6 @@ impl CustomOp1 for GlobalAvgPoolOp {
             dx.par_chunks_mut(hw).zip(dy.par_iter()).for_each(|(d, &gv)| d.fill(gv * scale));
             Ok(())
         })?;
-        Tensor::from_vec(dx, x.shape(), x.device()).map(Some)
+        tensor_of(dx, x.shape(), x.dtype(), x.device()).map(Some)
     }
 }

@@ -16,6 +16,9 @@
 //! opt.backward_step(&loss)?;
 //! # Ok::<(), candle_core::Error>(())
 //! ```
+//!
+//! [`LossScaleOptimizer`] wraps any of them with Keras' dynamic loss scaling, for
+//! `mixed_float16` training.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -24,6 +27,7 @@ mod apply;
 mod cpu_f32;
 mod decay;
 mod error;
+mod loss_scale;
 mod lr_control;
 mod optimizer;
 mod options;
@@ -34,6 +38,7 @@ pub mod schedules;
 mod state;
 
 pub use error::{Error, Result};
+pub use loss_scale::{InnerOptimizer, LossScaleConfig, LossScaleOptimizer};
 pub use lr_control::LrControl;
 pub use optimizer::KerasOptimizer;
 pub use options::{OptimizerConfig, OptimizerOptions};

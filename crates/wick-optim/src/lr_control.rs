@@ -10,7 +10,8 @@ use crate::rule::UpdateRule;
 use crate::schedule::LearningRate;
 
 /// What callbacks and training loops need from any optimizer: `candle_nn::Optimizer` is not
-/// object safe, this is (`&mut dyn LrControl`). Implemented by every [`KerasOptimizer`].
+/// object safe, this is (`&mut dyn LrControl`). Implemented by every [`KerasOptimizer`] and by
+/// [`LossScaleOptimizer`](crate::LossScaleOptimizer).
 pub trait LrControl {
     /// The learning rate the next update uses (Keras `optimizer.learning_rate`): the
     /// constant, or the schedule at the raw step counter; float32-rounded.
@@ -34,6 +35,13 @@ pub trait LrControl {
 
     /// The optimizer's `loss_scale_factor`, if any.
     fn loss_scale_factor(&self) -> Option<f64>;
+
+    /// The current dynamic loss scale, for an optimizer that scales the loss dynamically
+    /// ([`LossScaleOptimizer`](crate::LossScaleOptimizer)'s `dynamic_scale`); `None` (the
+    /// default) for the others. The TensorBoard callback logs it as `epoch_loss_scale`.
+    fn loss_scale(&self) -> Option<f64> {
+        None
+    }
 
     /// Keras `optimizer.scale_loss(loss)`: `loss · loss_scale_factor`, or `loss` unchanged.
     fn scale_loss(&self, loss: &Tensor) -> Result<Tensor> {

@@ -33,6 +33,7 @@ pub enum UpdateFreq {
 /// |---|---|---|
 /// | `LOG_DIR/train` | `epoch_<key>` for each log key not starting with `val_` | epoch (0-based) |
 /// | `LOG_DIR/train` | `epoch_learning_rate` (the optimizer's rate at epoch end, when the loop provides an optimizer) | epoch |
+/// | `LOG_DIR/train` | `epoch_loss_scale` (the dynamic loss scale at epoch end, when the optimizer has one: [`LrControl::loss_scale`](wick_optim::LrControl::loss_scale), e.g. a `LossScaleOptimizer`) | epoch |
 /// | `LOG_DIR/train` | `epoch_steps_per_second` (with [`write_steps_per_second`](Self::write_steps_per_second)) | epoch |
 /// | `LOG_DIR/train` | `batch_<key>` (running epoch values) and `batch_steps_per_second`, with [`UpdateFreq::Batches`]`(n)` when `g % n == 0` | global batch counter `g`, from 1 |
 /// | `LOG_DIR/train` | `<variable name, '.' and ':' → '/'>/histogram` every `histogram_freq` epochs (epoch 0 included) | epoch |
@@ -55,6 +56,7 @@ pub enum UpdateFreq {
 ///   validation data leaves no empty `validation` run); both folders are created at
 ///   `on_train_begin`, so an unusable log directory fails at the start.
 /// * No model graph (`keras` tag) and no profiler or embeddings output.
+/// * `epoch_loss_scale` is wick's: Keras does not log the loss scale.
 ///
 /// Hyper-parameters ([`hparams`](Self::hparams)) follow the TensorBoard HParams model:
 /// the session start is written in `LOG_DIR` itself (the run holding `train/` and
@@ -378,9 +380,9 @@ impl Callback for TensorBoard {
 
     fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, ctx: &mut Context<'_>) -> Result<()> {
         let step = epoch as i64;
-        let (lr, iterations) = match ctx.optimizer(NAME) {
-            Ok(opt) => (Some(opt.learning_rate()), Some(opt.iterations())),
-            Err(_) => (None, None),
+        let (lr, iterations, loss_scale) = match ctx.optimizer(NAME) {
+            Ok(opt) => (Some(opt.learning_rate()), Some(opt.iterations()), opt.loss_scale()),
+            Err(_) => (None, None, None),
         };
         if let Some(train) = self.train.as_ref() {
             for (k, v) in logs.iter().filter(|(k, _)| !k.starts_with("val_")) {
@@ -391,6 +393,9 @@ impl Callback for TensorBoard {
             }
             if let Some(lr) = lr {
                 train.scalar("epoch_learning_rate", step, lr as f32)?;
+            }
+            if let Some(scale) = loss_scale {
+                train.scalar("epoch_loss_scale", step, scale as f32)?;
             }
             if self.write_steps_per_second {
                 if let Some(start) = &self.epoch_start {

@@ -1,5 +1,6 @@
 //! The conv op's CPU forward pass: bias, im2col + gemm per image and group, fused epilogue.
 
+use candle_core::DType;
 use rayon::prelude::*;
 
 use super::epilogue::Epilogue;
@@ -7,8 +8,13 @@ use super::geom::{plan, Geom};
 use super::im2col::im2col;
 use crate::pool::{max_pool_plane, PoolGeom};
 use crate::sgemm::{sgemm, MatRef};
+use crate::util::round_to;
 
 /// Forward pass; returns the output and, when pooling, the in-plane argmax per output.
+///
+/// `dtype` is the op's tensor dtype: for bf16 / f16 the convolution's output is rounded to it
+/// before the pool, so the pool (and its argmax) sees what a `dtype` tensor would hold; the
+/// caller rounds the returned output.
 pub(super) fn conv2d_forward(
     g: &Geom,
     epi: &Epilogue,
@@ -16,6 +22,7 @@ pub(super) fn conv2d_forward(
     x: &[f32],
     w: &[f32],
     b: Option<&[f32]>,
+    dtype: DType,
 ) -> (Vec<f32>, Vec<u32>) {
     let (k, p, og, cg, chw) = (g.k(), g.p(), g.og(), g.cg(), g.c * g.h * g.w);
     let opl = g.o * p;
@@ -58,6 +65,7 @@ pub(super) fn conv2d_forward(
             Some(pg) => {
                 scratch.resize(opl, 0.0);
                 conv_image(ni, scratch, col);
+                round_to(dtype, scratch);
                 let ppl = pg.oh * pg.ow;
                 let planes = out_n.chunks_exact_mut(ppl).zip(arg_n.chunks_exact_mut(ppl));
                 for (oi, (o, a)) in planes.enumerate() {

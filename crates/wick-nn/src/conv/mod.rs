@@ -9,9 +9,11 @@ mod op;
 
 use std::sync::Arc;
 
-use candle_core::{bail, DType, Module, Result, Tensor};
+use candle_core::{bail, Module, Result, Tensor};
 
+use crate::policy::DTypePolicy;
 use crate::pool::MaxPool2d;
+use crate::util::is_cpu_op_tensor;
 use op::Conv2dOp;
 
 pub use candle_nn::Conv2dConfig;
@@ -23,21 +25,46 @@ pub use epilogue::Epilogue;
 /// variable names `weight` and `bias`, exactly as candle-nn stores them, so a checkpoint
 /// written with either layer loads into the other.
 ///
-/// On the CPU with f32 tensors the convolution, the bias add and the backward pass run as
-/// one custom op ([`conv2d_op`]); elsewhere (CUDA, Metal, other dtypes) it calls Candle's own
-/// `conv2d` and `broadcast_add`.
+/// On the CPU with f32, bf16 or f16 tensors the convolution, the bias add and the backward
+/// pass run as one custom op ([`conv2d_op`]); elsewhere (CUDA, Metal, other dtypes) it calls
+/// Candle's own `conv2d` and `broadcast_add`.
+///
+/// With [`with_policy`](Self::with_policy) the layer computes in the policy's
+/// `compute_dtype` while its variables stay as created (Keras' mixed precision).
 #[derive(Clone, Debug)]
 pub struct Conv2d {
     weight: Tensor,
     bias: Option<Tensor>,
     config: Conv2dConfig,
     epilogue: Epilogue,
+    policy: Option<DTypePolicy>,
 }
 
 impl Conv2d {
     /// A layer from its weight `[out, in / groups, kh, kw]`, optional bias `[out]` and config.
     pub fn new(weight: Tensor, bias: Option<Tensor>, config: Conv2dConfig) -> Self {
-        Self { weight, bias, config, epilogue: Epilogue::default() }
+        Self { weight, bias, config, epilogue: Epilogue::default(), policy: None }
+    }
+
+    /// The same layer under `policy` (Keras' `Conv2D(..., dtype=policy)`): a floating input,
+    /// the weight and the bias are cast to `policy.compute_dtype()` at each call, so the
+    /// output is in that dtype, while the variables keep their dtype (create them in
+    /// `policy.variable_dtype()`); the casts are graph nodes, so their gradients arrive in
+    /// the variables' dtype. Without a policy the layer computes in its arguments' dtype.
+    ///
+    /// On the CPU a bf16 or f16 call runs the same gemm custom op as f32: the (already
+    /// rounded) bf16 / f16 values are widened to f32, multiplied and accumulated in f32, and
+    /// every result (output, and in the backward pass each gradient) is rounded once to
+    /// the compute dtype — what tensor cores do, at f32 speed plus the conversions. On CUDA
+    /// Candle's bf16 / f16 `conv2d` runs (cuDNN / cuBLAS).
+    pub fn with_policy(mut self, policy: DTypePolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// The policy this layer runs under, if any.
+    pub fn policy(&self) -> Option<DTypePolicy> {
+        self.policy
     }
 
     /// The same layer followed by a ReLU inside the same op, as Keras'
@@ -87,7 +114,15 @@ impl From<candle_nn::Conv2d> for Conv2d {
 
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        conv2d_fused(x, &self.weight, self.bias.as_ref(), &self.config, self.epilogue)
+        match self.policy {
+            None => conv2d_fused(x, &self.weight, self.bias.as_ref(), &self.config, self.epilogue),
+            Some(p) => {
+                let dtype = p.compute_dtype();
+                let bias = self.bias.as_ref().map(|b| b.to_dtype(dtype)).transpose()?;
+                let weight = self.weight.to_dtype(dtype)?;
+                conv2d_fused(&p.convert_input(x)?, &weight, bias.as_ref(), &self.config, self.epilogue)
+            }
+        }
     }
 }
 
@@ -116,7 +151,8 @@ pub fn conv2d_no_bias(
 
 /// `conv2d(x, weight) + bias` over NCHW `x`, differentiable in all three arguments.
 ///
-/// On the CPU with f32 tensors this is one custom op: the forward pass is im2col + gemm
+/// On the CPU with f32 (or bf16 / f16, computed in f32 and rounded, see
+/// [`Conv2d::with_policy`]) tensors of one dtype this is one custom op: the forward pass is im2col + gemm
 /// with the bias written first; the backward pass computes the weight gradient with gemm,
 /// the bias gradient as a row reduction, and the input gradient (gemm + col2im) only when
 /// `x` is tracked by the graph (a `Var` or computed from one), so the first layer of a
@@ -135,10 +171,10 @@ pub fn conv2d_fused(
     epilogue: Epilogue,
 ) -> Result<Tensor> {
     let op = Conv2dOp::new(config, epilogue);
-    let fast = x.device().is_cpu()
-        && x.dtype() == DType::F32
-        && weight.dtype() == DType::F32
-        && bias.is_none_or(|b| b.dtype() == DType::F32);
+    let fast = is_cpu_op_tensor(x)
+        && weight.dtype() == x.dtype()
+        && weight.device().is_cpu()
+        && bias.is_none_or(|b| b.dtype() == x.dtype() && b.device().is_cpu());
     if !fast {
         let y = x.conv2d(weight, config.padding, config.stride, config.dilation, config.groups)?;
         let y = match bias {

@@ -2,6 +2,7 @@
 
 use std::sync::Mutex;
 
+use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use candle_nn::Conv2dConfig;
 
@@ -9,7 +10,7 @@ use super::backward::{conv2d_backward, DySource};
 use super::epilogue::{epilogue_pool, Epilogue};
 use super::forward::conv2d_forward;
 use super::geom::Geom;
-use crate::util::{contiguous_f32, with_f32};
+use crate::util::{contiguous_f32, storage_of, tensor_of, with_f32};
 
 /// The conv2d custom op: arguments `(x, weight)` or `(x, weight, bias)`, then the
 /// epilogue; `argmax` is filled by the forward pass when the epilogue pools.
@@ -57,7 +58,11 @@ impl Conv2dOp {
             Some((s, l)) => Some(contiguous_f32(s, l, "conv2d bias")?),
             None => None,
         };
-        let (out, arg) = conv2d_forward(&g, &self.epilogue, pg.as_ref(), x, w, b);
+        let dtype = s1.dtype();
+        if s2.dtype() != dtype || bias.is_some_and(|(s, _)| s.dtype() != dtype) {
+            bail!("conv2d: input, weight and bias must have one dtype")
+        }
+        let (out, arg) = conv2d_forward(&g, &self.epilogue, pg.as_ref(), &x, &w, b.as_deref(), dtype);
         let shape = match &pg {
             Some(pg) => {
                 match self.argmax.lock() {
@@ -68,7 +73,7 @@ impl Conv2dOp {
             }
             None => Shape::from((g.n, g.o, g.oh, g.ow)),
         };
-        Ok((CpuStorage::F32(out), shape))
+        Ok((storage_of(out, dtype)?, shape))
     }
 
     fn bwd_impl(
@@ -109,17 +114,18 @@ impl Conv2dOp {
                 })
             })
         })?;
-        let dev = x.device();
+        // Each gradient in its argument's dtype (Candle adds it to a zero tensor of that dtype).
+        let (dev, dtype) = (x.device(), x.dtype());
         let dx = match grads.dx {
-            Some(v) => Some(Tensor::from_vec(v, x.shape(), dev)?),
+            Some(v) => Some(tensor_of(v, x.shape(), dtype, dev)?),
             None => None,
         };
         let dw = match grads.dw {
-            Some(v) => Some(Tensor::from_vec(v, w.shape(), dev)?),
+            Some(v) => Some(tensor_of(v, w.shape(), dtype, dev)?),
             None => None,
         };
         let db = match grads.db {
-            Some(v) => Some(Tensor::from_vec(v, g.o, dev)?),
+            Some(v) => Some(tensor_of(v, g.o, dtype, dev)?),
             None => None,
         };
         Ok((dx, dw, db))

@@ -14,10 +14,12 @@
 //! Divisions are `divide_no_nan` (0/0 = 0). Everything stays on the tensors' device and in
 //! the autograd graph: no value is read back to the host.
 //!
-//! The computation runs in `y_pred`'s float dtype (integer predictions are cast to `f32`);
-//! `y_true` is cast to that dtype. Keras converts both to `float32`; with `f32` inputs the
-//! results match Keras, including the clip bound `1 − 1e-7`, which rounds to `1 − 2⁻²³` in
-//! `f32`.
+//! The computation runs in `f32` for `f32`, integer and half-precision (`bf16`, `f16`)
+//! predictions — Keras computes losses in `float32` also under a `mixed_*` policy, so a
+//! model computing in bf16 gets its loss (and the loss's gradient, cast back to bf16 by the
+//! graph) in f32 — and in `f64` for `f64` predictions; `y_true` is cast to that dtype.
+//! Keras converts both to `float32`; with `f32` inputs the results match Keras, including
+//! the clip bound `1 − 1e-7`, which rounds to `1 − 2⁻²³` in `f32`.
 
 use std::str::FromStr;
 
@@ -180,9 +182,18 @@ pub(crate) fn squeeze_or_expand(x1: Tensor, x2: Tensor) -> Result<(Tensor, Tenso
     Ok((x1, x2))
 }
 
-/// `y_pred` as a float tensor (integers become `f32`) and `y_true` cast to its dtype.
+/// `y_pred` in the dtype a loss computes in: `f32`, or `f64` for `f64` predictions (integers
+/// and the half-precision floats of a mixed policy become `f32`, differentiably).
+pub(crate) fn loss_input(y_pred: &Tensor) -> Result<Tensor> {
+    Ok(match y_pred.dtype() {
+        DType::F32 | DType::F64 => y_pred.clone(),
+        _ => y_pred.to_dtype(DType::F32)?,
+    })
+}
+
+/// `y_pred` as [`loss_input`] makes it and `y_true` cast to its dtype.
 pub(crate) fn as_float_pair(y_true: &Tensor, y_pred: &Tensor) -> Result<(Tensor, Tensor)> {
-    let y_pred = if y_pred.dtype().is_float() { y_pred.clone() } else { y_pred.to_dtype(DType::F32)? };
+    let y_pred = loss_input(y_pred)?;
     let y_true = if y_true.dtype() == y_pred.dtype() { y_true.clone() } else { y_true.to_dtype(y_pred.dtype())? };
     let y_true =
         if y_true.device().same_device(y_pred.device()) { y_true } else { y_true.to_device(y_pred.device())? };
@@ -442,6 +453,31 @@ mod tests {
         let l = MeanSquaredError::new().with_reduction(Reduction::None).call(&t, &p, None).unwrap();
         assert_eq!(l.dims(), &[2]);
         assert_vec(&vec1(&l), &[0.25, 0.25]);
+    }
+
+    #[test]
+    fn half_precision_predictions_are_computed_in_f32() {
+        let logits = t2(&[[0.3, -1.2, 2.0], [1.0, 0.5, -0.25]]);
+        let labels = Tensor::new(&[2u32, 0], &candle_core::Device::Cpu).unwrap();
+        let targets = t2(&[[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]);
+        let losses: [Box<dyn Loss>; 3] = [
+            Box::new(SparseCategoricalCrossentropy::new().with_from_logits(true)),
+            Box::new(MeanSquaredError::new()),
+            Box::new(BinaryCrossentropy::new().with_from_logits(true)),
+        ];
+        for dtype in [DType::BF16, DType::F16] {
+            // The half-precision logits, and the same (rounded) values in f32.
+            let half = candle_core::Var::from_tensor(&logits.to_dtype(dtype).unwrap()).unwrap();
+            let same = half.to_dtype(DType::F32).unwrap();
+            for loss in &losses {
+                let y = if loss.name() == "sparse_categorical_crossentropy" { &labels } else { &targets };
+                let got = loss.call(y, &half, None).unwrap();
+                assert_eq!(got.dtype(), DType::F32, "{} {dtype:?}", loss.name());
+                assert_eq!(scalar(&got), scalar(&loss.call(y, &same, None).unwrap()), "{} {dtype:?}", loss.name());
+                let grads = got.backward().unwrap();
+                assert_eq!(grads.get(half.as_tensor()).unwrap().dtype(), dtype, "{} gradient", loss.name());
+            }
+        }
     }
 
     #[test]

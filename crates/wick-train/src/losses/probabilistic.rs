@@ -2,7 +2,7 @@
 
 use candle_core::{DType, Tensor};
 
-use super::{impl_loss, mean_last, prepare, resolve_axis, Reduction, Values, EPSILON};
+use super::{impl_loss, loss_input, mean_last, prepare, resolve_axis, Reduction, Values, EPSILON};
 use crate::{Error, Result};
 
 /// Upper clip bound `1 − ε` (rounded to the tensor's dtype when it is applied: `1 − 2⁻²³` in f32).
@@ -153,7 +153,7 @@ impl SparseCategoricalCrossentropy {
     }
     fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Values> {
         let ctx = "SparseCategoricalCrossentropy";
-        let p = if y_pred.dtype().is_float() { y_pred.clone() } else { y_pred.to_dtype(DType::F32)? };
+        let p = loss_input(y_pred)?;
         if p.rank() == 0 {
             return Err(Error::shape(
                 ctx,
