@@ -20,11 +20,12 @@ use candle_nn::VarBuilder;
 use clap::Parser;
 use wick::callbacks::{Callback, Context, Logs, ModelVars};
 use wick::data::TensorDataset;
+use wick::optim::LossScaleOptimizer;
 use wick::optim::{rules::AdamRule, Adam, OptimizerConfig};
 use wick::train::losses::SparseCategoricalCrossentropy;
 use wick::train::metrics::SparseCategoricalAccuracy;
 use wick::train::{FitOptions, Shared, Trainer};
-use wick_demo::{build_cnn, init_seeded, CnnConfig, DeviceName};
+use wick_demo::{build_cnn, init_seeded, CnnConfig, DeviceName, Precision};
 
 #[derive(Parser, Debug)]
 #[command(about = "Training steps/s of the demo CNN on random data (the device check's wick side)")]
@@ -53,6 +54,10 @@ struct Args {
     /// Seed of the weights and the random images.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Keras dtype policy of the layers (`mixed_bfloat16`: bf16 compute, f32 variables and
+    /// loss; `mixed_float16` also wraps Adam in a `LossScaleOptimizer`).
+    #[arg(long, value_enum, default_value_t = Precision::Float32)]
+    precision: Precision,
 }
 
 /// Seeded uniform values in `[0, 255)`, like raw pixels (xorshift; no device RNG).
@@ -83,7 +88,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device = wick_demo::device(args.device, cfg!(feature = "cuda"))?;
     let config = CnnConfig::new(args.image_size, args.classes);
     let varmap = candle_nn::VarMap::new();
+    let policy = args.precision.policy();
     let model = build_cnn(VarBuilder::from_varmap(&varmap, DType::F32, &device), &config)?;
+    let model = if policy.is_mixed() { model.with_policy(policy) } else { model };
     let vars = ModelVars::from_varmap(&varmap);
     init_seeded(vars.vars(), args.seed)?;
 
@@ -94,16 +101,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let y = Tensor::from_vec(labels, n, &device)?;
     let mut data = TensorDataset::new(x, y)?.with_batch_size(args.batch_size)?.with_seed(args.seed);
 
-    let optimizer =
-        Adam::with_names(vars.vars().to_vec(), OptimizerConfig::new(AdamRule::default(), AdamRule::DEFAULT_LEARNING_RATE))?;
-    let loss = SparseCategoricalCrossentropy::new().with_from_logits(true);
-    let mut trainer =
-        Trainer::new(model, &vars, optimizer, loss)?.with_metric(SparseCategoricalAccuracy::new().with_name("accuracy"));
-
+    let optimizer = Adam::with_names(
+        vars.vars().to_vec(),
+        OptimizerConfig::new(AdamRule::default(), AdamRule::DEFAULT_LEARNING_RATE),
+    )?;
     let times = Shared::new(EpochTimesCallback::default());
-    let epochs = args.warmup + args.epochs;
-    let callbacks: Vec<Box<dyn Callback>> = vec![times.boxed()];
-    trainer.fit(&mut data, FitOptions { epochs, verbose: 0, callbacks, ..Default::default() })?;
+    let options = FitOptions {
+        epochs: args.warmup + args.epochs,
+        verbose: 0,
+        callbacks: vec![times.boxed()],
+        ..Default::default()
+    };
+    match args.precision {
+        Precision::MixedFloat16 => fit(model, &vars, LossScaleOptimizer::new(optimizer), &mut data, options)?,
+        Precision::Float32 | Precision::MixedBfloat16 => fit(model, &vars, optimizer, &mut data, options)?,
+    }
 
     let t = &times.borrow().0;
     let (Some(start), Some(end)) = (t.starts.get(args.warmup), t.ends.last()) else {
@@ -112,11 +124,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seconds = end.duration_since(*start).as_secs_f64();
     let steps_per_s = (args.steps * args.epochs) as f64 / seconds;
     println!(
-        "{{\"impl\": \"wick\", \"device\": \"{}\", \"batch\": {}, \"precision\": \"float32\", \"steps\": {}, \"seconds\": {seconds:.4}, \"steps_per_s\": {steps_per_s:.2}}}",
+        "{{\"impl\": \"wick\", \"device\": \"{}\", \"batch\": {}, \"precision\": \"{}\", \"steps\": {}, \"seconds\": {seconds:.4}, \"steps_per_s\": {steps_per_s:.2}}}",
         format!("{:?}", args.device).to_lowercase(),
         args.batch_size,
+        args.precision.as_str(),
         args.steps * args.epochs
     );
+    Ok(())
+}
+
+/// `Trainer::fit` of the model with `optimizer`, sparse categorical cross-entropy from
+/// logits and accuracy (the train example's compile).
+fn fit<O: candle_nn::Optimizer + wick::optim::LrControl>(
+    model: wick_demo::Cnn,
+    vars: &ModelVars,
+    optimizer: O,
+    data: &mut TensorDataset,
+    options: FitOptions<'_>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let loss = SparseCategoricalCrossentropy::new().with_from_logits(true);
+    let mut trainer =
+        Trainer::new(model, vars, optimizer, loss)?.with_metric(SparseCategoricalAccuracy::new().with_name("accuracy"));
+    trainer.fit(data, options)?;
     Ok(())
 }
 

@@ -69,6 +69,9 @@ fn assert_close(what: &str, a: &Tensor, b: &Tensor, tol: f32) {
 /// One layer under test: builds the output from its parameters and the input.
 type Layer = fn(&Tensor, &[Tensor]) -> candle_core::Result<Tensor>;
 
+/// A layer case: name, input shape, parameter shapes, the layer.
+type LayerCase = (&'static str, Vec<usize>, Vec<Vec<usize>>, Layer);
+
 /// Forward, and gradients of `Σ y·r` for the input and every parameter, on `dev`.
 fn layer_run(dev: &Device, x_dims: &[usize], params: &[Vec<usize>], f: Layer) -> (Tensor, Vec<Tensor>) {
     let x = Var::from_tensor(&tensor(x_dims, 1, dev)).unwrap();
@@ -86,7 +89,7 @@ fn layer_run(dev: &Device, x_dims: &[usize], params: &[Vec<usize>], f: Layer) ->
 #[test]
 fn wick_nn_layers_and_gradients_match_the_cpu() {
     let dev = device();
-    let cases: Vec<(&str, Vec<usize>, Vec<Vec<usize>>, Layer)> = vec![
+    let cases: Vec<LayerCase> = vec![
         ("conv3x3+relu+maxpool2", vec![4, 3, 16, 16], vec![vec![8, 3, 3, 3], vec![8]], |x, p| {
             wick::nn::Conv2d::new(p[0].clone(), Some(p[1].clone()), Conv2dConfig::default())
                 .with_relu()

@@ -222,7 +222,7 @@ mod tests {
     fn binary_accuracy_device_equals_host() {
         let dev = Device::Cpu;
         // 0.5 exactly is a negative (strict test), as on the host.
-        let b = vec![
+        let b = [
             (
                 Tensor::new(&[[1.0f32], [0.0], [1.0], [1.0]], &dev).unwrap(),
                 Tensor::new(&[[0.5f32], [0.49], [0.51], [0.9]], &dev).unwrap(),
