@@ -19,6 +19,7 @@ use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
 use clap::Parser;
 use wick::callbacks::{Callback, Context, Logs, ModelVars};
+use wick::data::rng::{rng_for, uniform, Stream};
 use wick::data::TensorDataset;
 use wick::optim::LossScaleOptimizer;
 use wick::optim::{rules::AdamRule, Adam, OptimizerConfig};
@@ -60,17 +61,10 @@ struct Args {
     precision: Precision,
 }
 
-/// Seeded uniform values in `[0, 255)`, like raw pixels (xorshift; no device RNG).
+/// Seeded uniform values in `[0, 255)`, like raw pixels (wick-data's synthetic-data stream).
 fn pixels(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 24) as f32 * 255.0
-        })
-        .collect()
+    let mut rng = rng_for(seed, Stream::Synthetic, &[]);
+    (0..n).map(|_| uniform(&mut rng, 0.0, 255.0)).collect()
 }
 
 /// Epoch start and end times (the timed epochs are those after the warm-up).

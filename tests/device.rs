@@ -8,10 +8,13 @@
 //! 1e-4 (cuBLAS sums in another order than the CPU gemm), optimizers 1e-5 per step,
 //! `fit` 1e-4 on weights and logs after 2 epochs.
 
+mod support;
+
 use std::path::Path;
 
 use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::{ModuleT, Optimizer, VarBuilder, VarMap};
+use support::seeded;
 use wick::callbacks::{BackupAndRestore, Callback, LambdaCallback, ModelCheckpoint, ModelVars};
 use wick::data::TensorDataset;
 use wick::nn::{Conv2dConfig, MaxPool2d};
@@ -31,19 +34,6 @@ fn device() -> Device {
         },
         other => panic!("WICK_TEST_DEVICE={other:?}: expected cpu or cuda"),
     }
-}
-
-/// Seeded values in [-1, 1) (xorshift), the same on every machine.
-fn seeded(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-        })
-        .collect()
 }
 
 fn tensor(dims: &[usize], seed: u64, dev: &Device) -> Tensor {

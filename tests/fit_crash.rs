@@ -4,11 +4,14 @@
 //! run resumes at the epoch the backup names; the run that finally completes ends with
 //! exactly (bit for bit, on CPU) the weights of an uninterrupted run.
 
+mod support;
+
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{linear, ModuleT, VarBuilder, VarMap};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use support::seeded;
 use wick::callbacks::{BackupAndRestore, LambdaCallback, ModelCheckpoint, TensorBoard};
 use wick::callbacks::{Callback, ModelVars};
 use wick::data::TensorDataset;
@@ -19,19 +22,6 @@ use wick::train::{FitOptions, Trainer};
 
 const CHILD_ENV: &str = "WICK_FIT_CRASH_DIR";
 const EPOCHS: usize = 8;
-
-/// Seeded uniform values in [-1, 1).
-fn seeded(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-        })
-        .collect()
-}
 
 fn dataset(n: usize, seed: u64, dev: &Device) -> TensorDataset {
     let x = seeded(n * 4, seed);

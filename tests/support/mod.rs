@@ -4,3 +4,17 @@
 pub mod examples;
 pub mod python;
 pub mod tensorboard;
+
+/// Seeded uniform values in [-1, 1) (xorshift), the same on every machine: inputs and
+/// initial weights of the tests' small models.
+pub fn seeded(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        })
+        .collect()
+}
