@@ -21,11 +21,11 @@ use std::process::Command;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{ModuleT, VarBuilder, VarMap};
 use support::examples::example;
+use support::tensorboard::scalars;
 use wick::callbacks::ModelVars;
 use wick::data::Batch;
 use wick::nn::DTypePolicy;
 use wick::optim::{rules::AdamRule, Adam, LossScaleOptimizer, OptimizerConfig};
-use wick::tfevents::proto::{event, summary::value};
 use wick::train::losses::SparseCategoricalCrossentropy;
 use wick::train::Trainer;
 use wick_demo::{build_cnn, init_seeded, CnnConfig, RunConfig};
@@ -178,23 +178,6 @@ fn train_mixed_bfloat16_is_within_two_points_of_float32() {
         "evaluate loss {loss}, the run's val_loss {}",
         bf16_best.val_loss
     );
-}
-
-/// Scalar `tag` of the run in `dir`, as `(step, value)`.
-fn scalars(dir: &Path, tag: &str) -> Vec<(i64, f32)> {
-    let mut points = Vec::new();
-    for e in wick::tfevents::reader::read_run(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display())) {
-        if let Some(event::What::Summary(s)) = e.event.what {
-            for v in s.value.into_iter().filter(|v| v.tag == tag) {
-                match v.value {
-                    Some(value::Value::Tensor(t)) => points.push((e.event.step, t.float_val[0])),
-                    Some(value::Value::SimpleValue(x)) => points.push((e.event.step, x)),
-                    other => panic!("{tag}: unexpected value {other:?}"),
-                }
-            }
-        }
-    }
-    points
 }
 
 #[test]

@@ -20,8 +20,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use support::examples::example;
+use support::tensorboard::scalars;
 use support::tensorboard::{Loader, TensorBoard};
-use wick::tfevents::proto::{event, summary::value};
 
 const EPOCHS: usize = 2;
 /// 4 classes × 20 images, 20 % for validation: 64 training images, 16 validation ones.
@@ -52,23 +52,6 @@ fn printed(stdout: &str, key: &str) -> f64 {
     let line =
         stdout.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no `{prefix}` line in:\n{stdout}"));
     line[prefix.len()..].trim().parse().unwrap_or_else(|e| panic!("`{line}`: {e}"))
-}
-
-/// Scalar `tag` of the run in `dir`, as `(step, value)` in file order.
-fn scalars(dir: &Path, tag: &str) -> Vec<(i64, f32)> {
-    let mut points = Vec::new();
-    for e in wick::tfevents::reader::read_run(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display())) {
-        if let Some(event::What::Summary(s)) = e.event.what {
-            for v in s.value.into_iter().filter(|v| v.tag == tag) {
-                match v.value {
-                    Some(value::Value::Tensor(t)) => points.push((e.event.step, t.float_val[0])),
-                    Some(value::Value::SimpleValue(x)) => points.push((e.event.step, x)),
-                    other => panic!("{}/{tag}: unexpected value {other:?}", dir.display()),
-                }
-            }
-        }
-    }
-    points
 }
 
 /// What the two scripts produced.

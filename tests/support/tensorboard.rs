@@ -136,3 +136,22 @@ impl Drop for TensorBoard {
         let _ = self.child.wait();
     }
 }
+
+/// Scalar `tag` of the run in `dir` (read with wick's own reader), as `(step, value)` in
+/// file order.
+pub fn scalars(dir: &std::path::Path, tag: &str) -> Vec<(i64, f32)> {
+    use wick::tfevents::proto::{event, summary::value};
+    let mut points = Vec::new();
+    for e in wick::tfevents::reader::read_run(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display())) {
+        if let Some(event::What::Summary(s)) = e.event.what {
+            for v in s.value.into_iter().filter(|v| v.tag == tag) {
+                match v.value {
+                    Some(value::Value::Tensor(t)) => points.push((e.event.step, t.float_val[0])),
+                    Some(value::Value::SimpleValue(x)) => points.push((e.event.step, x)),
+                    other => panic!("{}/{tag}: unexpected value {other:?}", dir.display()),
+                }
+            }
+        }
+    }
+    points
+}
