@@ -16,11 +16,10 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{ModuleT, VarBuilder, VarMap};
-use support::examples::example;
+use support::examples::{printed, run};
 use support::tensorboard::scalars;
 use wick::callbacks::ModelVars;
 use wick::data::Batch;
@@ -91,29 +90,6 @@ fn variables_gradients_and_optimizer_state_stay_f32() {
             assert_ne!(a, b, "{policy}: {name} did not change");
         }
     }
-}
-
-/// Runs an example with `args` in `cwd`; panics with its output unless it succeeds.
-fn run(name: &str, args: &[&str], cwd: &Path) -> String {
-    let out = Command::new(example(name))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap_or_else(|e| panic!("start {name}: {e}"));
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(
-        out.status.success(),
-        "{name} {args:?} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
-    );
-    stdout.into_owned()
-}
-
-/// The value after `key: ` on the line that starts with it.
-fn printed(stdout: &str, key: &str) -> f64 {
-    let prefix = format!("{key}: ");
-    let line = stdout.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no `{prefix}` in:\n{stdout}"));
-    line[prefix.len()..].trim().parse().unwrap_or_else(|e| panic!("`{line}`: {e}"))
 }
 
 /// Trains the demo under `precision` with the test's configuration; returns the run's saved

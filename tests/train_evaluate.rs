@@ -16,10 +16,9 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
-use support::examples::example;
+use support::examples::{printed, run};
 use support::tensorboard::scalars;
 use support::tensorboard::{Loader, TensorBoard};
 
@@ -28,31 +27,6 @@ const EPOCHS: usize = 2;
 const PER_CLASS: usize = 20;
 const BATCH_SIZE: usize = 16;
 const LOAD_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// Runs an example with `args`; panics with its output unless it succeeds. Returns stdout.
-fn run(name: &str, args: &[&str], cwd: &Path) -> String {
-    let out = Command::new(example(name))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap_or_else(|e| panic!("start {name}: {e}"));
-    let (stdout, stderr) =
-        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
-    assert!(
-        out.status.success(),
-        "{name} {args:?} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
-    );
-    stdout
-}
-
-/// The value after `key: ` on the line that starts with it.
-fn printed(stdout: &str, key: &str) -> f64 {
-    let prefix = format!("{key}: ");
-    let line =
-        stdout.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no `{prefix}` line in:\n{stdout}"));
-    line[prefix.len()..].trim().parse().unwrap_or_else(|e| panic!("`{line}`: {e}"))
-}
 
 /// What the two scripts produced.
 struct Outcome {

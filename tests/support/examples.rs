@@ -14,3 +14,29 @@ pub fn example(name: &str) -> PathBuf {
     );
     path
 }
+
+/// Runs the example `name` with `args` in `cwd`; panics with its output unless it
+/// succeeds. Returns its stdout.
+pub fn run(name: &str, args: &[&str], cwd: &Path) -> String {
+    let out = std::process::Command::new(example(name))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    assert!(
+        out.status.success(),
+        "{name} {args:?} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+    stdout
+}
+
+/// The value after `key: ` on the line of `stdout` that starts with it.
+pub fn printed(stdout: &str, key: &str) -> f64 {
+    let prefix = format!("{key}: ");
+    let line =
+        stdout.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no `{prefix}` line in:\n{stdout}"));
+    line[prefix.len()..].trim().parse().unwrap_or_else(|e| panic!("`{line}`: {e}"))
+}
