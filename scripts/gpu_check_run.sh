@@ -44,7 +44,13 @@ echo "# wick device check on $DEVICE ($(date -u +%Y-%m-%dT%H:%MZ))" >"$SUMMARY"
 echo >>"$SUMMARY"
 echo "| part | status | seconds | detail |" >>"$SUMMARY"
 echo "|---|---|---|---|" >>"$SUMMARY"
-row() { echo "| $1 | $2 | $3 | $4 |" >>"$SUMMARY"; [ "$2" = ok ] || FAILED=1; }
+PARTS="$OUT/parts.tsv"
+: >"$PARTS"
+row() {
+    echo "| $1 | $2 | $3 | $4 |" >>"$SUMMARY"
+    printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$PARTS"
+    [ "$2" = ok ] || FAILED=1
+}
 
 # 1. Device tests.
 t0=$(date +%s)
@@ -111,12 +117,11 @@ row bench "$([ $bench_rc = 0 ] && echo ok || echo FAILED)" $(($(date +%s) - t0))
     echo
     cat "$OUT/bench.md"
 } >>"$SUMMARY"
-python3 - "$SUMMARY" "$OUT/summary.json" "$OUT/bench.jsonl" "$DEVICE" <<'PY'
+python3 - "$PARTS" "$OUT/summary.json" "$OUT/bench.jsonl" "$DEVICE" <<'PY'
 import json, sys
-summary, out, bench, device = sys.argv[1:]
-parts = [l.strip("|\n").split("|") for l in open(summary) if l.startswith("| ") and not l.startswith("| part")]
-parts = [{"part": p[0].strip(), "status": p[1].strip(), "seconds": p[2].strip(), "detail": p[3].strip()}
-         for p in parts if len(p) >= 4 and not p[0].strip().isdigit()]
+parts_tsv, out, bench, device = sys.argv[1:]
+keys = ("part", "status", "seconds", "detail")
+parts = [dict(zip(keys, l.rstrip("\n").split("\t"))) for l in open(parts_tsv) if l.strip()]
 rows = [json.loads(l) for l in open(bench) if l.strip().startswith("{")]
 json.dump({"device": device, "parts": parts, "bench": rows}, open(out, "w"), indent=1)
 PY
