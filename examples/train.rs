@@ -55,9 +55,9 @@ use wick::callbacks::{
     TensorBoard,
 };
 use wick::callbacks::{Callback, History, ModelVars, UpdateFreq};
-use wick::data::augment::{Augmentation, FillMode, FlipMode};
-use wick::data::synthetic::{write_shapes, ShapesOptions};
-use wick::data::{with_sources, Dataset};
+use wick::data::synthetic::ShapesOptions;
+use wick::data::{with_sources, Dataset, Sharded};
+use wick::dist::{Communicator, SingleProcess};
 use wick::optim::schedules::{CosineDecay, ExponentialDecay};
 use wick::optim::{rules, KerasOptimizer, LearningRate, LossScaleOptimizer, OptimizerConfig, UpdateRule};
 use wick::train::losses::SparseCategoricalCrossentropy;
@@ -73,9 +73,6 @@ type Error = wick_demo::Error;
 
 /// The dataset folder without `--data`: generated there when it does not exist.
 const DEFAULT_DATA: &str = "data/shapes";
-/// How `ensure_shapes` names its temporary folder beside the dataset (then 6 random
-/// alphanumerics); a run killed while generating leaves one, which the next run removes.
-const SHAPES_TMP_PREFIX: &str = ".shapes-";
 /// How `resume_csv` names its temporary file (prefix, 6 random alphanumerics, suffix).
 const CSV_TMP_PREFIX: &str = ".training-";
 const CSV_TMP_SUFFIX: &str = ".csv.tmp";
@@ -148,6 +145,10 @@ struct Args {
     /// deleted when the run completes. Needs --logdir (the resumed run continues that run).
     #[arg(long, value_name = "DIR", requires = "logdir")]
     backup_dir: Option<PathBuf>,
+    /// Data-parallel training over the MPI processes that `mpirun -np N` or `srun`
+    /// started (needs a build with `--features mpi`); `--batch-size` is the global batch.
+    #[arg(long)]
+    distributed: bool,
 }
 
 impl Args {
@@ -176,26 +177,56 @@ fn main() {
     }
 }
 
+/// The MPI world with `--distributed`, else `None`.
+fn communicator(distributed: bool) -> Result<Option<Box<dyn Communicator>>, Error> {
+    if !distributed {
+        return Ok(None);
+    }
+    #[cfg(feature = "mpi")]
+    return Ok(Some(Box::new(wick::dist::Mpi::init()?)));
+    #[cfg(not(feature = "mpi"))]
+    Err("--distributed: this binary was built without MPI; build it with `cargo build --release --features mpi --example train`".into())
+}
+
 fn run(args: Args, started: SystemTime) -> Result<(), Error> {
     if args.epochs == 0 || args.batch_size == 0 || args.batch_log_every == 0 {
         return Err("--epochs, --batch-size and --batch-log-every must be positive".into());
     }
+    let world = communicator(args.distributed)?;
+    let comm: &dyn Communicator = world.as_deref().unwrap_or(&SingleProcess);
+    match train(args, comm, world.is_some(), started) {
+        // A rank that fails on its own ends the whole job (the others would wait for it).
+        Err(e) if comm.world_size() > 1 && !wick_demo::is_broken_pipe(&*e) => {
+            let _ = writeln!(std::io::stderr(), "error: rank {}: {}", comm.rank(), with_sources(&*e));
+            comm.abort(1)
+        }
+        other => other,
+    }
+}
+
+/// The run, on one process or on every rank of `comm` (`distributed`: `--distributed`).
+fn train(args: Args, comm: &dyn Communicator, distributed: bool, started: SystemTime) -> Result<(), Error> {
+    wick_demo::threads_per_rank(comm);
+    let (rank, ranks, chief) = (comm.rank(), comm.world_size(), comm.worker().is_chief());
+    let rank_batch = wick_demo::per_rank_batch(args.batch_size, ranks)?;
     let device = wick_demo::device(args.device, cfg!(feature = "cuda"))?;
     let logdir = args
         .logdir
         .clone()
         .unwrap_or_else(|| Path::new("logs/fit").join(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string()));
+    let logdir = wick_demo::agree_path(comm, logdir)?;
     let checkpoint_dir = logdir.join("checkpoints");
     let checkpoint = checkpoint_dir.join(BEST_CHECKPOINT);
     let csv_path = logdir.join("training.csv");
-    let mut out = wick_demo::stdout();
+    // Only the chief prints (and writes files); the other ranks train silently.
+    let mut out = wick_demo::Stdout::quiet_unless(chief);
 
     // Data: one seeded split; augmentation on the training part only. The synthetic
     // dataset is written only where asked for: the default folder, or with --generate (a
     // mistyped --data is an error, not a new dataset).
     let data = args.data.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
     let generate = args.generate || data == Path::new(DEFAULT_DATA);
-    if generate {
+    if generate && chief {
         let options = ShapesOptions {
             per_class: args.shapes_per_class,
             height: args.shapes_size,
@@ -203,7 +234,7 @@ fn run(args: Args, started: SystemTime) -> Result<(), Error> {
             seed: args.seed,
             ..Default::default()
         };
-        let (generated, removed) = ensure_shapes(&data, &options, started)?;
+        let (generated, removed) = wick_demo::ensure_shapes(&data, &options, started)?;
         for leftover in removed {
             writeln!(out, "Removed {}, left by an interrupted dataset generation", leftover.display())?;
         }
@@ -217,7 +248,10 @@ fn run(args: Args, started: SystemTime) -> Result<(), Error> {
                 args.shapes_size
             )?;
         }
-    } else if !data.exists() {
+    }
+    // The other ranks open the dataset once the chief has written it.
+    comm.barrier()?;
+    if !data.exists() {
         return Err(format!(
             "the image folder {} does not exist (check --data; pass --generate to write the synthetic shapes dataset there)",
             data.display()
@@ -225,15 +259,19 @@ fn run(args: Args, started: SystemTime) -> Result<(), Error> {
         .into());
     }
     let (class_names, train_subset, val_subset) = wick_demo::split(&data, args.validation_split, args.seed)?;
-    let mut train = wick_demo::dataset(
+    // Each rank reads its shard (the whole data when not distributed) in batches of its
+    // share of the global batch.
+    let train = wick_demo::dataset(
         &train_subset,
         args.image_size,
-        args.batch_size,
+        rank_batch,
         args.seed,
         &device,
-        augmentation(args.augment)?,
+        wick_demo::augmentation(args.augment)?,
     )?;
-    let mut val = wick_demo::dataset(&val_subset, args.image_size, args.batch_size, args.seed, &device, None)?;
+    let mut train = Sharded::new(train, rank, ranks)?;
+    let val = wick_demo::dataset(&val_subset, args.image_size, rank_batch, args.seed, &device, None)?;
+    let mut val = Sharded::new(val, rank, ranks)?;
     let steps_per_epoch = train_subset.len().div_ceil(args.batch_size);
     writeln!(
         out,
@@ -278,10 +316,12 @@ fn run(args: Args, started: SystemTime) -> Result<(), Error> {
         best: None,
     };
     let config_path = checkpoint_dir.join(CONFIG_FILE);
-    config.save(&config_path)?;
-    // A save killed before its rename leaves its temporary file.
-    wick_demo::remove_stale_temps(&checkpoint_dir, RunConfig::TEMP_PREFIX, RunConfig::TEMP_SUFFIX, false, started)?;
-    wick_demo::remove_stale_temps(&logdir, CSV_TMP_PREFIX, CSV_TMP_SUFFIX, false, started)?;
+    if chief {
+        config.save(&config_path)?;
+        // A save killed before its rename leaves its temporary file.
+        wick_demo::remove_stale_temps(&checkpoint_dir, RunConfig::TEMP_PREFIX, RunConfig::TEMP_SUFFIX, false, started)?;
+        wick_demo::remove_stale_temps(&logdir, CSV_TMP_PREFIX, CSV_TMP_SUFFIX, false, started)?;
+    }
 
     // Resuming (--backup-dir): the epochs the backup says are done keep their CSV rows
     // (a row written after the backup, by an epoch that is run again, is dropped) and their
@@ -293,8 +333,8 @@ fn run(args: Args, started: SystemTime) -> Result<(), Error> {
     };
     let start_epoch = resume.as_ref().map_or(0, |state| state.epoch);
     let previous_best = match &resume {
-        Some(_) => resume_csv(&csv_path, start_epoch)?,
-        None => None,
+        Some(_) if chief => resume_csv(&csv_path, start_epoch)?,
+        _ => None,
     };
     if let (Some(dir), Some(state)) = (&args.backup_dir, &resume) {
         writeln!(
@@ -320,7 +360,7 @@ fn run(args: Args, started: SystemTime) -> Result<(), Error> {
             ("seed", (args.seed as f64).into()),
             ("precision", args.precision.as_str().into()),
         ]);
-    let verbose = u8::from(args.verbose > 0);
+    let verbose = u8::from(args.verbose > 0 && chief);
     // ModelCheckpoint's path is a Python format string: escape braces in the folder names.
     let template = config.checkpoint.to_string_lossy().replace('{', "{{").replace('}', "}}");
     let mut callbacks: Vec<Box<dyn Callback>> = vec![
@@ -378,22 +418,28 @@ fn run(args: Args, started: SystemTime) -> Result<(), Error> {
     };
     let fit_started = Instant::now();
     let compile = Compile { learning_rate, precision: args.precision };
+    let comm = distributed.then_some(comm);
     let history = match args.optimizer {
-        OptimizerName::Adam => compile_and_fit(model, vars, rules::AdamRule::default(), compile, &mut train, options)?,
+        OptimizerName::Adam => {
+            compile_and_fit(model, vars, rules::AdamRule::default(), compile, &mut train, options, comm)?
+        }
         OptimizerName::Adamw => {
-            compile_and_fit(model, vars, rules::AdamWRule::default(), compile, &mut train, options)?
+            compile_and_fit(model, vars, rules::AdamWRule::default(), compile, &mut train, options, comm)?
         }
         OptimizerName::Nadam => {
-            compile_and_fit(model, vars, rules::NadamRule::default(), compile, &mut train, options)?
+            compile_and_fit(model, vars, rules::NadamRule::default(), compile, &mut train, options, comm)?
         }
         OptimizerName::Rmsprop => {
-            compile_and_fit(model, vars, rules::RmspropRule::default(), compile, &mut train, options)?
+            compile_and_fit(model, vars, rules::RmspropRule::default(), compile, &mut train, options, comm)?
         }
         OptimizerName::Sgd => {
             let sgd = rules::SgdRule { momentum: 0.9, ..Default::default() };
-            compile_and_fit(model, vars, sgd, compile, &mut train, options)?
+            compile_and_fit(model, vars, sgd, compile, &mut train, options, comm)?
         }
     };
+    if !chief {
+        return Ok(());
+    }
     let elapsed = fit_started.elapsed().as_secs_f64();
     let batch_loss_path = config.logdir.join("batch_loss.json");
     std::fs::write(&batch_loss_path, serde_json::to_string(&batch_losses.record().losses)? + "\n")
@@ -437,37 +483,6 @@ fn run(args: Args, started: SystemTime) -> Result<(), Error> {
 /// `path` made absolute (so `evaluate` finds it from any working directory).
 fn absolute(path: &Path) -> Result<PathBuf, PathError> {
     std::path::absolute(path).map_err(PathError::at("make an absolute path of", path))
-}
-
-/// Writes the synthetic shapes dataset (`options`) into `dir` unless `dir` exists, first
-/// removing the temporary folders that runs killed while generating left beside it (only
-/// `.shapes-XXXXXX` folders last modified before this process `started`). Returns whether
-/// it wrote the dataset, and the leftovers it removed.
-fn ensure_shapes(dir: &Path, options: &ShapesOptions, started: SystemTime) -> Result<(bool, Vec<PathBuf>), Error> {
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let removed = wick_demo::remove_stale_temps(parent, SHAPES_TMP_PREFIX, "", true, started)?;
-    if dir.exists() {
-        return Ok((false, removed));
-    }
-    // Written next to `dir` and renamed, so an interrupted run leaves no half dataset.
-    std::fs::create_dir_all(parent).map_err(|e| {
-        PathError::new(format!("generate the dataset {}: cannot create its folder", dir.display()), parent, e)
-    })?;
-    let tmp = tempfile::Builder::new()
-        .prefix(SHAPES_TMP_PREFIX)
-        .tempdir_in(parent)
-        .map_err(PathError::at("create a temporary folder for the generated dataset in", parent))?;
-    write_shapes(tmp.path(), options)
-        .map_err(|e| format!("cannot generate the dataset {}: {}", dir.display(), with_sources(&e)))?;
-    match std::fs::rename(tmp.path(), dir) {
-        Ok(()) => {
-            let _ = tmp.keep();
-            Ok((true, removed))
-        }
-        // Another run generated it meanwhile: use that one (`tmp` is removed on drop).
-        Err(_) if dir.is_dir() => Ok((false, removed)),
-        Err(e) => Err(PathError::new("move the generated dataset to", dir, e).into()),
-    }
 }
 
 /// Prepares the CSVLogger file at `path` for a run resumed at epoch `start`: keeps the
@@ -518,22 +533,6 @@ fn resume_csv(path: &Path, start: usize) -> Result<Option<BestEpoch>, Error> {
     Ok(best)
 }
 
-/// The training images' augmentation at `level`.
-fn augmentation(level: Augment) -> Result<Option<Augmentation>, Error> {
-    let aug = match level {
-        Augment::None => return Ok(None),
-        Augment::Light => Augmentation::new().random_flip(FlipMode::Horizontal).random_translation(0.05, 0.05),
-        Augment::Full => Augmentation::new()
-            .random_flip(FlipMode::Horizontal)
-            .random_rotation(0.05)
-            .random_zoom(0.1)
-            .random_translation(0.1, 0.1)
-            .random_contrast(0.2)
-            .fill_mode(FillMode::Reflect),
-    };
-    Ok(Some(aug.checked()?))
-}
-
 /// What Keras' `compile` gets besides the update rule.
 struct Compile {
     learning_rate: LearningRate,
@@ -551,12 +550,13 @@ fn compile_and_fit<R: UpdateRule>(
     compile: Compile,
     train: &mut dyn Dataset,
     options: FitOptions<'_>,
+    comm: Option<&dyn Communicator>,
 ) -> Result<History, Error> {
     let config = OptimizerConfig::new(rule, compile.learning_rate);
     let optimizer = KerasOptimizer::with_names(vars.vars().to_vec(), config)?;
     match compile.precision {
-        Precision::MixedFloat16 => fit_with(model, vars, LossScaleOptimizer::new(optimizer), train, options),
-        Precision::Float32 | Precision::MixedBfloat16 => fit_with(model, vars, optimizer, train, options),
+        Precision::MixedFloat16 => fit_with(model, vars, LossScaleOptimizer::new(optimizer), train, options, comm),
+        Precision::Float32 | Precision::MixedBfloat16 => fit_with(model, vars, optimizer, train, options, comm),
     }
 }
 
@@ -567,11 +567,15 @@ fn fit_with<O: candle_nn::Optimizer + wick::optim::LrControl>(
     optimizer: O,
     train: &mut dyn Dataset,
     options: FitOptions<'_>,
+    comm: Option<&dyn Communicator>,
 ) -> Result<History, Error> {
     let mut trainer =
         Trainer::new(model, vars, optimizer, SparseCategoricalCrossentropy::new().with_from_logits(true))?
             .with_metric(SparseCategoricalAccuracy::new().with_name("accuracy"));
-    Ok(trainer.fit(train, options)?)
+    Ok(match comm {
+        Some(comm) => trainer.fit_distributed(train, options, comm)?,
+        None => trainer.fit(train, options)?,
+    })
 }
 
 /// The best epoch as ModelCheckpoint chose it: the first strict minimum of `val_loss`

@@ -10,9 +10,11 @@
 //! - [`data`] (`wick-data`): the `Dataset` trait, in-memory tensors, image folders, augmentation.
 //! - [`train`] (`wick-train`): `fit` / `evaluate` / `predict`, losses, metrics.
 //! - [`nn`] (`wick-nn`): conv, pool and linear layers with fast CPU forward and backward.
+//! - [`dist`] (`wick-dist`): the `Communicator` of data-parallel training (MPI, NCCL).
 
 pub use wick_callbacks as callbacks;
 pub use wick_data as data;
+pub use wick_dist as dist;
 pub use wick_nn as nn;
 pub use wick_optim as optim;
 pub use wick_tfevents as tfevents;

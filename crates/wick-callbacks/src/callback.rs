@@ -32,6 +32,16 @@ pub trait Callback {
         true
     }
 
+    /// Whether this callback has side effects that only the chief may have in a
+    /// distributed run (Keras' multi-worker rule): writing logs, checkpoints or the
+    /// progress bar. A distributed `fit` calls a chief-only callback on rank 0 and leaves
+    /// it out on the other ranks. TensorBoard, CSVLogger, ModelCheckpoint and the progress
+    /// bar return `true`; the default is `false` (called on every rank, which is right for
+    /// callbacks that decide from the logs, as every rank sees the same global logs).
+    fn chief_only(&self) -> bool {
+        false
+    }
+
     /// Start of `fit`, after `Context::params` are set.
     fn on_train_begin(&mut self, ctx: &mut Context<'_>) -> Result<()> {
         Ok(())

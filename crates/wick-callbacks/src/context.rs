@@ -2,6 +2,7 @@
 
 use crate::model_vars::ModelVars;
 use crate::{Error, Result};
+use wick_dist::Worker;
 use wick_optim::LrControl;
 
 /// Keras' `callback.params`.
@@ -41,6 +42,7 @@ pub struct Context<'a> {
     pub state: &'a mut RunState,
     model: Option<&'a ModelVars>,
     optimizer: Option<&'a mut dyn LrControl>,
+    worker: Worker,
 }
 
 impl<'a> Context<'a> {
@@ -52,7 +54,20 @@ impl<'a> Context<'a> {
         model: Option<&'a ModelVars>,
         optimizer: Option<&'a mut dyn LrControl>,
     ) -> Self {
-        Context { params, state, model, optimizer }
+        Context { params, state, model, optimizer, worker: Worker::SINGLE }
+    }
+
+    /// Sets which process of a distributed run this is (the default is
+    /// [`Worker::SINGLE`], rank 0 of 1).
+    pub fn with_worker(mut self, worker: Worker) -> Self {
+        self.worker = worker;
+        self
+    }
+
+    /// This process's rank and the world size: rank 0 of 1 outside a distributed run. A
+    /// callback with side effects checks [`Worker::is_chief`].
+    pub fn worker(&self) -> Worker {
+        self.worker
     }
 
     /// Asks the loop to stop after the current batch (validation and `on_epoch_end` still

@@ -69,3 +69,4 @@ pub use files::TEMP_PREFIX;
 pub use list::CallbackList;
 pub use logs::Logs;
 pub use model_vars::{ModelVars, Snapshot};
+pub use wick_dist::Worker;

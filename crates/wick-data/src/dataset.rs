@@ -78,6 +78,14 @@ pub trait Dataset {
 
     /// The next batch of the current pass, or `Ok(None)` at its end.
     fn next_batch(&mut self) -> Result<Option<Batch>>;
+
+    /// Moves past the next batch without needing it: `true` when there was one, `false` at
+    /// the end of the pass (which, as with [`next_batch`](Self::next_batch)'s `None`, starts
+    /// the next). The default produces the batch and drops it; datasets that can skip
+    /// cheaply override it ([`Sharded`](crate::Sharded) skips the other ranks' batches).
+    fn skip_batch(&mut self) -> Result<bool> {
+        Ok(self.next_batch()?.is_some())
+    }
 }
 
 impl<D: Dataset + ?Sized> Dataset for &mut D {
@@ -90,6 +98,9 @@ impl<D: Dataset + ?Sized> Dataset for &mut D {
     fn next_batch(&mut self) -> Result<Option<Batch>> {
         (**self).next_batch()
     }
+    fn skip_batch(&mut self) -> Result<bool> {
+        (**self).skip_batch()
+    }
 }
 
 impl<D: Dataset + ?Sized> Dataset for Box<D> {
@@ -101,5 +112,8 @@ impl<D: Dataset + ?Sized> Dataset for Box<D> {
     }
     fn next_batch(&mut self) -> Result<Option<Batch>> {
         (**self).next_batch()
+    }
+    fn skip_batch(&mut self) -> Result<bool> {
+        (**self).skip_batch()
     }
 }

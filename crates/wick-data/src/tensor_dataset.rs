@@ -244,6 +244,18 @@ impl Dataset for TensorDataset {
         self.pass.start += len;
         Ok(Some(batch))
     }
+
+    /// Advances past a batch without gathering its rows.
+    fn skip_batch(&mut self) -> Result<bool> {
+        let n = self.num_samples();
+        if self.pass.start >= n {
+            let (pass, shuffle) = (self.pass.pass + 1, self.pass.shuffle);
+            self.begin_pass(pass, shuffle)?;
+            return Ok(false);
+        }
+        self.pass.start += self.batch_size.min(n - self.pass.start);
+        Ok(true)
+    }
 }
 
 /// SplitMix64: a small, fast, well-mixed generator; enough for shuffling row order.

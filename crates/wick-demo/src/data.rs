@@ -1,14 +1,20 @@
 //! The data pipeline the examples rebuild the same way: the seeded train/validation split
 //! of an image folder, the generators over it, and the device they put batches on.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use candle_core::Device;
-use wick_data::augment::Augmentation;
+use wick_data::augment::{Augmentation, FillMode, FlipMode};
+use wick_data::synthetic::{write_shapes, ShapesOptions};
 use wick_data::{with_sources, GeneratorOptions, ImageFolder, ImageFolderGenerator, ImageOptions, LabelMode, Subset};
 
-use crate::Error;
+use crate::{remove_stale_temps, Augment, Error, PathError};
+
+/// How `ensure_shapes` names its temporary folder beside the dataset (then 6 random
+/// alphanumerics); a run killed while generating leaves one, which the next run removes.
+const SHAPES_TMP_PREFIX: &str = ".shapes-";
 
 /// The class folders under `dir`, split by `seed` (Keras' `validation_split` + `seed`):
 /// `(class names, training subset, validation subset)`. The same arguments give the same
@@ -85,4 +91,51 @@ fn cuda_hint(reason: &str) -> &'static str {
         ("CUDA_ERROR_INVALID_DEVICE", " (GPU 0 does not exist: check CUDA_VISIBLE_DEVICES)"),
     ];
     HINTS.iter().find(|(code, _)| reason.contains(code)).map_or("", |(_, hint)| hint)
+}
+
+/// The training images' augmentation at `level` (`train --augment`).
+pub fn augmentation(level: Augment) -> Result<Option<Augmentation>, Error> {
+    let aug = match level {
+        Augment::None => return Ok(None),
+        Augment::Light => Augmentation::new().random_flip(FlipMode::Horizontal).random_translation(0.05, 0.05),
+        Augment::Full => Augmentation::new()
+            .random_flip(FlipMode::Horizontal)
+            .random_rotation(0.05)
+            .random_zoom(0.1)
+            .random_translation(0.1, 0.1)
+            .random_contrast(0.2)
+            .fill_mode(FillMode::Reflect),
+    };
+    Ok(Some(aug.checked()?))
+}
+
+/// Writes the synthetic shapes dataset (`options`) into `dir` unless `dir` exists, first
+/// removing the temporary folders that runs killed while generating left beside it (only
+/// `.shapes-XXXXXX` folders last modified before this process `started`). Returns whether
+/// it wrote the dataset, and the leftovers it removed.
+pub fn ensure_shapes(dir: &Path, options: &ShapesOptions, started: SystemTime) -> Result<(bool, Vec<PathBuf>), Error> {
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let removed = remove_stale_temps(parent, SHAPES_TMP_PREFIX, "", true, started)?;
+    if dir.exists() {
+        return Ok((false, removed));
+    }
+    // Written next to `dir` and renamed, so an interrupted run leaves no half dataset.
+    std::fs::create_dir_all(parent).map_err(|e| {
+        PathError::new(format!("generate the dataset {}: cannot create its folder", dir.display()), parent, e)
+    })?;
+    let tmp = tempfile::Builder::new()
+        .prefix(SHAPES_TMP_PREFIX)
+        .tempdir_in(parent)
+        .map_err(PathError::at("create a temporary folder for the generated dataset in", parent))?;
+    write_shapes(tmp.path(), options)
+        .map_err(|e| format!("cannot generate the dataset {}: {}", dir.display(), with_sources(&e)))?;
+    match std::fs::rename(tmp.path(), dir) {
+        Ok(()) => {
+            let _ = tmp.keep();
+            Ok((true, removed))
+        }
+        // Another run generated it meanwhile: use that one (`tmp` is removed on drop).
+        Err(_) if dir.is_dir() => Ok((false, removed)),
+        Err(e) => Err(PathError::new("move the generated dataset to", dir, e).into()),
+    }
 }

@@ -60,13 +60,22 @@ pub fn is_broken_pipe(error: &(dyn std::error::Error + 'static)) -> bool {
 /// The examples' stdout: each write goes through [`std::io::stdout`], and a failed one is
 /// an I/O error of the same kind naming stdout (a closed reader stays
 /// [`BrokenPipe`](io::ErrorKind::BrokenPipe), see [`is_broken_pipe`]). Unlike `println!`,
-/// it never panics.
+/// it never panics. A quiet one ([`Stdout::quiet_unless`]) drops everything: the
+/// non-chief ranks of a distributed run print nothing.
 #[derive(Debug)]
-pub struct Stdout(io::Stdout);
+pub struct Stdout(Option<io::Stdout>);
 
 /// The examples' [`Stdout`].
 pub fn stdout() -> Stdout {
-    Stdout(io::stdout())
+    Stdout(Some(io::stdout()))
+}
+
+impl Stdout {
+    /// The examples' stdout when `speak` holds (the chief of a distributed run), else one
+    /// that discards what is written.
+    pub fn quiet_unless(speak: bool) -> Stdout {
+        Stdout(speak.then(io::stdout))
+    }
 }
 
 fn named_stdout(e: io::Error) -> io::Error {
@@ -75,15 +84,24 @@ fn named_stdout(e: io::Error) -> io::Error {
 
 impl io::Write for Stdout {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf).map_err(named_stdout)
+        match &mut self.0 {
+            Some(out) => out.write(buf).map_err(named_stdout),
+            None => Ok(buf.len()),
+        }
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.0.write_all(buf).map_err(named_stdout)
+        match &mut self.0 {
+            Some(out) => out.write_all(buf).map_err(named_stdout),
+            None => Ok(()),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.0.flush().map_err(named_stdout)
+        match &mut self.0 {
+            Some(out) => out.flush().map_err(named_stdout),
+            None => Ok(()),
+        }
     }
 }
 

@@ -3,11 +3,13 @@
 //! checkpoint and the others read back ([`RunConfig`]), the data pipeline they all
 //! rebuild the same way ([`split`], [`dataset`], [`device`]), errors that name their path
 //! ([`PathError`]), a stdout that never panics ([`stdout`], [`is_broken_pipe`]) and the
-//! removal of what a killed run left behind ([`remove_stale_temps`]).
+//! removal of what a killed run left behind ([`remove_stale_temps`]), and what a
+//! distributed run's ranks must agree on ([`threads_per_rank`], [`agree_path`],
+//! [`per_rank_batch`]).
 //!
 //! Unpublished: it exists so that the examples share this code without copying it. What
-//! only `train` needs (generating the dataset, the augmentation levels, the optimizer
-//! choice) lives in `examples/train.rs`.
+//! only `train` needs (generating the dataset, the optimizer choice) lives in
+//! `examples/train.rs`.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -15,10 +17,12 @@ mod cleanup;
 mod config;
 mod data;
 mod error;
+mod launch;
 mod model;
 
 pub use cleanup::{is_temp_name, remove_stale_temps};
 pub use config::{Augment, BestEpoch, OptimizerName, Precision, RunConfig, Schedule, BEST_CHECKPOINT, CONFIG_FILE};
-pub use data::{dataset, device, split, DeviceName};
+pub use data::{augmentation, dataset, device, ensure_shapes, split, DeviceName};
 pub use error::{is_broken_pipe, stdout, Error, PathError, Stdout};
+pub use launch::{agree_path, per_rank_batch, threads_per_rank};
 pub use model::{build_cnn, init_seeded, Cnn, CnnConfig, InputScaling, Pooling};

@@ -53,6 +53,20 @@ pub enum Error {
         /// What is wrong, naming the argument and the value.
         message: String,
     },
+    /// A collective of a distributed run failed ([`wick_dist::Error`]).
+    #[error(transparent)]
+    Distributed(#[from] wick_dist::Error),
+    /// The ranks of a distributed run disagree before the first step (different model
+    /// variables, a metric that cannot be reduced): nothing was trained.
+    #[error("distributed fit, rank {rank} of {world_size}: {detail}")]
+    RankMismatch {
+        /// The rank reporting.
+        rank: usize,
+        /// The number of ranks.
+        world_size: usize,
+        /// What differs, naming the variable and both shapes where that is the cause.
+        detail: String,
+    },
     /// A tensor operation failed (forward pass, backward pass, a loss or a metric).
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

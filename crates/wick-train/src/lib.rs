@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod distributed;
 mod epoch_iterator;
 mod error;
 mod loss_metric;

@@ -80,4 +80,12 @@ impl Metric for LossMetric {
     fn reset_state(&mut self) {
         self.mean.reset_state();
     }
+
+    fn state(&self) -> Option<Vec<f64>> {
+        self.mean.state()
+    }
+
+    fn set_state(&mut self, state: &[f64]) -> Result<()> {
+        self.mean.set_state(state)
+    }
 }

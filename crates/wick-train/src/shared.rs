@@ -87,6 +87,9 @@ impl<C: Callback> Callback for Shared<C> {
     fn name(&self) -> &str {
         &self.name
     }
+    fn chief_only(&self) -> bool {
+        self.inner.borrow().chief_only()
+    }
     fn needs_batch_logs(&self) -> bool {
         self.inner.borrow().needs_batch_logs()
     }

@@ -90,6 +90,12 @@ pub struct BackupState {
 /// `delete_checkpoint` (the default) the backup files are deleted, then `backup_dir` if it
 /// is left empty (other files in it are kept; Keras deletes the whole tree). A run that
 /// ends with an error never reaches `on_train_end`, so its backup stays for the restart.
+///
+/// **Distributed runs** (Keras' multi-worker rule; [`Context::worker`]): only the chief
+/// (rank 0) creates, writes, tidies and deletes the backup; every rank restores from it at
+/// `on_train_begin`, so a restarted job resumes with all ranks at the same epoch and batch.
+/// `backup_dir` must therefore be on storage every rank reads (a shared file system when
+/// the ranks run on several machines).
 #[derive(Debug)]
 pub struct BackupAndRestore {
     backup_dir: PathBuf,
@@ -163,6 +169,10 @@ impl BackupAndRestore {
     /// Saves a backup whose state is "next: `epoch`, `step`", taken during epoch
     /// `tag_epoch` (1-based, for the files' metadata).
     fn save(&mut self, ctx: &mut Context<'_>, epoch: usize, step: usize, tag_epoch: usize) -> Result<()> {
+        if !ctx.worker().is_chief() {
+            // Keras' multi-worker rule: the chief writes the backup, every rank restores it.
+            return Ok(());
+        }
         let dir = self.backup_dir.clone();
         let model = ctx.model(NAME)?;
         let name = format!("{CKPT_PREFIX}{:08}", self.seq + 1);
@@ -278,14 +288,18 @@ impl Callback for BackupAndRestore {
         self.resume_step = None;
         self.seq = 0;
         let dir = self.backup_dir.clone();
-        // Fail at start, not after the first epoch, when the folder cannot be written.
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(&dir).map_err(|e| Error::io(&dir, e))?;
-        // Leftovers of a killed run (never this process's own files).
-        files::remove_stale_temps(&dir, LEGACY_TEMP_PREFIXES)?;
+        // In a distributed run only the chief writes and tidies; every rank restores.
+        let chief = ctx.worker().is_chief();
+        if chief {
+            // Fail at start, not after the first epoch, when the folder cannot be written.
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(&dir).map_err(|e| Error::io(&dir, e))?;
+            // Leftovers of a killed run (never this process's own files).
+            files::remove_stale_temps(&dir, LEGACY_TEMP_PREFIXES)?;
+        }
         let Some(manifest) = read_manifest(&dir)? else {
             // No complete backup: remove what an interrupted first save may have left.
-            if dir.is_dir() {
+            if chief && dir.is_dir() {
                 remove_unreferenced(&dir, &Manifest { latest: String::new(), previous: None })?;
             }
             return Ok(());
@@ -308,7 +322,9 @@ impl Callback for BackupAndRestore {
                 None => return Err(latest_error),
             },
         };
-        remove_unreferenced(&dir, &manifest)?;
+        if chief {
+            remove_unreferenced(&dir, &manifest)?;
+        }
         ctx.state.initial_epoch = state.epoch;
         ctx.state.initial_step = state.step;
         ctx.state.global_step = state.global_step;
@@ -343,8 +359,8 @@ impl Callback for BackupAndRestore {
         Ok(())
     }
 
-    fn on_train_end(&mut self, _logs: &mut Logs, _ctx: &mut Context<'_>) -> Result<()> {
-        if !self.delete_checkpoint {
+    fn on_train_end(&mut self, _logs: &mut Logs, ctx: &mut Context<'_>) -> Result<()> {
+        if !self.delete_checkpoint || !ctx.worker().is_chief() {
             return Ok(());
         }
         let dir = &self.backup_dir;

@@ -112,6 +112,10 @@ fn first_line_empty(path: &Path) -> Result<bool> {
 }
 
 impl Callback for CSVLogger {
+    fn chief_only(&self) -> bool {
+        true
+    }
+
     fn needs_batch_logs(&self) -> bool {
         false
     }

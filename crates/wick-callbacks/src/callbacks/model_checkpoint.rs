@@ -320,6 +320,10 @@ impl ModelCheckpoint {
 }
 
 impl Callback for ModelCheckpoint {
+    fn chief_only(&self) -> bool {
+        true
+    }
+
     fn needs_batch_logs(&self) -> bool {
         // Batch-wise saving reads the monitored value from the batch logs.
         matches!(self.save_freq, SaveFreq::Batches(_))

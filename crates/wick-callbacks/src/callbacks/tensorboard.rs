@@ -272,6 +272,10 @@ impl Drop for TensorBoard {
 }
 
 impl Callback for TensorBoard {
+    fn chief_only(&self) -> bool {
+        true
+    }
+
     fn needs_batch_logs(&self) -> bool {
         // `batch_*` scalars come from the batch logs; epoch-wise logging only counts batches.
         matches!(self.update_freq, UpdateFreq::Batches(_))

@@ -91,6 +91,12 @@ macro_rules! mean_metric_common {
             fn reset_state(&mut self) {
                 self.mean.reset_state()
             }
+            fn state(&self) -> Option<Vec<f64>> {
+                self.mean.state()
+            }
+            fn set_state(&mut self, state: &[f64]) -> Result<()> {
+                self.mean.set_state(state)
+            }
         }
     };
 }

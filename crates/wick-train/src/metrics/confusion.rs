@@ -142,6 +142,14 @@ macro_rules! pr_metric {
                 self.fp = 0.0;
                 self.fn_ = 0.0;
             }
+            fn state(&self) -> Option<Vec<f64>> {
+                Some(vec![self.tp, self.fp, self.fn_])
+            }
+            fn set_state(&mut self, state: &[f64]) -> Result<()> {
+                super::state_len(&self.name, state, 3)?;
+                (self.tp, self.fp, self.fn_) = (state[0], state[1], state[2]);
+                Ok(())
+            }
         }
     };
 }
@@ -350,6 +358,17 @@ impl Metric for AUC {
         self.fp = vec![0.0; n];
         self.tn = vec![0.0; n];
         self.fn_ = vec![0.0; n];
+    }
+    fn state(&self) -> Option<Vec<f64>> {
+        Some([&self.tp, &self.fp, &self.tn, &self.fn_].into_iter().flatten().copied().collect())
+    }
+    fn set_state(&mut self, state: &[f64]) -> Result<()> {
+        let n = self.tp.len();
+        super::state_len(&self.name, state, 4 * n)?;
+        for (k, slot) in [&mut self.tp, &mut self.fp, &mut self.tn, &mut self.fn_].into_iter().enumerate() {
+            slot.copy_from_slice(&state[k * n..(k + 1) * n]);
+        }
+        Ok(())
     }
 }
 

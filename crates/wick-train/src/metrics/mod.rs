@@ -50,6 +50,33 @@ pub trait Metric: Send {
     }
     /// Clears the state (start of an epoch, `evaluate`).
     fn reset_state(&mut self);
+    /// The running state as numbers that add up across processes (Keras' metric variables,
+    /// aggregated with `SUM` under a distribution strategy): e.g. `[total, count]` for a
+    /// mean. A distributed `fit` sums every rank's state and sets the sum back with
+    /// [`set_state`](Self::set_state), so each rank's result is the global one. Read after
+    /// [`sync`](Self::sync). `None` (the default) means the metric cannot be reduced, and a
+    /// distributed `fit` refuses it before the first step.
+    fn state(&self) -> Option<Vec<f64>> {
+        None
+    }
+    /// Replaces the running state with `state` (what [`state`](Self::state) returned,
+    /// summed over the ranks). An error when the length does not match.
+    fn set_state(&mut self, state: &[f64]) -> Result<()> {
+        let _ = state;
+        Err(Error::invalid("Metric::set_state", format!("the metric {} keeps no reducible state", self.name())))
+    }
+}
+
+/// Checks a state's length for [`Metric::set_state`].
+pub(crate) fn state_len(name: &str, state: &[f64], expected: usize) -> Result<()> {
+    if state.len() == expected {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "Metric::set_state",
+            format!("the metric {name} keeps {expected} state values; received {}", state.len()),
+        ))
+    }
 }
 
 /// A tensor read back to the host: shape and row-major values.
@@ -296,6 +323,16 @@ impl Metric for Mean {
         self.total = 0.0;
         self.count = 0.0;
         self.device.clear();
+    }
+    fn state(&self) -> Option<Vec<f64>> {
+        Some(vec![self.total, self.count])
+    }
+    fn set_state(&mut self, state: &[f64]) -> Result<()> {
+        state_len(&self.name, state, 2)?;
+        self.device.clear();
+        self.total = state[0];
+        self.count = state[1];
+        Ok(())
     }
 }
 

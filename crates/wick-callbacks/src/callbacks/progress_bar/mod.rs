@@ -295,6 +295,10 @@ impl ProgressBar {
 }
 
 impl Callback for ProgressBar {
+    fn chief_only(&self) -> bool {
+        true
+    }
+
     fn needs_batch_logs(&self) -> bool {
         // Verbose 1 redraws the bar with the running values after every batch.
         self.verbose_now == 1

@@ -4,8 +4,12 @@ use candle_core::{DType, Tensor};
 use candle_nn::{ModuleT, Optimizer, VarMap};
 use wick_callbacks::{Callback, CallbackList, Context, History, Logs, ModelVars, Params, ProgressBar, RunState};
 use wick_data::{Batch, Dataset};
+use wick_dist::Worker;
 use wick_optim::LrControl;
 
+use crate::distributed::Dist;
+
+mod data_parallel;
 use crate::epoch_iterator::EpochIterator;
 use crate::error::{Error, Result};
 use crate::losses::{Loss, Reduction};
@@ -58,6 +62,9 @@ pub struct Trainer<M, O> {
     loss: Box<dyn Loss>,
     metrics: Vec<Box<dyn Metric>>,
     loss_tracker: Mean,
+    /// Which process of a distributed `fit` this is (rank 0 of 1 otherwise): callbacks see
+    /// it through [`Context::worker`].
+    worker: Worker,
 }
 
 impl<M, O> std::fmt::Debug for Trainer<M, O> {
@@ -75,7 +82,7 @@ impl<M, O> std::fmt::Debug for Trainer<M, O> {
 macro_rules! hook {
     ($self:ident, $cbs:expr, $params:expr, $state:expr, $name:ident($($arg:expr),*)) => {{
         let optimizer: &mut dyn LrControl = &mut $self.optimizer;
-        let mut ctx = Context::new($params, &mut *$state, Some(&$self.vars), Some(optimizer));
+        let mut ctx = Context::new($params, &mut *$state, Some(&$self.vars), Some(optimizer)).with_worker($self.worker);
         $cbs.$name($($arg,)* &mut ctx)?;
     }};
 }
@@ -106,6 +113,7 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
             loss,
             metrics: Vec::new(),
             loss_tracker: Mean::named("loss"),
+            worker: Worker::SINGLE,
         })
     }
 
@@ -243,11 +251,12 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
         self.update_metrics(batch, &loss, &y_pred)
     }
 
-    /// The batch logs for `on_*_batch_end`: the running results when a callback reads them,
-    /// else empty (the totals stay on the device until the epoch ends).
-    fn batch_logs(&mut self, needed: bool) -> Result<Logs> {
+    /// The batch logs for `on_*_batch_end`: the running results when a callback reads them
+    /// (over all ranks when `dist` is given), else empty (the totals stay on the device
+    /// until the epoch ends).
+    fn batch_logs(&mut self, needed: bool, dist: Option<&Dist<'_>>) -> Result<Logs> {
         if needed {
-            self.metrics_result()
+            self.results(dist)
         } else {
             Ok(Logs::default())
         }
@@ -297,6 +306,16 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
     /// Otherwise the totals are read once at the end of each epoch and of each validation,
     /// and callbacks read variables only when they write them (checkpoints, histograms).
     pub fn fit(&mut self, train: &mut dyn Dataset, options: FitOptions<'_>) -> Result<History> {
+        self.fit_loop(train, options, None)
+    }
+
+    /// `fit`'s loop, on one process (`dist` is `None`) or on every rank of a distributed run.
+    fn fit_loop(
+        &mut self,
+        train: &mut dyn Dataset,
+        options: FitOptions<'_>,
+        dist: Option<&Dist<'_>>,
+    ) -> Result<History> {
         let FitOptions {
             epochs,
             steps_per_epoch,
@@ -305,8 +324,8 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
             validation_freq,
             initial_epoch,
             shuffle,
-            verbose,
-            callbacks,
+            mut verbose,
+            mut callbacks,
         } = options;
         if steps_per_epoch == Some(0) {
             return Err(Error::invalid("fit", "steps_per_epoch must be positive; received 0"));
@@ -316,6 +335,11 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
         }
         if validation_freq == ValidationFreq::Every(0) {
             return Err(Error::invalid("fit", "validation_freq must be positive; received 0"));
+        }
+        if !self.worker.is_chief() {
+            // Keras' multi-worker rule: side effects on the chief only.
+            callbacks.retain(|c| !c.chief_only());
+            verbose = 0;
         }
         let mut train_iter = EpochIterator::new(train, steps_per_epoch, shuffle, "fit", "training");
         let mut val_iter =
@@ -341,27 +365,50 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
             hook!(self, cbs, &params, &mut state, on_epoch_begin(epoch));
             let skip = if epoch == start { resume_step } else { 0 };
             let mut step = 0;
-            while let Some(batch) = train_iter.next(train, step)? {
+            loop {
+                let batch = train_iter.next(train, step)?;
+                // Distributed: [ranks with a batch, samples in the global batch, stop votes].
+                let mut global = [0.0; 3];
+                if let Some(d) = dist {
+                    global =
+                        [f64::from(u8::from(batch.is_some())), batch.as_ref().map_or(0.0, |b| b.len() as f64), 0.0];
+                    global[2] = f64::from(u8::from(state.stop_training));
+                    d.agree(&mut global)?;
+                    if global[2] > 0.0 {
+                        state.stop_training = true;
+                        break;
+                    }
+                    if global[0] == 0.0 {
+                        break;
+                    }
+                } else if batch.is_none() {
+                    break;
+                }
                 if step < skip {
                     step += 1;
                     continue;
                 }
                 hook!(self, cbs, &params, &mut state, on_train_batch_begin(step));
-                self.train_batch(&batch)?;
-                let mut logs = self.batch_logs(batch_logs)?;
+                match (dist, &batch) {
+                    (Some(d), _) => self.train_batch_distributed(batch.as_ref(), global[1], d)?,
+                    (None, Some(b)) => self.train_batch(b)?,
+                    (None, None) => break,
+                }
+                let mut logs = self.batch_logs(batch_logs, dist)?;
                 state.global_step += 1;
                 hook!(self, cbs, &params, &mut state, on_train_batch_end(step, &mut logs));
                 step += 1;
-                if state.stop_training {
+                // Distributed runs agree on the stop flag at the next step.
+                if state.stop_training && dist.is_none() {
                     break;
                 }
             }
             train_iter.end_epoch();
             // The training results, captured before validation resets the metrics.
-            let mut epoch_logs = self.metrics_result()?;
+            let mut epoch_logs = self.results(dist)?;
             if let (Some(val), Some(val_iter)) = (validation_data.as_deref_mut(), val_iter.as_mut()) {
                 if validation_freq.should_eval(epoch) {
-                    let val_logs = self.run_evaluate(val, val_iter, &mut cbs, &params, &mut state)?;
+                    let val_logs = self.run_evaluate(val, val_iter, &mut cbs, &params, &mut state, dist)?;
                     epoch_logs.merge_prefixed("val_", &val_logs);
                 }
             }
@@ -370,6 +417,11 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
             let mut cb_logs = epoch_logs.clone();
             hook!(self, cbs, &params, &mut state, on_epoch_end(epoch, &mut cb_logs));
             last_epoch_logs = Some(epoch_logs);
+            if let Some(d) = dist {
+                let mut stop = [f64::from(u8::from(state.stop_training))];
+                d.agree(&mut stop)?;
+                state.stop_training = stop[0] > 0.0;
+            }
             if state.stop_training {
                 break;
             }
@@ -403,6 +455,7 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
         cbs: &mut CallbackList,
         params: &Params,
         state: &mut RunState,
+        dist: Option<&Dist<'_>>,
     ) -> Result<Logs> {
         iter.begin_epoch(data, 0)?;
         self.reset_metrics();
@@ -412,12 +465,13 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
         while let Some(batch) = iter.next(data, step)? {
             hook!(self, cbs, params, state, on_test_batch_begin(step));
             self.test_batch(&batch)?;
-            let mut logs = self.batch_logs(batch_logs)?;
+            // Validation batch logs stay this rank's own: no collective per step.
+            let mut logs = self.batch_logs(batch_logs, None)?;
             hook!(self, cbs, params, state, on_test_batch_end(step, &mut logs));
             step += 1;
         }
         iter.end_epoch();
-        let logs = self.metrics_result()?;
+        let logs = self.results(dist)?;
         let mut cb_logs = logs.clone();
         hook!(self, cbs, params, state, on_test_end(&mut cb_logs));
         Ok(logs)
@@ -436,7 +490,7 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
         let mut cbs = self.callback_list(callbacks, None, verbose);
         let params = Params { verbose, epochs: 1, steps: iter.steps() };
         let mut state = RunState::default();
-        self.run_evaluate(data, &mut iter, &mut cbs, &params, &mut state)
+        self.run_evaluate(data, &mut iter, &mut cbs, &params, &mut state, None)
     }
 
     /// Keras' `model.predict`: the model's outputs (inference mode) over `data`, never
