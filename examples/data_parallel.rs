@@ -177,18 +177,12 @@ fn run(args: &Args, comm: &dyn Communicator) -> Result<(), Error> {
         callbacks,
         ..Default::default()
     };
+    let dist = args.distributed.then_some(comm);
     let history = match args.optimizer.as_str() {
-        "sgd" => fit(
-            model,
-            &vars,
-            rules::SgdRule { momentum: 0.9, ..Default::default() },
-            0.05,
-            &mut train,
-            options,
-            comm,
-            args.distributed,
-        )?,
-        "adam" => fit(model, &vars, rules::AdamRule::default(), 0.01, &mut train, options, comm, args.distributed)?,
+        "sgd" => {
+            fit(model, &vars, rules::SgdRule { momentum: 0.9, ..Default::default() }, 0.05, &mut train, options, dist)?
+        }
+        "adam" => fit(model, &vars, rules::AdamRule::default(), 0.01, &mut train, options, dist)?,
         other => return Err(format!("--optimizer {other}: expected sgd or adam").into()),
     };
     if comm.worker().is_chief() {
@@ -210,17 +204,15 @@ fn fit<R: UpdateRule, M: candle_core::ModuleT>(
     learning_rate: f64,
     train: &mut dyn wick::data::Dataset,
     options: FitOptions<'_>,
-    comm: &dyn Communicator,
-    distributed: bool,
+    comm: Option<&dyn Communicator>,
 ) -> Result<wick::callbacks::History, Error> {
     let optimizer = KerasOptimizer::with_names(vars.vars().to_vec(), OptimizerConfig::new(rule, learning_rate))?;
     let loss = SparseCategoricalCrossentropy::new().with_from_logits(true);
     let mut trainer =
         Trainer::new(model, vars, optimizer, loss)?.with_metric(SparseCategoricalAccuracy::new().with_name("accuracy"));
     // One process: the plain `fit`, the reference the distributed run must reproduce.
-    Ok(if comm.world_size() > 1 || distributed {
-        trainer.fit_distributed(train, options, comm)?
-    } else {
-        trainer.fit(train, options)?
+    Ok(match comm {
+        Some(comm) => trainer.fit_distributed(train, options, comm)?,
+        None => trainer.fit(train, options)?,
     })
 }

@@ -9,7 +9,9 @@
 # target/cuda, with the CUDA 13.0 toolkit from PyPI's wheels that
 # scripts/ensure_cuda_toolkit.sh installs: no GPU needed, nothing of it runs here), then the
 # Python venv with stock TensorBoard and `cargo test`, doctests included (the README's Rust
-# blocks are the facade's doctests).
+# blocks are the facade's doctests). Clippy and the tests build with the `mpi` feature
+# (data-parallel training): OpenMPI and libclang are installed first when missing
+# (scripts/ensure_mpi.sh: apt-get as root, or the command to run).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -20,8 +22,11 @@ cargo fmt --all --check
 echo "== layout"
 python3 scripts/check_layout.py
 
+echo "== OpenMPI"
+scripts/ensure_mpi.sh
+
 echo "== clippy"
-cargo clippy --release --workspace --all-targets -- -D warnings
+cargo clippy --release --workspace --all-targets --features mpi -- -D warnings
 
 echo "== rustdoc (broken intra-doc links are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --release --workspace --no-deps --quiet
@@ -41,4 +46,6 @@ echo "== cuda feature: compile and link (toolkit from PyPI wheels; no GPU needed
 )
 
 scripts/ensure_venv.sh
-exec cargo test --release --workspace "$@"
+# As root (CI), OpenMPI's mpirun needs to be told that this is intended.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+exec cargo test --release --workspace --features mpi "$@"

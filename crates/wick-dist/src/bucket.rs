@@ -128,7 +128,7 @@ mod tests {
         assert_eq!(out[0].to_vec2::<f32>().unwrap(), a.to_vec2::<f32>().unwrap());
         assert_eq!(out[1].to_vec1::<f64>().unwrap(), vec![1.5, -2.0]);
         assert_eq!(out[2].dtype(), DType::BF16);
-        let mean = crate::SingleProcess.all_reduce_mean_tensors(&[a.clone()]).unwrap();
+        let mean = crate::SingleProcess.all_reduce_mean_tensors(std::slice::from_ref(&a)).unwrap();
         assert_eq!(mean[0].to_vec2::<f32>().unwrap(), a.to_vec2::<f32>().unwrap());
     }
 }
