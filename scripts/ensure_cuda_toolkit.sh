@@ -6,13 +6,20 @@
 #     cuda_env=$(scripts/ensure_cuda_toolkit.sh) && eval "$cuda_env"
 #     cargo build --release --features cuda --workspace --all-targets
 #
+# The same environment builds the `nccl` feature (`--features nccl`): NCCL comes from PyPI too.
+#
 # What it does (idempotent; a second call only checks and prints):
 # 1. `pip install --target` of the pinned CUDA 13.0 wheels into the cache folder
-#    ${WICK_CUDA_KIT:-${XDG_CACHE_HOME:-$HOME/.cache}/wick/cuda-13.0} (≈ 1.2 GB). CUDA 13.0, not
+#    ${WICK_CUDA_KIT:-${XDG_CACHE_HOME:-$HOME/.cache}/wick/cuda-13.0} (≈ 1.4 GB). CUDA 13.0, not
 #    newer, so the PTX that candle-kernels embeds is accepted by a 13.0 driver (580.x);
-#    cudarc 0.19.10 accepts toolkits up to 13.4.
+#    cudarc 0.19.10 accepts toolkits up to 13.4. NCCL 2.28.9 (`nvidia-nccl-cu13`) is the one
+#    PyTorch 2.11 (cu130) pins, so the GPU machine's own libnccl.so.2 is this version; a cuda
+#    build links it only through the few entry points it calls (cudarc's bindings are for
+#    2.30, but each symbol it uses exists since NCCL 2.x), so the binary runs on either.
 # 2. Unversioned symlinks (`libcublas.so` → `libcublas.so.13`, …): the wheels ship only the
-#    versioned names, and the linker's `-lcublas` looks for the unversioned one.
+#    versioned names, and the linker's `-lcublas` looks for the unversioned one. NCCL's wheel
+#    puts its library in nvidia/nccl/lib: `lib/libnccl.so` and `lib/libnccl.so.2` link to it,
+#    so the one lib folder serves both `-lnccl` (LIBRARY_PATH) and LD_LIBRARY_PATH.
 # 3. A link stub `lib/stubs/libcuda.so.1`: the driver library is in no wheel. Candle turns on
 #    cudarc's `dynamic-linking`, so every cuda binary has `libcuda.so.1` as NEEDED; the stub
 #    exports each driver entry point cudarc binds (read from cudarc's own source, so the
@@ -40,6 +47,7 @@ WHEELS=(
     nvidia-cuda-nvrtc==13.0.88
     nvidia-cublas==13.1.0.3
     nvidia-curand==10.4.0.35
+    nvidia-nccl-cu13==2.28.9
 )
 K="$KIT/nvidia/cu13"
 STAMP="$KIT/.wick-wheels"
@@ -47,12 +55,13 @@ STAMP="$KIT/.wick-wheels"
 log() { echo "ensure_cuda_toolkit: $*" >&2; }
 
 # 1. The wheels.
-if [ "$(cat "$STAMP" 2>/dev/null)" != "${WHEELS[*]}" ] || ! [ -x "$K/bin/nvcc" ]; then
+NCCL_LIB="$KIT/nvidia/nccl/lib"
+if [ "$(cat "$STAMP" 2>/dev/null)" != "${WHEELS[*]}" ] || ! [ -x "$K/bin/nvcc" ] || ! [ -f "$NCCL_LIB/libnccl.so.2" ]; then
     if ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
         log "$PYTHON -m pip is not available; install Python 3 with pip" >&2
         exit 1
     fi
-    log "installing ${#WHEELS[@]} CUDA 13.0 wheels into $KIT (≈ 1.2 GB)"
+    log "installing ${#WHEELS[@]} CUDA 13.0 wheels into $KIT (≈ 1.4 GB)"
     rm -rf "$KIT"
     mkdir -p "$KIT"
     "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-deps --target "$KIT" "${WHEELS[@]}" >&2
@@ -72,6 +81,13 @@ for lib in cudart cublas cublasLt curand nvrtc; do
     fi
     ln -sfn "$versioned" "$K/lib/lib$lib.so"
 done
+# NCCL (its own folder in the wheel): relative links, so the kit can move as a whole.
+if ! [ -f "$NCCL_LIB/libnccl.so.2" ]; then
+    log "no libnccl.so.2 in $NCCL_LIB: the wheel set is incomplete; remove $KIT and run again"
+    exit 1
+fi
+ln -sfn ../../nccl/lib/libnccl.so.2 "$K/lib/libnccl.so.2"
+ln -sfn libnccl.so.2 "$K/lib/libnccl.so"
 
 # 3. The driver stub, from the locked cudarc's list of driver entry points.
 STUB_DIR="$K/lib/stubs"
