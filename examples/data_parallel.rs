@@ -27,6 +27,7 @@ use clap::Parser;
 use wick::callbacks::{
     BackupAndRestore, CSVLogger, Callback, Context, LambdaCallback, ModelCheckpoint, ModelVars, TensorBoard,
 };
+use wick::data::rng::{rng_for, uniform, Stream};
 use wick::data::{with_sources, Sharded, TensorDataset};
 use wick::dist::{Communicator, SingleProcess};
 use wick::optim::{rules, KerasOptimizer, OptimizerConfig, UpdateRule};
@@ -84,17 +85,10 @@ fn communicator(distributed: bool) -> Result<Box<dyn Communicator>, Error> {
     Err("--distributed needs a build with `--features mpi`".into())
 }
 
-/// Seeded uniform values in [-1, 1) (xorshift).
+/// Seeded uniform values in [-1, 1) (wick-data's seeded generator).
 fn seeded(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-        })
-        .collect()
+    let mut rng = rng_for(seed, Stream::Synthetic, &[]);
+    (0..n).map(|_| uniform(&mut rng, -1.0, 1.0)).collect()
 }
 
 /// `rows` samples; the label is the argmax of a fixed projection of the features.

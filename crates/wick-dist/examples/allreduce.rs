@@ -10,7 +10,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let arg = |name: &str, default: usize| -> usize {
         let args: Vec<String> = std::env::args().collect();
-        args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
     };
     let (floats, rounds) = (arg("--floats", 1 << 20), arg("--rounds", 50));
     let comm = Mpi::init()?;
@@ -29,13 +33,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let bytes = floats * 4;
         let p = comm.world_size() as f64;
         let bus = 2.0 * (p - 1.0) / p * bytes as f64 / median / 1e9;
-        println!("ranks {} floats {floats} bytes {bytes} ms_per_allreduce {:.3} bus_gb_per_s {bus:.2}", p, median * 1e3);
+        println!(
+            "ranks {} floats {floats} bytes {bytes} ms_per_allreduce {:.3} bus_gb_per_s {bus:.2}",
+            p,
+            median * 1e3
+        );
     }
     Ok(())
 }
 
 #[cfg(not(feature = "mpi"))]
 fn main() {
-    eprintln!("allreduce needs the `mpi` feature: cargo build --release -p wick-dist --features mpi --example allreduce");
+    eprintln!(
+        "allreduce needs the `mpi` feature: cargo build --release -p wick-dist --features mpi --example allreduce"
+    );
     std::process::exit(1);
 }
