@@ -12,10 +12,11 @@
 # 1. `pip install --target` of the pinned CUDA 13.0 wheels into the cache folder
 #    ${WICK_CUDA_KIT:-${XDG_CACHE_HOME:-$HOME/.cache}/wick/cuda-13.0} (≈ 1.4 GB). CUDA 13.0, not
 #    newer, so the PTX that candle-kernels embeds is accepted by a 13.0 driver (580.x);
-#    cudarc 0.19.10 accepts toolkits up to 13.4. NCCL 2.28.9 (`nvidia-nccl-cu13`) is the one
-#    PyTorch 2.11 (cu130) pins, so the GPU machine's own libnccl.so.2 is this version; a cuda
-#    build links it only through the few entry points it calls (cudarc's bindings are for
-#    2.30, but each symbol it uses exists since NCCL 2.x), so the binary runs on either.
+#    cudarc 0.19.10 accepts toolkits up to 13.4. NCCL 2.28.9 (`nvidia-nccl-cu13`): the version
+#    PyTorch 2.11 (cu130) pins, so the libnccl.so.2 on the GPU machine (next to its torch) is
+#    the one linked here. cudarc's bindings are NCCL 2.30's, but an `nccl` build references
+#    only ncclGetUniqueId, ncclCommInitRank, ncclAllReduce, ncclBroadcast, ncclCommAbort and
+#    ncclGetVersion, all in every NCCL since 2.4.
 # 2. Unversioned symlinks (`libcublas.so` → `libcublas.so.13`, …): the wheels ship only the
 #    versioned names, and the linker's `-lcublas` looks for the unversioned one. NCCL's wheel
 #    puts its library in nvidia/nccl/lib: `lib/libnccl.so` and `lib/libnccl.so.2` link to it,

@@ -5,7 +5,7 @@
 # Gates, in order: formatting (`cargo fmt --check`), layout (no module pair importing each
 # other, no source file over 600 lines), clippy with warnings denied (including
 # `incompatible_msrv` against `rust-version`), rustdoc without broken links, a logging-only wick-tfevents (no `cli`
-# feature) that builds without clap, the `cuda` feature compiled and linked (all targets, in
+# feature) that builds without clap, the `cuda` and `nccl` features compiled and linked (all targets, in
 # target/cuda, with the CUDA 13.0 toolkit from PyPI's wheels that
 # scripts/ensure_cuda_toolkit.sh installs: no GPU needed, nothing of it runs here), then the
 # Python venv with stock TensorBoard and `cargo test`, doctests included (the README's Rust
@@ -38,11 +38,12 @@ if cargo tree -p wick-tfevents --no-default-features -e normal | grep -q '\bclap
 fi
 cargo build --release -p wick-tfevents --no-default-features
 
-echo "== cuda feature: compile and link (toolkit from PyPI wheels; no GPU needed)"
+echo "== cuda and nccl features: compile and link (toolkit and NCCL from PyPI wheels; no GPU needed)"
 (
     cuda_env=$(scripts/ensure_cuda_toolkit.sh)
     eval "$cuda_env"
-    CARGO_TARGET_DIR=target/cuda cargo build --release --features cuda --workspace --all-targets
+    # `nccl` implies `cuda` and `mpi`: one build covers the CUDA backend and the NCCL communicator.
+    CARGO_TARGET_DIR=target/cuda cargo build --release --features nccl --workspace --all-targets
 )
 
 scripts/ensure_venv.sh

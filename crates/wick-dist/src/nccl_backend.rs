@@ -39,7 +39,9 @@ const DEVICE_DTYPES: [DType; 4] = [DType::F32, DType::F64, DType::BF16, DType::F
 ///
 /// Launch as for [`Mpi`] (`mpirun -np N`, `srun`), one rank per GPU: NCCL refuses two ranks
 /// on the same GPU, so each rank picks its device from its local rank (OpenMPI's
-/// `OMPI_COMM_WORLD_LOCAL_RANK`, Slurm's `SLURM_LOCALID`).
+/// `OMPI_COMM_WORLD_LOCAL_RANK`, Slurm's `SLURM_LOCALID`). Call the collectives from the
+/// thread that runs the model: NCCL's kernels go on the device's stream, which for
+/// `Device::new_cuda` is the calling thread's default stream.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -180,7 +182,7 @@ impl Nccl {
         }
 
         if groups.iter().any(|g| !g.is_empty()) {
-            let _armed = Armed::new(name);
+            let _armed = Armed::new(&format!("nccl {name}"));
             let stream = self.comm.stream();
             stream.context().bind_to_thread().map_err(cuda_error(name))?;
             for (dtype, group) in DEVICE_DTYPES.iter().zip(&groups) {
