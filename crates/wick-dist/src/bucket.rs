@@ -4,7 +4,6 @@ use std::ops::Range;
 
 use candle_core::{DType, Tensor};
 
-use crate::communicator::Communicator;
 use crate::error::{Error, Result};
 
 /// The largest bucket, in bytes: PyTorch DDP's `bucket_cap_mb = 25`. A tensor larger than
@@ -31,33 +30,16 @@ pub fn buckets(sizes: &[usize], limit: usize) -> Vec<Range<usize>> {
     out
 }
 
-/// What a bucket collective does with the flat host buffer.
-enum Op {
-    Sum,
-    Broadcast(usize),
-}
-
-/// The default [`Communicator::all_reduce_sum_tensors`]: host copies, bucketed.
-pub(crate) fn host_all_reduce<C: Communicator + ?Sized>(comm: &C, tensors: &[Tensor]) -> Result<Vec<Tensor>> {
-    run(comm, tensors, Op::Sum, "all_reduce")
-}
-
-/// The default [`Communicator::broadcast_tensors`].
-pub(crate) fn host_broadcast<C: Communicator + ?Sized>(
-    comm: &C,
+/// A host collective over `tensors` in buckets: each bucket's values are flattened into
+/// one `f64` buffer (for `f64` tensors) or `f32` buffer (every other dtype), handed to
+/// `on_f64` / `on_f32` (an all-reduce or a broadcast), and cut back into tensors of the
+/// original shapes, dtypes and devices.
+pub(crate) fn host_collective(
     tensors: &[Tensor],
-    root: usize,
+    name: &'static str,
+    on_f32: &mut dyn FnMut(&mut [f32]) -> Result<()>,
+    on_f64: &mut dyn FnMut(&mut [f64]) -> Result<()>,
 ) -> Result<Vec<Tensor>> {
-    if root >= comm.world_size() {
-        return Err(Error::Invalid {
-            op: "broadcast",
-            detail: format!("root rank {root} is outside a world of {} processes", comm.world_size()),
-        });
-    }
-    run(comm, tensors, Op::Broadcast(root), "broadcast")
-}
-
-fn run<C: Communicator + ?Sized>(comm: &C, tensors: &[Tensor], op: Op, name: &'static str) -> Result<Vec<Tensor>> {
     let mut out: Vec<Option<Tensor>> = vec![None; tensors.len()];
     // f64 tensors keep their precision; every other dtype travels as f32.
     let (wide, narrow): (Vec<usize>, Vec<usize>) = (0..tensors.len()).partition(|&i| tensors[i].dtype() == DType::F64);
@@ -73,17 +55,11 @@ fn run<C: Communicator + ?Sized>(comm: &C, tensors: &[Tensor], op: Op, name: &'s
             let joined = Tensor::cat(&flat, 0).map_err(Error::tensor(name))?;
             let reduced = if dtype == DType::F64 {
                 let mut buf = joined.to_vec1::<f64>().map_err(Error::tensor(name))?;
-                match op {
-                    Op::Sum => comm.all_reduce_sum_f64(&mut buf)?,
-                    Op::Broadcast(root) => comm.broadcast_f64(&mut buf, root)?,
-                }
+                on_f64(&mut buf)?;
                 Tensor::from_vec(buf, joined.elem_count(), &candle_core::Device::Cpu)
             } else {
                 let mut buf = joined.to_vec1::<f32>().map_err(Error::tensor(name))?;
-                match op {
-                    Op::Sum => comm.all_reduce_sum_f32(&mut buf)?,
-                    Op::Broadcast(root) => comm.broadcast_f32(&mut buf, root)?,
-                }
+                on_f32(&mut buf)?;
                 Tensor::from_vec(buf, joined.elem_count(), &candle_core::Device::Cpu)
             }
             .map_err(Error::tensor(name))?;
@@ -116,19 +92,5 @@ mod tests {
         assert_eq!(buckets(&[30, 5, 5], 25), vec![0..1, 1..3]);
         assert_eq!(buckets(&[], 25), Vec::<Range<usize>>::new());
         assert_eq!(buckets(&[25, 25], 25), vec![0..1, 1..2]);
-    }
-
-    #[test]
-    fn single_process_round_trip_keeps_values_shapes_and_dtypes() {
-        let dev = candle_core::Device::Cpu;
-        let a = Tensor::arange(0f32, 6., &dev).unwrap().reshape((2, 3)).unwrap();
-        let b = Tensor::new(&[1.5f64, -2.0], &dev).unwrap();
-        let c = Tensor::new(&[3u32], &dev).unwrap().to_dtype(DType::BF16).unwrap();
-        let out = crate::SingleProcess.all_reduce_sum_tensors(&[a.clone(), b.clone(), c.clone()]).unwrap();
-        assert_eq!(out[0].to_vec2::<f32>().unwrap(), a.to_vec2::<f32>().unwrap());
-        assert_eq!(out[1].to_vec1::<f64>().unwrap(), vec![1.5, -2.0]);
-        assert_eq!(out[2].dtype(), DType::BF16);
-        let mean = crate::SingleProcess.all_reduce_mean_tensors(std::slice::from_ref(&a)).unwrap();
-        assert_eq!(mean[0].to_vec2::<f32>().unwrap(), a.to_vec2::<f32>().unwrap());
     }
 }

@@ -4,7 +4,7 @@
 use candle_core::Tensor;
 
 use crate::bucket;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A process's place among the processes of a run: Keras' `task_id` / PyTorch's rank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +97,7 @@ pub trait Communicator {
     /// [`BUCKET_BYTES`](crate::BUCKET_BYTES) (`f64` tensors in `f64`, all others in `f32`);
     /// `Nccl` reduces on the GPU.
     fn all_reduce_sum_tensors(&self, tensors: &[Tensor]) -> Result<Vec<Tensor>> {
-        bucket::host_all_reduce(self, tensors)
+        host_all_reduce(self, tensors)
     }
 
     /// [`all_reduce_sum_tensors`](Self::all_reduce_sum_tensors) divided by the world size.
@@ -111,6 +111,56 @@ pub trait Communicator {
 
     /// `root`'s `tensors`, on every rank (same shapes and dtypes everywhere), in buckets.
     fn broadcast_tensors(&self, tensors: &[Tensor], root: usize) -> Result<Vec<Tensor>> {
-        bucket::host_broadcast(self, tensors, root)
+        host_broadcast(self, tensors, root)
+    }
+}
+
+/// The default [`Communicator::all_reduce_sum_tensors`]: host copies, bucketed.
+pub(crate) fn host_all_reduce<C: Communicator + ?Sized>(comm: &C, tensors: &[Tensor]) -> Result<Vec<Tensor>> {
+    bucket::host_collective(
+        tensors,
+        "all_reduce",
+        &mut |b: &mut [f32]| comm.all_reduce_sum_f32(b),
+        &mut |b: &mut [f64]| comm.all_reduce_sum_f64(b),
+    )
+}
+
+/// The default [`Communicator::broadcast_tensors`]: host copies, bucketed.
+pub(crate) fn host_broadcast<C: Communicator + ?Sized>(
+    comm: &C,
+    tensors: &[Tensor],
+    root: usize,
+) -> Result<Vec<Tensor>> {
+    if root >= comm.world_size() {
+        return Err(Error::Invalid {
+            op: "broadcast",
+            detail: format!("root rank {root} is outside a world of {} processes", comm.world_size()),
+        });
+    }
+    bucket::host_collective(
+        tensors,
+        "broadcast",
+        &mut |b: &mut [f32]| comm.broadcast_f32(b, root),
+        &mut |b: &mut [f64]| comm.broadcast_f64(b, root),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Communicator;
+    use candle_core::{DType, Tensor};
+
+    #[test]
+    fn single_process_round_trip_keeps_values_shapes_and_dtypes() {
+        let dev = candle_core::Device::Cpu;
+        let a = Tensor::arange(0f32, 6., &dev).unwrap().reshape((2, 3)).unwrap();
+        let b = Tensor::new(&[1.5f64, -2.0], &dev).unwrap();
+        let c = Tensor::new(&[3u32], &dev).unwrap().to_dtype(DType::BF16).unwrap();
+        let out = crate::SingleProcess.all_reduce_sum_tensors(&[a.clone(), b.clone(), c.clone()]).unwrap();
+        assert_eq!(out[0].to_vec2::<f32>().unwrap(), a.to_vec2::<f32>().unwrap());
+        assert_eq!(out[1].to_vec1::<f64>().unwrap(), vec![1.5, -2.0]);
+        assert_eq!(out[2].dtype(), DType::BF16);
+        let mean = crate::SingleProcess.all_reduce_mean_tensors(std::slice::from_ref(&a)).unwrap();
+        assert_eq!(mean[0].to_vec2::<f32>().unwrap(), a.to_vec2::<f32>().unwrap());
     }
 }

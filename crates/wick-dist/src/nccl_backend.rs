@@ -11,7 +11,8 @@ use candle_core::cuda_backend::cudarc::nccl::{Comm, Id, NcclType, ReduceOp};
 use candle_core::cuda_backend::{CudaDType, CudaDevice, CudaStorage, CudaStorageSlice};
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor};
 
-use crate::bucket::{self, buckets, BUCKET_BYTES};
+use crate::bucket::{buckets, BUCKET_BYTES};
+use crate::communicator::{host_all_reduce, host_broadcast};
 use crate::communicator::{Communicator, Worker};
 use crate::error::{Error, Result};
 use crate::mpi_backend::Mpi;
@@ -200,8 +201,8 @@ impl Nccl {
         if !host.is_empty() {
             let subset: Vec<Tensor> = host.iter().map(|&i| tensors[i].clone()).collect();
             let done = match kind {
-                Kind::Sum => bucket::host_all_reduce(&self.mpi, &subset)?,
-                Kind::Broadcast(root) => bucket::host_broadcast(&self.mpi, &subset, root)?,
+                Kind::Sum => host_all_reduce(&self.mpi, &subset)?,
+                Kind::Broadcast(root) => host_broadcast(&self.mpi, &subset, root)?,
             };
             for (i, t) in host.into_iter().zip(done) {
                 out[i] = Some(t);
