@@ -44,6 +44,15 @@ echo "== cuda and nccl features: compile and link (toolkit and NCCL from PyPI wh
     eval "$cuda_env"
     # `nccl` implies `cuda` and `mpi`: one build covers the CUDA backend and the NCCL communicator.
     CARGO_TARGET_DIR=target/cuda cargo build --release --features nccl --workspace --all-targets
+    # The NCCL tests (world size 1 round trips, a 1-rank fit against the plain fit) run
+    # on a GPU; here, against the driver stub, they print why they are skipped.
+    for name in nccl nccl_fit; do
+        for bin in target/cuda/release/deps/"$name"-*; do
+            case "$bin" in *.d) continue ;; esac
+            [ -x "$bin" ] || continue
+            LD_LIBRARY_PATH="$WICK_CUDA_LIB:$WICK_CUDA_STUB" "$bin" --nocapture
+        done
+    done
 )
 
 scripts/ensure_venv.sh
