@@ -23,7 +23,7 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
     ///
     /// * **Start**: the ranks' variables (names, dtypes, shapes, in order) and metrics are
     ///   compared with the chief's (rank 0), and a difference is an
-    ///   [`Error::RankMismatch`] on every rank, naming the variable and both shapes, before
+    ///   [`Error::RankMismatch`](crate::Error::RankMismatch) on every rank, naming the variable and both shapes, before
     ///   any step; then every variable is broadcast from the chief.
     /// * **Steps**: a global step is one batch per rank (global batch = per-rank batch ×
     ///   world size). Each rank computes its gradients; they are summed across ranks in
