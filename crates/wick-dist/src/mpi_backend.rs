@@ -3,7 +3,7 @@
 use mpi::collective::SystemOperation;
 use mpi::environment::Universe;
 use mpi::topology::SimpleCommunicator;
-use mpi::traits::{Communicator as _, CommunicatorCollectives, Root};
+use mpi::traits::{Communicator as _, CommunicatorCollectives, Equivalence, Root};
 
 use crate::communicator::{Communicator, Worker};
 use crate::error::{Error, Result};
@@ -49,6 +49,17 @@ impl Mpi {
         mpi::environment::library_version().unwrap_or_else(|_| "unknown MPI".into())
     }
 
+    /// `MPI_Allreduce(SUM)` of `buf` in place (MPI needs a separate send buffer).
+    fn sum_in_place<T: Equivalence + Copy>(&self, buf: &mut [T], what: &str) -> Result<()> {
+        if self.worker.world_size == 1 {
+            return Ok(());
+        }
+        let _armed = Armed::new(what);
+        let send = buf.to_vec();
+        self.world.all_reduce_into(&send[..], buf, SystemOperation::sum());
+        Ok(())
+    }
+
     fn root(&self, op: &'static str, root: usize) -> Result<i32> {
         if root >= self.worker.world_size {
             return Err(Error::Invalid {
@@ -70,23 +81,11 @@ impl Communicator for Mpi {
     }
 
     fn all_reduce_sum_f64(&self, buf: &mut [f64]) -> Result<()> {
-        if self.worker.world_size == 1 {
-            return Ok(());
-        }
-        let _armed = Armed::new("all_reduce(f64)");
-        let send = buf.to_vec();
-        self.world.all_reduce_into(&send[..], buf, SystemOperation::sum());
-        Ok(())
+        self.sum_in_place(buf, "all_reduce(f64)")
     }
 
     fn all_reduce_sum_f32(&self, buf: &mut [f32]) -> Result<()> {
-        if self.worker.world_size == 1 {
-            return Ok(());
-        }
-        let _armed = Armed::new("all_reduce(f32)");
-        let send = buf.to_vec();
-        self.world.all_reduce_into(&send[..], buf, SystemOperation::sum());
-        Ok(())
+        self.sum_in_place(buf, "all_reduce(f32)")
     }
 
     fn broadcast_f32(&self, buf: &mut [f32], root: usize) -> Result<()> {

@@ -13,8 +13,6 @@ use crate::error::Result;
 use crate::losses::Reduction;
 use crate::metrics::Metric;
 use crate::options::FitOptions;
-#[allow(unused_imports)] // rustdoc links
-use wick_callbacks::{Callback, Context};
 
 impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
     /// Data-parallel `fit` (Keras' `MultiWorkerMirroredStrategy`, PyTorch's DDP): every rank
@@ -43,10 +41,10 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
     ///   the rank's own running values.
     /// * **Stopping**: `stop_training` set on any rank stops every rank (it is agreed at
     ///   the next step and after each epoch).
-    /// * **Side effects**: callbacks whose [`Callback::chief_only`] is `true` (TensorBoard,
+    /// * **Side effects**: callbacks whose [`Callback::chief_only`](wick_callbacks::Callback::chief_only) is `true` (TensorBoard,
     ///   CSVLogger, ModelCheckpoint, the progress bar) run on the chief only, and other
     ///   ranks run silently (`verbose = 0`); `BackupAndRestore` writes on the chief and
-    ///   restores on every rank ([`Context::worker`]).
+    ///   restores on every rank ([`Context::worker`](wick_callbacks::Context::worker)).
     /// * **Faults**: a collective that cannot complete (a rank died) ends the process
     ///   through the communicator (MPI's error handler, the launcher, or the watchdog of
     ///   [`wick_dist::collective_timeout`]).
