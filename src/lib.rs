@@ -15,6 +15,7 @@
 pub use wick_callbacks as callbacks;
 pub use wick_data as data;
 pub use wick_dist as dist;
+pub use wick_models as models;
 pub use wick_nn as nn;
 pub use wick_optim as optim;
 pub use wick_tfevents as tfevents;

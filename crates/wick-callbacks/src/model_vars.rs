@@ -6,10 +6,18 @@ use candle_nn::VarMap;
 use std::collections::HashMap;
 use std::path::Path;
 
-/// The model's trainable variables by name, sorted by name (so iteration is stable).
+/// The model's variables by name, sorted by name (so iteration is stable): Keras'
+/// `model.weights`, split into `trainable_weights` and `non_trainable_weights`
+/// ([`trainable_vars`](Self::trainable_vars), [`non_trainable_vars`](Self::non_trainable_vars)).
+///
+/// All of them are checkpointed, restored and broadcast; only the trainable ones are meant
+/// for the optimizer (and have gradients reduced in distributed training). Non-trainable
+/// are e.g. batch-norm moving statistics and frozen layers' variables.
 #[derive(Clone)]
 pub struct ModelVars {
     vars: Vec<(String, Var)>,
+    /// Parallel to `vars`: whether the optimizer trains it.
+    trainable: Vec<bool>,
 }
 
 /// A deep copy of every variable's value, e.g. the best weights seen so far.
@@ -35,12 +43,69 @@ impl ModelVars {
     /// Named variables (any order; kept sorted by name).
     pub fn new(mut vars: Vec<(String, Var)>) -> Self {
         vars.sort_by(|a, b| a.0.cmp(&b.0));
-        ModelVars { vars }
+        let trainable = vec![true; vars.len()];
+        ModelVars { vars, trainable }
     }
 
-    /// The variables, sorted by name.
+    /// The variables, sorted by name (trainable and non-trainable).
     pub fn vars(&self) -> &[(String, Var)] {
         &self.vars
+    }
+
+    /// Marks as non-trainable every variable for which `frozen(name)` holds (Keras
+    /// `layer.trainable = False` for their layers); the others keep their state.
+    pub fn with_non_trainable(mut self, frozen: impl Fn(&str) -> bool) -> Self {
+        for ((name, _), t) in self.vars.iter().zip(self.trainable.iter_mut()) {
+            if frozen(name) {
+                *t = false;
+            }
+        }
+        self
+    }
+
+    /// Marks every variable trainable again except those for which `frozen(name)` holds.
+    pub fn with_trainable_except(mut self, frozen: impl Fn(&str) -> bool) -> Self {
+        for ((name, _), t) in self.vars.iter().zip(self.trainable.iter_mut()) {
+            *t = !frozen(name);
+        }
+        self
+    }
+
+    /// Whether the variable `name` is trainable (`false` for a name it does not hold).
+    pub fn is_trainable(&self, name: &str) -> bool {
+        self.vars.iter().zip(&self.trainable).any(|((n, _), &t)| n == name && t)
+    }
+
+    /// Keras `model.trainable_weights`: the variables the optimizer trains, sorted by name.
+    pub fn trainable_vars(&self) -> Vec<(String, Var)> {
+        self.filtered(true)
+    }
+
+    /// Keras `model.non_trainable_weights`, sorted by name.
+    pub fn non_trainable_vars(&self) -> Vec<(String, Var)> {
+        self.filtered(false)
+    }
+
+    /// The trainable variables alone, as `candle_nn::Optimizer::new` takes them.
+    pub fn trainable_var_list(&self) -> Vec<Var> {
+        self.filtered(true).into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// Element counts: `(trainable, non_trainable)` (Keras' summary totals).
+    pub fn param_counts(&self) -> (usize, usize) {
+        let mut counts = (0, 0);
+        for ((_, v), &t) in self.vars.iter().zip(&self.trainable) {
+            if t {
+                counts.0 += v.elem_count();
+            } else {
+                counts.1 += v.elem_count();
+            }
+        }
+        counts
+    }
+
+    fn filtered(&self, trainable: bool) -> Vec<(String, Var)> {
+        self.vars.iter().zip(&self.trainable).filter(|(_, &t)| t == trainable).map(|(nv, _)| nv.clone()).collect()
     }
 
     /// Copies every variable's current value.
@@ -133,6 +198,8 @@ impl ModelVars {
 
 impl std::fmt::Debug for ModelVars {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.vars.iter().map(|(n, v)| (n, v.dims()))).finish()
+        f.debug_list()
+            .entries(self.vars.iter().zip(&self.trainable).map(|((n, v), t)| (n, v.dims(), if *t { "" } else { "non-trainable" })))
+            .finish()
     }
 }

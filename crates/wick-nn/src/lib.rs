@@ -17,6 +17,8 @@
 //!   is not tracked by the graph (the batch fed to the first layer);
 //! - max-pool backward: a scatter through the argmax recorded by the forward pass;
 //! - [`relu`]: a one-pass masked backward instead of four tensor ops.
+//! - [`BatchNorm`]: Keras' `BatchNormalization` (moving statistics updated by training steps,
+//!   inference mode when frozen), optionally fused with ReLU6; one op per mode.
 //!
 //! [`Conv2d::with_relu`] and [`Conv2d::with_max_pool`] fuse the activation and the pool
 //! into the same op (as Keras' `Conv2D(activation="relu")`), so the full-size
@@ -88,6 +90,8 @@
 
 mod activation;
 mod allocator;
+mod batch_norm;
+mod batch_norm_op;
 mod conv;
 mod linear;
 mod policy;
@@ -97,6 +101,7 @@ mod sgemm;
 mod util;
 
 pub use activation::{relu, Relu};
+pub use batch_norm::{batch_norm, BatchNorm, BatchNormConfig, BATCH_NORM_NON_TRAINABLE};
 pub use allocator::{tune_cpu_allocator, tune_cpu_allocator_with, AllocatorTuning};
 pub use conv::{conv2d, conv2d_fused, conv2d_no_bias, conv2d_op, Conv2d, Conv2dConfig, Epilogue};
 pub use linear::{linear, linear_no_bias, Linear};

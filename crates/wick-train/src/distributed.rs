@@ -76,6 +76,22 @@ impl<'c> Dist<'c> {
         Ok(())
     }
 
+    /// Keras' non-trainable weights (batch-norm moving statistics, frozen variables) are
+    /// updated by each rank from its own shard; after each epoch every rank takes the
+    /// chief's, so that validation, checkpoints and the next epoch see one model.
+    pub fn broadcast_non_trainable(&self, vars: &ModelVars) -> Result<()> {
+        let fixed = vars.non_trainable_vars();
+        if self.worker.world_size == 1 || fixed.is_empty() {
+            return Ok(());
+        }
+        let tensors: Vec<Tensor> = fixed.iter().map(|(_, v)| v.as_tensor().clone()).collect();
+        let values = self.comm.broadcast_tensors(&tensors, 0)?;
+        for ((_, var), value) in fixed.iter().zip(values) {
+            var.set(&value)?;
+        }
+        Ok(())
+    }
+
     /// Element-wise sums over the ranks of small flag/count vectors.
     pub fn agree(&self, values: &mut [f64]) -> Result<()> {
         Ok(self.comm.all_reduce_sum_f64(values)?)
@@ -90,8 +106,9 @@ impl<'c> Dist<'c> {
             // An empty store to fill (a constant's backward holds no variable's gradient).
             None => Tensor::zeros((), DType::F32, &candle_core::Device::Cpu)?.backward()?,
         };
-        let mut grads = Vec::with_capacity(vars.vars().len());
-        for (_, var) in vars.vars() {
+        let trainable = vars.trainable_vars();
+        let mut grads = Vec::with_capacity(trainable.len());
+        for (_, var) in &trainable {
             let g = match store.get(var.as_tensor()) {
                 Some(g) if weight != 1.0 => (g * weight)?,
                 Some(g) => g.clone(),
@@ -100,7 +117,7 @@ impl<'c> Dist<'c> {
             grads.push(g);
         }
         let reduced = self.comm.all_reduce_sum_tensors(&grads)?;
-        for ((_, var), g) in vars.vars().iter().zip(reduced) {
+        for ((_, var), g) in trainable.iter().zip(reduced) {
             store.insert(var.as_tensor(), g);
         }
         Ok(store)

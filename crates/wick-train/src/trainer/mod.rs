@@ -404,6 +404,9 @@ impl<M: ModuleT, O: Optimizer + LrControl> Trainer<M, O> {
                 }
             }
             train_iter.end_epoch();
+            if let Some(d) = dist {
+                d.broadcast_non_trainable(&self.vars)?;
+            }
             // The training results, captured before validation resets the metrics.
             let mut epoch_logs = self.results(dist)?;
             if let (Some(val), Some(val_iter)) = (validation_data.as_deref_mut(), val_iter.as_mut()) {
