@@ -37,6 +37,15 @@ fn check_channels(what: &str, len: usize, c: usize) -> Result<()> {
     Ok(())
 }
 
+/// Elements one parallel task should cover at least (smaller tasks cost more to schedule
+/// than to run).
+const MIN_TASK: usize = 1 << 13;
+
+/// How many planes of `hw` elements make one parallel task.
+fn planes_per_task(hw: usize) -> usize {
+    (MIN_TASK / hw.max(1)).max(1)
+}
+
 /// Clamps to [0, 6] when `relu6`.
 #[inline(always)]
 fn activate(v: f32, relu6: bool) -> f32 {
@@ -62,6 +71,7 @@ fn masked_grad(dy: &[f32], y: &[f32], relu6: bool) -> Vec<f32> {
 fn channel_sums(a: &[f32], b: Option<&[f32]>, n: usize, c: usize, hw: usize) -> Vec<(f64, f64)> {
     (0..c)
         .into_par_iter()
+        .with_min_len(planes_per_task(n * hw))
         .map(|ch| {
             let (mut s, mut sp) = (0f64, 0f64);
             for img in 0..n {
@@ -100,6 +110,7 @@ fn batch_stats(x: &[f32], n: usize, c: usize, hw: usize, epsilon: f64) -> BatchS
     let count = (n * hw) as f64;
     let per_channel: Vec<(f32, f32, f32)> = (0..c)
         .into_par_iter()
+        .with_min_len(planes_per_task(n * hw))
         .map(|ch| {
             let mut s = 0f64;
             for img in 0..n {
@@ -159,7 +170,7 @@ impl CustomOp3 for TrainOp {
         let stats = batch_stats(&x, n, c, hw, self.epsilon);
         let mut out = vec![0f32; x.len()];
         let relu6 = self.relu6;
-        out.par_chunks_mut(hw.max(1)).zip(x.par_chunks(hw.max(1))).enumerate().for_each(|(p, (o, x))| {
+        out.par_chunks_mut(hw.max(1)).zip(x.par_chunks(hw.max(1))).enumerate().with_min_len(planes_per_task(hw)).for_each(|(p, (o, x))| {
             let ch = p % c;
             let scale = gamma[ch] * stats.inv_std[ch];
             let shift = beta[ch] - stats.mean[ch] * scale;
@@ -188,7 +199,7 @@ impl CustomOp3 for TrainOp {
         // x̂ = (x − mean)·inv_std, kept for Σ g·x̂ and the input gradient.
         let xhat = with_f32(x, "batch norm input", |xs| {
             let mut xhat = vec![0f32; xs.len()];
-            xhat.par_chunks_mut(hw.max(1)).zip(xs.par_chunks(hw.max(1))).enumerate().for_each(|(p, (o, x))| {
+            xhat.par_chunks_mut(hw.max(1)).zip(xs.par_chunks(hw.max(1))).enumerate().with_min_len(planes_per_task(hw)).for_each(|(p, (o, x))| {
                 let ch = p % c;
                 let (m, s) = (stats.mean[ch], stats.inv_std[ch]);
                 for (o, &v) in o.iter_mut().zip(x) {
@@ -204,7 +215,7 @@ impl CustomOp3 for TrainOp {
             let count = (n * hw) as f32;
             let gamma: Vec<f32> = with_f32(&gamma.contiguous()?, "batch norm gamma", |v| Ok(v.to_vec()))?;
             let mut dx = vec![0f32; g.len()];
-            dx.par_chunks_mut(hw.max(1)).zip(g.par_chunks(hw.max(1)).zip(xhat.par_chunks(hw.max(1)))).enumerate().for_each(
+            dx.par_chunks_mut(hw.max(1)).zip(g.par_chunks(hw.max(1)).zip(xhat.par_chunks(hw.max(1)))).enumerate().with_min_len(planes_per_task(hw)).for_each(
                 |(p, (d, (g, xh)))| {
                     let ch = p % c;
                     let k = gamma[ch] * stats.inv_std[ch];
@@ -252,7 +263,7 @@ impl CustomOp3 for AffineOp {
         check_channels("shift", shift.len(), c)?;
         let relu6 = self.relu6;
         let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(hw.max(1)).zip(x.par_chunks(hw.max(1))).enumerate().for_each(|(p, (o, x))| {
+        out.par_chunks_mut(hw.max(1)).zip(x.par_chunks(hw.max(1))).enumerate().with_min_len(planes_per_task(hw)).for_each(|(p, (o, x))| {
             let ch = p % c;
             let (a, b) = (scale[ch], shift[ch]);
             for (o, &v) in o.iter_mut().zip(x) {
@@ -286,7 +297,7 @@ impl CustomOp3 for AffineOp {
         let dx = if x.track_op() {
             let a: Vec<f32> = with_f32(&scale.contiguous()?, "batch norm scale", |v| Ok(v.to_vec()))?;
             let mut dx = g;
-            dx.par_chunks_mut(hw.max(1)).enumerate().for_each(|(p, d)| {
+            dx.par_chunks_mut(hw.max(1)).enumerate().with_min_len(planes_per_task(hw)).for_each(|(p, d)| {
                 let k = a[p % c];
                 d.iter_mut().for_each(|v| *v *= k);
             });
