@@ -110,6 +110,16 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A [`ModelSummary`](crate::ModelSummary) cannot be drawn or printed as it is (a
+    /// layer without a name, two layers of one name, a layer fed by one not listed before
+    /// it, ...), or does not match the model's variables; `message` names the layer.
+    #[error("model summary {model:?}: {message}")]
+    InvalidModelSummary {
+        /// The model's name.
+        model: String,
+        /// What is wrong, naming the layer.
+        message: String,
+    },
     /// A callback needs something the training loop did not provide (e.g. model
     /// variables for `restore_best_weights`, or an optimizer to change the learning rate).
     #[error("{context} needs {what}, which this training loop does not provide")]

@@ -33,7 +33,8 @@
 //! | (guide's custom callback) | [`BatchLossHistory`] |
 //!
 //! [`Monitor`], [`Mode`], [`Direction`] and [`metric_direction`] are the decision rules
-//! shared by the monitoring callbacks.
+//! shared by the monitoring callbacks. [`ModelSummary`] is Keras' `model.summary()` (the
+//! table) and `model.to_json()` (the graph [`TensorBoard`] writes for the Graphs tab).
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -54,6 +55,7 @@ mod error;
 mod files;
 mod list;
 mod logs;
+mod model_summary;
 mod model_vars;
 
 pub use callback::Callback;
@@ -61,12 +63,13 @@ pub use callbacks::{
     metric_direction, BackupAndRestore, BackupState, BatchLossHistory, BatchRecord, CSVLogger, CheckpointInfo,
     Direction, EarlyStopping, History, HistoryRecord, LambdaCallback, LearningRateScheduler, Mode, ModelCheckpoint,
     Monitor, ProgressBar, ReduceLROnPlateau, SaveFreq, TensorBoard, TerminateOnNaN, UpdateFreq,
-    CHECKPOINT_MANIFEST_SUFFIX, OPTIMIZER_STATE_SUFFIX,
+    CHECKPOINT_MANIFEST_SUFFIX, MODEL_SUMMARY_TAG, OPTIMIZER_STATE_SUFFIX,
 };
 pub use context::{Context, Params, RunState};
 pub use error::{Error, Result};
 pub use files::TEMP_PREFIX;
 pub use list::CallbackList;
 pub use logs::Logs;
+pub use model_summary::{LayerSummary, ModelSummary};
 pub use model_vars::{ModelVars, Snapshot};
 pub use wick_dist::Worker;

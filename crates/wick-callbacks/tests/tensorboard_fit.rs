@@ -5,7 +5,8 @@ use candle_nn::Optimizer;
 use std::collections::BTreeMap;
 use std::path::Path;
 use wick_callbacks::{
-    Callback, CallbackList, Context, Error, Logs, ModelVars, Params, RunState, TensorBoard, UpdateFreq,
+    Callback, CallbackList, Context, Error, LayerSummary, Logs, ModelSummary, ModelVars, Params, RunState, TensorBoard,
+    UpdateFreq,
 };
 use wick_optim::{rules::SgdRule, LrControl, OptimizerConfig};
 use wick_tfevents::decode::{decode_value, DecodeOptions, DecodedValue};
@@ -269,4 +270,71 @@ fn standalone_evaluate_writes_evaluation_scalars() {
     tb.on_test_end(&mut Logs::sorted([("loss", 0.5)]), &mut ctx).unwrap();
     let val = read(&dir.path().join("validation"));
     assert_eq!(scalars(&val, "evaluation_loss_vs_iterations"), [(0, 0.5)]);
+}
+
+/// The summary of `fit`'s model: one Dense layer, `linear`.
+fn linear_summary() -> ModelSummary {
+    ModelSummary::new("linear_model", vec![3])
+        .with_layer(LayerSummary::new("linear", "Dense", vec![2]).with_params(8, 8))
+}
+
+#[test]
+fn model_summary_writes_graph_and_table_at_step_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = linear_summary();
+    let mut cbs = CallbackList::new();
+    cbs.push(Box::new(TensorBoard::new(dir.path()).model_summary(summary.clone())));
+    fit(&mut cbs, 2, true).unwrap();
+    let train = read(&dir.path().join("train"));
+    // The graph: Keras' `keras` tag, the model JSON as a rank-0 string.
+    assert_eq!(steps(&train, "keras"), [0]);
+    match &train["keras"][0].1 {
+        DecodedValue::Tensor { dtype, shape, .. } => assert_eq!((dtype.as_str(), shape.len()), ("DT_STRING", 0)),
+        other => panic!("keras: {other:?}"),
+    }
+    let event = wick_tfevents::reader::read_run(dir.path().join("train")).unwrap();
+    let value = event
+        .iter()
+        .filter_map(|e| match &e.event.what {
+            Some(What::Summary(s)) => s.value.iter().find(|v| v.tag == "keras").cloned(),
+            _ => None,
+        })
+        .next()
+        .unwrap();
+    let plugin = value.metadata.and_then(|m| m.plugin_data).unwrap();
+    assert_eq!((plugin.plugin_name.as_str(), plugin.content.as_slice()), ("graph_keras_model", &b"1"[..]));
+    let Some(wick_tfevents::proto::summary::value::Value::Tensor(t)) = value.value else { panic!("no tensor") };
+    assert_eq!(t.string_val, vec![summary.keras_model_json().into_bytes()]);
+    // The table, as a markdown code block.
+    assert_eq!(steps(&train, wick_callbacks::MODEL_SUMMARY_TAG), [0]);
+    match &train["model_summary"][0].1 {
+        DecodedValue::Text { strings, .. } => assert_eq!(strings[0], format!("```\n{}```", summary.table())),
+        other => panic!("model_summary: {other:?}"),
+    }
+    // Nothing of it in the validation run; the files stay valid.
+    assert!(!read(&dir.path().join("validation")).contains_key("keras"));
+    let report = wick_tfevents::validate::validate_path(dir.path()).unwrap();
+    assert!(report.is_ok(), "{}", report.summary());
+}
+
+#[test]
+fn write_graph_false_keeps_only_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cbs = CallbackList::new();
+    cbs.push(Box::new(TensorBoard::new(dir.path()).model_summary(linear_summary()).write_graph(false)));
+    fit(&mut cbs, 1, false).unwrap();
+    let train = read(&dir.path().join("train"));
+    assert!(!train.contains_key("keras"));
+    assert_eq!(steps(&train, "model_summary"), [0]);
+}
+
+#[test]
+fn invalid_model_summary_fails_train_begin_naming_the_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = linear_summary().with_layer(LayerSummary::new("head", "Dense", vec![1]).with_inbound(["missing"]));
+    let mut cbs = CallbackList::new();
+    cbs.push(Box::new(TensorBoard::new(dir.path()).model_summary(bad)));
+    let err = fit(&mut cbs, 1, false).err().expect("must fail");
+    assert!(matches!(err, Error::InvalidModelSummary { .. }), "{err}");
+    assert!(err.to_string().contains("\"head\" is fed by \"missing\""), "{err}");
 }

@@ -1,8 +1,9 @@
 //! Write and read genuine TensorBoard event files, with no TensorFlow, no Candle and no
 //! `protoc`.
 //!
-//! - [`SummaryWriter`] logs scalars, images, histograms, text, hparams and PR curves
-//!   into one run directory, TF2-style, as TensorBoard 2.21 reads them.
+//! - [`SummaryWriter`] logs scalars, images, histograms, text, hparams, PR curves and
+//!   Keras' conceptual graph into one run directory, TF2-style, as TensorBoard 2.21 reads
+//!   them.
 //! - [`EventWriter`] owns one `events.out.tfevents.*` file and a background thread that
 //!   writes it, so the caller never waits on the disk.
 //! - [`RecordReader`], [`reader`] and [`decode`] read files back (also while they grow),

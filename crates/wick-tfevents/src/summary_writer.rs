@@ -1,5 +1,5 @@
 //! `SummaryWriter`: the API programs call to log scalars, images, histograms, text,
-//! hparams and PR curves into one TensorBoard run.
+//! hparams, PR curves and Keras' conceptual graph into one TensorBoard run.
 
 use crate::event_writer::{wall_time_now, EventWriter, WriterOptions};
 use crate::proto::{event, Event, Summary};
@@ -7,7 +7,7 @@ use crate::summary::histogram::{self, Bucket};
 use crate::summary::hparams::{self, HParam, HParamValue, MetricInfo, SessionStatus};
 use crate::summary::image::{self, Image};
 use crate::summary::pr_curve::{self, PrCounts};
-use crate::summary::{check_tag, scalar, text, Value};
+use crate::summary::{check_tag, graph, scalar, text, Value};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -144,6 +144,14 @@ impl SummaryWriter {
     /// Logs a 2-D table of markdown cells (`rows × columns`).
     pub fn text_table<R: AsRef<[S]>, S: AsRef<str>>(&self, tag: &str, step: i64, rows: &[R]) -> Result<()> {
         self.write_values(step, vec![text::text_table(tag, rows)?])
+    }
+
+    /// Logs a Keras model config (the JSON of `model.to_json()`) as the conceptual graph
+    /// that TensorBoard's Graphs tab draws: Keras' `keras_model_summary(name, data, step)`.
+    /// Keras' `TensorBoard` callback writes it with tag [`graph::KERAS_MODEL_TAG`] (`"keras"`)
+    /// at step 0 of the `train` run. See [`graph::keras_model`].
+    pub fn keras_model(&self, tag: &str, step: i64, model_json: &str) -> Result<()> {
+        self.write_values(step, vec![graph::keras_model(tag, model_json)?])
     }
 
     /// Logs a PR curve from binary labels and predicted probabilities in `[0, 1]`.

@@ -29,5 +29,5 @@ pub use model_checkpoint::{ModelCheckpoint, SaveFreq};
 pub use monitor::{metric_direction, Direction, Mode, Monitor};
 pub use progress_bar::ProgressBar;
 pub use reduce_lr_on_plateau::ReduceLROnPlateau;
-pub use tensorboard::{TensorBoard, UpdateFreq};
+pub use tensorboard::{TensorBoard, UpdateFreq, MODEL_SUMMARY_TAG};
 pub use terminate_on_nan::TerminateOnNaN;

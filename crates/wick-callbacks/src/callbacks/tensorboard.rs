@@ -3,16 +3,20 @@
 use crate::callback::Callback;
 use crate::context::Context;
 use crate::logs::Logs;
+use crate::model_summary::ModelSummary;
 use crate::model_vars::ModelVars;
 use crate::{Error, Result};
 use candle_core::DType;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use wick_tfevents::summary::graph::KERAS_MODEL_TAG;
 use wick_tfevents::summary::hparams::{HParamValue, SessionStatus};
 use wick_tfevents::summary::image::Image;
 use wick_tfevents::SummaryWriter;
 
 const NAME: &str = "TensorBoard";
+/// The text tag of the model summary table (with [`TensorBoard::model_summary`]).
+pub const MODEL_SUMMARY_TAG: &str = "model_summary";
 
 /// How often `TensorBoard` writes batch-level scalars (Keras' `update_freq`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,6 +35,8 @@ pub enum UpdateFreq {
 ///
 /// | run | tag | step |
 /// |---|---|---|
+/// | `LOG_DIR/train` | `keras`: the conceptual graph, for the Graphs tab (with [`model_summary`](Self::model_summary) and [`write_graph`](Self::write_graph), the default) | 0 |
+/// | `LOG_DIR/train` | `model_summary`: the summary table as text (with [`model_summary`](Self::model_summary)) | 0 |
 /// | `LOG_DIR/train` | `epoch_<key>` for each log key not starting with `val_` | epoch (0-based) |
 /// | `LOG_DIR/train` | `epoch_learning_rate` (the optimizer's rate at epoch end, when the loop provides an optimizer) | epoch |
 /// | `LOG_DIR/train` | `epoch_loss_scale` (the dynamic loss scale at epoch end, when the optimizer has one: [`LrControl::loss_scale`](wick_optim::LrControl::loss_scale), e.g. a `LossScaleOptimizer`) | epoch |
@@ -55,7 +61,10 @@ pub enum UpdateFreq {
 /// * The `validation` writer is opened at the first validation write (so a run without
 ///   validation data leaves no empty `validation` run); both folders are created at
 ///   `on_train_begin`, so an unusable log directory fails at the start.
-/// * No model graph (`keras` tag) and no profiler or embeddings output.
+/// * The graph is Keras' conceptual graph (tag `keras`, as Keras writes it), drawn from the
+///   [`ModelSummary`] the program passes, since a Candle model cannot describe its layers
+///   itself; without one no graph is written. There is no op-level graph, profiler or
+///   embeddings output. The `model_summary` text is wick's (Keras prints the table only).
 /// * `epoch_loss_scale` is wick's: Keras does not log the loss scale.
 ///
 /// Hyper-parameters ([`hparams`](Self::hparams)) follow the TensorBoard HParams model:
@@ -84,6 +93,8 @@ pub struct TensorBoard {
     write_steps_per_second: bool,
     hparams: Option<Vec<(String, HParamValue)>>,
     hparams_group: String,
+    model_summary: Option<ModelSummary>,
+    write_graph: bool,
     train: Option<SummaryWriter>,
     validation: Option<SummaryWriter>,
     session: Option<SummaryWriter>,
@@ -109,6 +120,8 @@ impl std::fmt::Debug for TensorBoard {
             .field("write_images", &self.write_images)
             .field("write_steps_per_second", &self.write_steps_per_second)
             .field("hparams", &self.hparams)
+            .field("model_summary", &self.model_summary.as_ref().map(|m| &m.name))
+            .field("write_graph", &self.write_graph)
             .finish_non_exhaustive()
     }
 }
@@ -125,6 +138,8 @@ impl TensorBoard {
             write_steps_per_second: false,
             hparams: None,
             hparams_group: String::new(),
+            model_summary: None,
+            write_graph: true,
             train: None,
             validation: None,
             session: None,
@@ -178,6 +193,34 @@ impl TensorBoard {
     pub fn hparams_group(mut self, group: impl Into<String>) -> Self {
         self.hparams_group = group.into();
         self
+    }
+
+    /// Describes the model (Keras' `set_model`): at each `on_train_begin` the callback
+    /// writes `summary` into `LOG_DIR/train` at step 0, as the conceptual graph the Graphs
+    /// tab draws (tag `keras`, unless [`write_graph`](Self::write_graph) is off) and as
+    /// the [`table`](ModelSummary::table) in a text summary (tag `model_summary`, a
+    /// markdown code block, so it renders monospace). A summary that fails
+    /// [`ModelSummary::validate`] fails `on_train_begin`.
+    pub fn model_summary(mut self, summary: ModelSummary) -> Self {
+        self.model_summary = Some(summary);
+        self
+    }
+
+    /// Keras' `write_graph` (on by default): whether the [`model_summary`](Self::model_summary)
+    /// is also written as the conceptual graph (the table is written either way).
+    pub fn write_graph(mut self, on: bool) -> Self {
+        self.write_graph = on;
+        self
+    }
+
+    /// Writes the model summary's graph and table into the train run at step 0.
+    fn log_model(&self) -> Result<()> {
+        let (Some(summary), Some(train)) = (&self.model_summary, &self.train) else { return Ok(()) };
+        if self.write_graph {
+            train.keras_model(KERAS_MODEL_TAG, 0, &summary.keras_model_json())?;
+        }
+        train.text(MODEL_SUMMARY_TAG, 0, &format!("```\n{}```", summary.table()))?;
+        Ok(())
     }
 
     fn create_dir(path: &Path) -> Result<()> {
@@ -295,11 +338,15 @@ impl Callback for TensorBoard {
         if self.histogram_freq > 0 && !ctx.has_model() {
             return Err(Error::Missing { context: NAME, what: "the model's variables (for histogram_freq)" });
         }
+        if let Some(summary) = &self.model_summary {
+            summary.validate()?;
+        }
         // A writer left from an earlier fit is closed first.
         self.close_all(SessionStatus::Unknown)?;
         Self::create_dir(&self.log_dir)?;
         Self::create_dir(&self.log_dir.join("validation"))?;
         self.train = Some(Self::open(&self.log_dir.join("train"))?);
+        self.log_model()?;
         if let Some(values) = &self.hparams {
             let session = SummaryWriter::new(&self.log_dir)?;
             session.hparams(values, &self.hparams_group)?;

@@ -1,10 +1,12 @@
 //! Builders of TF2-style summary values, one file per TensorBoard plugin.
 //!
 //! Each builder returns a [`Value`] carrying the plugin metadata TensorBoard 2.21 needs
-//! (plugin name, content version 0) and the tensor in the layout that plugin reads.
+//! (plugin name, content version 0; `b"1"` for Keras' graph, as Keras writes it) and the
+//! tensor in the layout that plugin reads.
 //! [`crate::SummaryWriter`] wraps them into events; they are public so that a program
 //! can put several values into one event or test its own values.
 
+pub mod graph;
 pub mod histogram;
 pub mod hparams;
 pub mod image;
@@ -32,6 +34,8 @@ pub mod plugin {
     pub const PR_CURVES: &str = "pr_curves";
     /// Audio dashboard (read by [`crate::decode`]; this crate writes no audio).
     pub const AUDIO: &str = "audio";
+    /// Graphs dashboard, Keras' conceptual graph (the model's JSON config).
+    pub const GRAPH_KERAS_MODEL: &str = "graph_keras_model";
 }
 
 /// Returns an error unless `tag` can name a time series.

@@ -63,6 +63,14 @@ fn clean_file_has_no_problems() {
 }
 
 #[test]
+fn keras_graph_has_no_problems() {
+    // Content b"1" (not a version-0 protobuf) is what the Graphs plugin requires.
+    let graph = crate::summary::graph::keras_model("keras", r#"{"class_name": "Sequential"}"#).unwrap();
+    let r = validate_events(&[file_version(), summary(0, vec![graph])]);
+    assert!(r.problems.is_empty(), "{:?}", messages(&r));
+}
+
+#[test]
 fn missing_file_version_is_a_warning() {
     let r = validate_events(&[summary(0, vec![scalar("loss", 1.0).unwrap()])]);
     assert!(r.is_ok());
