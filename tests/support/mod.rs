@@ -1,6 +1,7 @@
 //! Helpers shared by the workspace tests.
 #![allow(dead_code)]
 
+pub mod backbone;
 pub mod examples;
 pub mod python;
 pub mod tensorboard;
