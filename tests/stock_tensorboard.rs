@@ -4,6 +4,10 @@
 //! files are also read with TensorBoard's Python `EventAccumulator`. Every answer is compared
 //! with the showcase's [`showcase::Expected`].
 //!
+//! A run whose `TensorBoard` callback has a [`ModelSummary`] shows its layers and edges in
+//! the Graphs tab (the conceptual graph, parsed by TensorBoard's own `keras_util.py`) and
+//! the summary table in the Text tab, with both loaders.
+//!
 //! Needs the venv made by `scripts/ensure_venv.sh`: skipped without it, failing under
 //! `CI=true`.
 
@@ -18,7 +22,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{Debug, Display};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::tensorboard::{Loader, TensorBoard};
+use support::tensorboard::{conceptual_graph, GraphNode, Loader, TensorBoard};
+use wick::callbacks::{Callback, Context, LayerSummary, Logs, ModelSummary, Params, RunState};
 use wick_tfevents::summary::hparams::{Domain, HParamValue, SessionStatus};
 
 /// How long TensorBoard may take to load the showcase (it reloads every second).
@@ -54,6 +59,16 @@ fn event_accumulator_reads_the_showcase() {
     let mut m = Mismatches::default();
     check_event_accumulator(&mut m, &read["runs"], &expected);
     m.finish("EventAccumulator");
+}
+
+#[test]
+fn rust_loader_shows_the_keras_graph() {
+    shows_the_keras_graph(Loader::Rust);
+}
+
+#[test]
+fn python_loader_shows_the_keras_graph() {
+    shows_the_keras_graph(Loader::Python);
 }
 
 #[test]
@@ -786,4 +801,100 @@ fn check_event_accumulator(m: &mut Mismatches, runs: &Value, exp: &Expected) {
             status_name(session.status),
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The Keras conceptual graph (Graphs tab) and the summary table (Text tab)
+
+/// A residual CNN (the `add` layer joins two branches, so the graph is a `Functional` one
+/// with a fork) and a chained MLP (a `Sequential`), each logged by the `TensorBoard`
+/// callback of its own run.
+fn graph_models() -> [(&'static str, ModelSummary); 2] {
+    let residual = ModelSummary::new("residual_cnn", vec![3, 16, 16])
+        .with_layer(LayerSummary::new("stem", "Conv2D", vec![8, 16, 16]).with_params(224, 224))
+        .with_layer(
+            LayerSummary::new("blocks.0", "DepthwiseConv2D", vec![8, 16, 16])
+                .with_params(80, 80)
+                .with_inbound(["stem"]),
+        )
+        .with_layer(
+            LayerSummary::new("bn", "BatchNormalization", vec![8, 16, 16])
+                .with_params(32, 16)
+                .with_inbound(["blocks.0"]),
+        )
+        .with_layer(LayerSummary::new("add", "Add", vec![8, 16, 16]).with_inbound(["bn", "stem"]))
+        .with_layer(LayerSummary::new("pool", "GlobalAveragePooling2D", vec![8]).with_inbound(["add"]))
+        .with_layer(LayerSummary::new("logits", "Dense", vec![4]).with_params(36, 36).with_inbound(["pool"]));
+    let mlp = ModelSummary::new("mlp", vec![4])
+        .with_layer(LayerSummary::new("fc1", "Dense", vec![8]).with_params(40, 40))
+        .with_layer(LayerSummary::new("fc2", "Dense", vec![2]).with_params(18, 18).with_inbound(["fc1"]));
+    [("residual", residual), ("mlp", mlp)]
+}
+
+/// The nodes the Graphs tab should draw for `summary`: its `InputLayer`, then one per layer,
+/// named `<model>/<layer>`, with an input per inbound layer (the first layer's: the input).
+fn expected_graph(summary: &ModelSummary) -> Vec<GraphNode> {
+    let scoped = |name: &str| format!("{}/{name}", summary.name);
+    let mut nodes = vec![(scoped("input_layer"), vec![], "InputLayer".to_string())];
+    for layer in &summary.layers {
+        let inputs = match layer.inbound.is_empty() {
+            true => vec![scoped("input_layer")],
+            false => layer.inbound.iter().map(|s| scoped(s)).collect(),
+        };
+        nodes.push((scoped(&layer.name), inputs, layer.class_name.clone()));
+    }
+    nodes
+}
+
+/// Runs the callback's train begin and end (all it needs to write the graph) for each model.
+fn write_graph_runs(root: &Path) -> Vec<(String, ModelSummary)> {
+    let params = Params { verbose: 0, epochs: 1, steps: Some(1) };
+    let mut runs = Vec::new();
+    for (run, summary) in graph_models() {
+        let mut state = RunState::default();
+        let mut tb = wick::callbacks::TensorBoard::new(root.join(run)).model_summary(summary.clone());
+        tb.on_train_begin(&mut Context::new(&params, &mut state, None, None)).unwrap();
+        tb.on_train_end(&mut Logs::new(), &mut Context::new(&params, &mut state, None, None)).unwrap();
+        runs.push((format!("{run}/train"), summary));
+    }
+    runs
+}
+
+fn shows_the_keras_graph(loader: Loader) {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = write_graph_runs(dir.path());
+    let Some(tb) = TensorBoard::start(dir.path(), loader) else { return };
+    let mut m = Mismatches::default();
+    for (run, summary) in &runs {
+        let served = tb.wait_for(LOAD_TIMEOUT, |tb| conceptual_graph(tb, run, "keras"));
+        let Some(served) = served else {
+            let info = tb.try_get("/data/plugin/graphs/info");
+            m.0.push(format!("{run}: no conceptual graph `keras` after {LOAD_TIMEOUT:?}; graphs info: {info:?}"));
+            continue;
+        };
+        m.eq(format!("{run}: graph nodes (name, inputs, keras_class)"), served, expected_graph(summary));
+
+        let text = tb.wait_for(LOAD_TIMEOUT, |tb| {
+            let v = tb.try_get(&format!("/data/plugin/text/text?run={}&tag=model_summary", q(run)))?;
+            v[0]["text"].as_str().map(String::from)
+        });
+        let text = text.unwrap_or_default();
+        // Markdown rendering: a code block, so the box table keeps its columns.
+        m.check(text.contains("<pre><code>") && text.contains(&format!("Model: &quot;{}&quot;", summary.name)), || {
+            format!("{run}: model_summary is not a code block with the title: {text:?}")
+        });
+        let total = format!("Total params: {}", summary.total_params());
+        m.check(text.contains(&total) && text.contains("┃ Layer (type)"), || {
+            format!("{run}: model_summary lacks {total:?} or the table header: {text:?}")
+        });
+        for layer in &summary.layers {
+            m.check(text.contains(&format!("│ {} ({})", layer.name, layer.class_name)), || {
+                format!("{run}: model_summary lacks the row of {}: {text:?}", layer.name)
+            });
+        }
+    }
+    let listing = tb.get("/data/plugins_listing");
+    m.eq("plugins_listing graphs.enabled", listing["graphs"]["enabled"].as_bool(), Some(true));
+    drop(tb);
+    m.finish(&format!("{loader:?} loader, Keras graph"));
 }

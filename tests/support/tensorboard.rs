@@ -155,3 +155,48 @@ pub fn scalars(dir: &std::path::Path, tag: &str) -> Vec<(i64, f32)> {
     }
     points
 }
+
+/// One node of a graph as TensorBoard's Graphs plugin serves it: `(name, inputs, Keras
+/// class)`.
+pub type GraphNode = (String, Vec<String>, String);
+
+/// The conceptual (Keras) graph of `run`/`tag` as the Graphs plugin draws it, parsed from
+/// the GraphDef text it serves at `/data/plugin/graphs/graph?…&conceptual=true`; `None`
+/// while the plugin does not list the tag as a conceptual graph yet.
+pub fn conceptual_graph(tb: &TensorBoard, run: &str, tag: &str) -> Option<Vec<GraphNode>> {
+    let info = tb.try_get("/data/plugin/graphs/info")?;
+    if info[run]["tags"][tag]["conceptual_graph"].as_bool() != Some(true) {
+        return None;
+    }
+    let path =
+        format!("/data/plugin/graphs/graph?run={}&tag={}&conceptual=true", TensorBoard::q(run), TensorBoard::q(tag));
+    Some(parse_graph_pbtxt(&String::from_utf8_lossy(&tb.get_bytes(&path))))
+}
+
+/// The nodes of a `GraphDef` in protobuf text format (what Python's `str(graph_def)` prints).
+fn parse_graph_pbtxt(text: &str) -> Vec<GraphNode> {
+    let unquote = |s: &str| s.trim().trim_matches('"').to_string();
+    let (mut nodes, mut depth, mut in_class) = (Vec::new(), 0usize, false);
+    for line in text.lines().map(str::trim) {
+        if line.ends_with('{') {
+            if depth == 0 && line.starts_with("node") {
+                nodes.push((String::new(), Vec::new(), String::new()));
+            }
+            depth += 1;
+        } else if line == "}" {
+            depth = depth.saturating_sub(1);
+        } else if let Some(node) = nodes.last_mut() {
+            if let Some(v) = line.strip_prefix("name:").filter(|_| depth == 1) {
+                node.0 = unquote(v);
+            } else if let Some(v) = line.strip_prefix("input:").filter(|_| depth == 1) {
+                node.1.push(unquote(v));
+            } else if let Some(key) = line.strip_prefix("key:") {
+                in_class = unquote(key) == "keras_class";
+            } else if let Some(v) = line.strip_prefix("s:").filter(|_| in_class) {
+                node.2 = unquote(v);
+                in_class = false;
+            }
+        }
+    }
+    nodes
+}
