@@ -35,7 +35,10 @@ fn fixed_input(n: usize, size: usize) -> Tensor {
 fn logits_equal_pytorch_on_the_fixed_input() {
     let Some(weights) = support::backbone::weights() else { return };
     let r = reference();
-    assert!(r["fixed_input"]["formula"].as_str().unwrap().starts_with("q = (3*h*h + 5*w*w + 7*h*w + 61*c + 97*n) mod 256"));
+    assert!(r["fixed_input"]["formula"]
+        .as_str()
+        .unwrap()
+        .starts_with("q = (3*h*h + 5*w*w + 7*h*w + 61*c + 97*n) mod 256"));
     let (model, _varmap) = EfficientNetLite0::pretrained(&weights, true, &Device::Cpu).unwrap();
     let logits: Vec<Vec<f32>> = model.forward_t(&fixed_input(2, 224), false).unwrap().to_vec2().unwrap();
     let want = r["fixed_input"]["logits"].as_array().unwrap();
@@ -80,4 +83,44 @@ fn photos_are_classified_as_imagenet_expects() {
         assert!(top5.iter().any(|i| accepted.contains(i)), "{file}: top-5 {top5:?} holds none of {accepted:?}");
         assert_eq!(top5[0], torch_top1, "{file}: top-1 differs from PyTorch's");
     }
+}
+
+#[test]
+fn the_summary_counts_every_element_of_the_weights_file() {
+    let Some(weights) = support::backbone::weights() else { return };
+    let (model, varmap) = EfficientNetLite0::pretrained(&weights, true, &Device::Cpu).unwrap();
+    let vars = wick::callbacks::ModelVars::from_varmap(&varmap).with_non_trainable(|n| model.is_non_trainable(n));
+    let summary = model.summary("efficientnet_lite0", 224, 224, &vars, "");
+    summary.validate().unwrap();
+    summary.check_against(&vars).unwrap();
+    let file = candle_core::safetensors::load(&weights, &Device::Cpu).unwrap();
+    let elements: usize = file.values().map(|t| t.elem_count()).sum();
+    let moving: usize = file
+        .iter()
+        .filter(|(n, _)| n.ends_with("running_mean") || n.ends_with("running_var"))
+        .map(|(_, t)| t.elem_count())
+        .sum();
+    assert_eq!(summary.total_params(), elements, "{}", summary.table());
+    assert_eq!(summary.trainable_params() + summary.non_trainable_params(), elements);
+    assert_eq!(summary.non_trainable_params(), moving, "non-trainable = the batch norms' moving statistics");
+    let table = summary.table();
+    assert!(table.contains("_blocks.15 (MBConvBlock)") && table.contains("(None, 320, 7, 7)"), "{table}");
+    assert!(
+        table.contains(&format!("Total params: {}", fmt_thousands(elements)))
+            || table.contains(&format!("Total params: {elements}")),
+        "{table}"
+    );
+    println!("{table}");
+}
+
+fn fmt_thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

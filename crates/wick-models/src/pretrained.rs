@@ -21,15 +21,19 @@ pub fn load_into(varmap: &VarMap, path: &Path, ignore: impl Fn(&str) -> bool, hi
     if !path.is_file() {
         return Err(Error::MissingWeights { path: path.to_path_buf(), hint: hint.to_string() });
     }
-    let tensors: HashMap<String, Tensor> =
-        candle_core::safetensors::load(path, &Device::Cpu).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    let tensors: HashMap<String, Tensor> = candle_core::safetensors::load(path, &Device::Cpu)
+        .map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
     let data = varmap.data().lock().unwrap_or_else(|p| p.into_inner());
     let mut names: Vec<&String> = data.keys().collect();
     names.sort();
     for name in &names {
         let var = &data[*name];
         let Some(t) = tensors.get(*name) else {
-            return Err(Error::MissingTensor { path: path.to_path_buf(), name: (*name).clone(), expected: var.dims().to_vec() });
+            return Err(Error::MissingTensor {
+                path: path.to_path_buf(),
+                name: (*name).clone(),
+                expected: var.dims().to_vec(),
+            });
         };
         if t.dims() != var.dims() {
             return Err(Error::ShapeMismatch {

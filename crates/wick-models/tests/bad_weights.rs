@@ -39,14 +39,20 @@ fn a_missing_tensor_is_named_with_the_shape_the_network_needs() {
     let err = EfficientNetLite0::pretrained(&path, true, &Device::Cpu).err().expect("an error");
     assert!(matches!(err, Error::MissingTensor { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains("_blocks.7._bn1.running_var") && msg.contains("[480]") && msg.contains("missing.safetensors"), "{msg}");
+    assert!(
+        msg.contains("_blocks.7._bn1.running_var") && msg.contains("[480]") && msg.contains("missing.safetensors"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn a_mis_shaped_tensor_is_named_with_both_shapes() {
     let dir = tempfile::tempdir().unwrap();
     let mut tensors = fresh_tensors();
-    tensors.insert("_blocks.5._depthwise_conv.weight".into(), Tensor::zeros((144, 1, 5, 5), DType::F32, &Device::Cpu).unwrap());
+    tensors.insert(
+        "_blocks.5._depthwise_conv.weight".into(),
+        Tensor::zeros((144, 1, 5, 5), DType::F32, &Device::Cpu).unwrap(),
+    );
     let path = write(&dir, "shape.safetensors", &tensors);
     let msg = EfficientNetLite0::pretrained(&path, true, &Device::Cpu).err().expect("an error").to_string();
     assert!(msg.contains("_blocks.5._depthwise_conv.weight"), "{msg}");
@@ -62,7 +68,8 @@ fn an_unknown_tensor_is_named_and_a_missing_file_says_how_to_make_it() {
     let msg = EfficientNetLite0::pretrained(&path, true, &Device::Cpu).err().expect("an error").to_string();
     assert!(msg.contains("_blocks.99.extra"), "{msg}");
     let msg = EfficientNetLite0::pretrained(&dir.path().join("none.safetensors"), true, &Device::Cpu)
-        .err().expect("an error")
+        .err()
+        .expect("an error")
         .to_string();
     assert!(msg.contains("scripts/ensure_backbone.sh"), "{msg}");
 }

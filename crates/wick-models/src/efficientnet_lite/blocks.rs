@@ -74,7 +74,13 @@ pub fn lite0_blocks() -> Vec<BlockSpec> {
     for s in LITE0_STAGES {
         for r in 0..s.repeats {
             let (stride, in_channels) = if r == 0 { (s.stride, s.in_channels) } else { (1, s.out_channels) };
-            blocks.push(BlockSpec { kernel: s.kernel, stride, expand: s.expand, in_channels, out_channels: s.out_channels });
+            blocks.push(BlockSpec {
+                kernel: s.kernel,
+                stride,
+                expand: s.expand,
+                in_channels,
+                out_channels: s.out_channels,
+            });
         }
     }
     blocks

@@ -19,7 +19,11 @@ impl Depthwise {
     pub fn new(channels: usize, kernel: usize, stride: usize, vb: VarBuilder<'_>) -> Result<Self> {
         let fan = (kernel * kernel) as f64;
         let bound = (6.0 / (fan + fan)).sqrt();
-        let weight = vb.get_with_hints((channels, 1, kernel, kernel), "weight", candle_nn::Init::Uniform { lo: -bound, up: bound })?;
+        let weight = vb.get_with_hints(
+            (channels, 1, kernel, kernel),
+            "weight",
+            candle_nn::Init::Uniform { lo: -bound, up: bound },
+        )?;
         Ok(Depthwise { weight, kernel, stride })
     }
 

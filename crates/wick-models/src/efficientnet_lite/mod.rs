@@ -3,6 +3,7 @@
 
 mod blocks;
 mod depthwise;
+mod summary;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -66,7 +67,8 @@ impl EfficientNetLite0 {
     /// classifier `_fc`).
     pub fn new(include_top: bool, vb: VarBuilder<'_>) -> Result<Self> {
         let bn = BatchNormConfig::default();
-        let stem = conv2d_no_bias(3, STEM_CHANNELS, 3, Conv2dConfig { stride: 2, ..Default::default() }, vb.pp("_conv_stem"))?;
+        let stem =
+            conv2d_no_bias(3, STEM_CHANNELS, 3, Conv2dConfig { stride: 2, ..Default::default() }, vb.pp("_conv_stem"))?;
         let stem_bn = batch_norm(STEM_CHANNELS, bn, vb.pp("_bn0"))?.with_relu6();
         let blocks = lite0_blocks()
             .into_iter()
@@ -90,6 +92,11 @@ impl EfficientNetLite0 {
         Ok((model, varmap))
     }
 
+    /// Whether it has the ImageNet classifier (`include_top`).
+    pub fn has_classifier(&self) -> bool {
+        self.classifier.is_some()
+    }
+
     /// The blocks.
     pub fn blocks(&self) -> &[MbConv] {
         &self.blocks
@@ -110,7 +117,9 @@ impl EfficientNetLite0 {
     /// whole backbone (the classifier, if any, stays trainable).
     pub fn freeze_front(&self, n: usize) -> Result<()> {
         if n > UNITS {
-            return Err(Error::Invalid(format!("freeze_front({n}): the network has {UNITS} units (stem, 16 blocks, head)")));
+            return Err(Error::Invalid(format!(
+                "freeze_front({n}): the network has {UNITS} units (stem, 16 blocks, head)"
+            )));
         }
         self.frozen.store(n, Ordering::Relaxed);
         for (i, bns) in self.unit_batch_norms().into_iter().enumerate() {
@@ -197,7 +206,10 @@ impl ModuleT for EfficientNetLite0 {
 pub fn preprocess(pixels: &Tensor) -> candle_core::Result<Tensor> {
     let (_, c, _, _) = pixels.dims4()?;
     if c != 3 {
-        candle_core::bail!("EfficientNet-Lite0 preprocessing: expected 3 (RGB) channels, got shape {:?}", pixels.dims());
+        candle_core::bail!(
+            "EfficientNet-Lite0 preprocessing: expected 3 (RGB) channels, got shape {:?}",
+            pixels.dims()
+        );
     }
     pixels.affine(1.0 / 127.5, -1.0)
 }
