@@ -199,7 +199,12 @@ impl ModelVars {
 impl std::fmt::Debug for ModelVars {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(self.vars.iter().zip(&self.trainable).map(|((n, v), t)| (n, v.dims(), if *t { "" } else { "non-trainable" })))
+            .entries(
+                self.vars
+                    .iter()
+                    .zip(&self.trainable)
+                    .map(|((n, v), t)| (n, v.dims(), if *t { "" } else { "non-trainable" })),
+            )
             .finish()
     }
 }

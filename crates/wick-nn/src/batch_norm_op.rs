@@ -170,14 +170,18 @@ impl CustomOp3 for TrainOp {
         let stats = batch_stats(&x, n, c, hw, self.epsilon);
         let mut out = vec![0f32; x.len()];
         let relu6 = self.relu6;
-        out.par_chunks_mut(hw.max(1)).zip(x.par_chunks(hw.max(1))).enumerate().with_min_len(planes_per_task(hw)).for_each(|(p, (o, x))| {
-            let ch = p % c;
-            let scale = gamma[ch] * stats.inv_std[ch];
-            let shift = beta[ch] - stats.mean[ch] * scale;
-            for (o, &v) in o.iter_mut().zip(x) {
-                *o = activate(v * scale + shift, relu6);
-            }
-        });
+        out.par_chunks_mut(hw.max(1))
+            .zip(x.par_chunks(hw.max(1)))
+            .enumerate()
+            .with_min_len(planes_per_task(hw))
+            .for_each(|(p, (o, x))| {
+                let ch = p % c;
+                let scale = gamma[ch] * stats.inv_std[ch];
+                let shift = beta[ch] - stats.mean[ch] * scale;
+                for (o, &v) in o.iter_mut().zip(x) {
+                    *o = activate(v * scale + shift, relu6);
+                }
+            });
         *self.stats.lock().unwrap_or_else(|p| p.into_inner()) = stats;
         Ok((storage_of(out, xs.dtype())?, xl.shape().clone()))
     }
@@ -199,13 +203,17 @@ impl CustomOp3 for TrainOp {
         // x̂ = (x − mean)·inv_std, kept for Σ g·x̂ and the input gradient.
         let xhat = with_f32(x, "batch norm input", |xs| {
             let mut xhat = vec![0f32; xs.len()];
-            xhat.par_chunks_mut(hw.max(1)).zip(xs.par_chunks(hw.max(1))).enumerate().with_min_len(planes_per_task(hw)).for_each(|(p, (o, x))| {
-                let ch = p % c;
-                let (m, s) = (stats.mean[ch], stats.inv_std[ch]);
-                for (o, &v) in o.iter_mut().zip(x) {
-                    *o = (v - m) * s;
-                }
-            });
+            xhat.par_chunks_mut(hw.max(1))
+                .zip(xs.par_chunks(hw.max(1)))
+                .enumerate()
+                .with_min_len(planes_per_task(hw))
+                .for_each(|(p, (o, x))| {
+                    let ch = p % c;
+                    let (m, s) = (stats.mean[ch], stats.inv_std[ch]);
+                    for (o, &v) in o.iter_mut().zip(x) {
+                        *o = (v - m) * s;
+                    }
+                });
             Ok(xhat)
         })?;
         let sums = channel_sums(&g, Some(&xhat), n, c, hw);
@@ -215,16 +223,18 @@ impl CustomOp3 for TrainOp {
             let count = (n * hw) as f32;
             let gamma: Vec<f32> = with_f32(&gamma.contiguous()?, "batch norm gamma", |v| Ok(v.to_vec()))?;
             let mut dx = vec![0f32; g.len()];
-            dx.par_chunks_mut(hw.max(1)).zip(g.par_chunks(hw.max(1)).zip(xhat.par_chunks(hw.max(1)))).enumerate().with_min_len(planes_per_task(hw)).for_each(
-                |(p, (d, (g, xh)))| {
+            dx.par_chunks_mut(hw.max(1))
+                .zip(g.par_chunks(hw.max(1)).zip(xhat.par_chunks(hw.max(1))))
+                .enumerate()
+                .with_min_len(planes_per_task(hw))
+                .for_each(|(p, (d, (g, xh)))| {
                     let ch = p % c;
                     let k = gamma[ch] * stats.inv_std[ch];
                     let (mg, mgx) = (dbeta[ch] / count, dgamma[ch] / count);
                     for ((d, &g), &xh) in d.iter_mut().zip(g).zip(xh) {
                         *d = k * (g - mg - xh * mgx);
                     }
-                },
-            );
+                });
             Some(tensor_of(dx, x.shape(), x.dtype(), x.device())?)
         } else {
             None
@@ -263,13 +273,17 @@ impl CustomOp3 for AffineOp {
         check_channels("shift", shift.len(), c)?;
         let relu6 = self.relu6;
         let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(hw.max(1)).zip(x.par_chunks(hw.max(1))).enumerate().with_min_len(planes_per_task(hw)).for_each(|(p, (o, x))| {
-            let ch = p % c;
-            let (a, b) = (scale[ch], shift[ch]);
-            for (o, &v) in o.iter_mut().zip(x) {
-                *o = activate(v * a + b, relu6);
-            }
-        });
+        out.par_chunks_mut(hw.max(1))
+            .zip(x.par_chunks(hw.max(1)))
+            .enumerate()
+            .with_min_len(planes_per_task(hw))
+            .for_each(|(p, (o, x))| {
+                let ch = p % c;
+                let (a, b) = (scale[ch], shift[ch]);
+                for (o, &v) in o.iter_mut().zip(x) {
+                    *o = activate(v * a + b, relu6);
+                }
+            });
         Ok((storage_of(out, xs.dtype())?, xl.shape().clone()))
     }
 

@@ -56,7 +56,8 @@ fn run(bn: &BatchNorm, x: &Var, w: &Tensor, train: bool) -> (Vec<f64>, Vec<f64>,
 fn cpu_ops_match_the_candle_op_path_in_both_modes() {
     let dims = (3, 4, 5, 6);
     let x32 = input(dims, 7);
-    let w = Tensor::from_vec(input(dims, 9).iter().map(|&v| f64::from(v)).collect::<Vec<_>>(), dims, &Device::Cpu).unwrap();
+    let w =
+        Tensor::from_vec(input(dims, 9).iter().map(|&v| f64::from(v)).collect::<Vec<_>>(), dims, &Device::Cpu).unwrap();
     for relu6 in [false, true] {
         for train in [true, false] {
             let (fast, fast_map) = layer(4, DType::F32, relu6);
@@ -114,7 +115,9 @@ fn a_frozen_layer_runs_in_inference_mode_in_training_steps_and_changes_nothing()
     let xs = vals(&x);
     for (i, y) in frozen.iter().enumerate() {
         let c = (i / 9) % 4;
-        let want = (0.5 + 0.25 * c as f64) * (xs[i] - 0.3 * c as f64) / (1.0 + 0.5 * c as f64 + 1e-3).sqrt() + 0.1 * c as f64 - 0.2;
+        let want = (0.5 + 0.25 * c as f64) * (xs[i] - 0.3 * c as f64) / (1.0 + 0.5 * c as f64 + 1e-3).sqrt()
+            + 0.1 * c as f64
+            - 0.2;
         assert!((y - want.clamp(0.0, 6.0)).abs() < 1e-5, "{i}: {y} vs {want}");
     }
     bn.set_trainable(true);
