@@ -15,8 +15,9 @@
 //!   `eval` point on the training charts);
 //! * text `evaluation/per_class` (a table) and `evaluation/confusion_matrix` (a table);
 //! * image `evaluation/confusion_matrix_image` (a tag has one plugin, so not the table's
-//!   tag): row-normalised counts, white (0) to blue (1),
-//!   true classes down, predicted classes across, in label order.
+//!   tag): true classes down, predicted classes across, in label order, each cell showing
+//!   its count on its share of the row (white 0 to blue 1), the class names beside the
+//!   rows and above the columns, and the axis titles (`wick_demo::confusion_image`).
 //!
 //! A closed stdout (`evaluate | head -n 1`) only stops the report: the results are still
 //! written to TensorBoard, and the exit status is 0.
@@ -244,8 +245,12 @@ fn run(args: Args) -> Result<(), Error> {
         matrix.push(std::iter::once(name.clone()).chain(row.iter().map(|n| n.to_string())).collect());
     }
     writer.text_table("evaluation/confusion_matrix", step, &matrix)?;
-    let (h, w, pixels) = confusion_image(&confusion, 32);
-    writer.image("evaluation/confusion_matrix_image", step, &Image::from_u8_hwc(h, w, 3, &pixels))?;
+    let img = wick_demo::confusion_image(&confusion, &class_names);
+    writer.image(
+        "evaluation/confusion_matrix_image",
+        step,
+        &Image::from_u8_hwc(img.height, img.width, 3, &img.pixels),
+    )?;
     writer.close()?;
     if !stdout_closed {
         writeln!(out)?;
@@ -280,25 +285,4 @@ impl ClassScores {
         let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
         ClassScores { precision, recall, f1, support }
     }
-}
-
-/// The confusion matrix as an RGB image: `cell × cell` pixels per entry, row-normalised,
-/// white (0) to blue (1), with 1-pixel gray grid lines. Returns `(height, width, HWC bytes)`.
-fn confusion_image(confusion: &[Vec<usize>], cell: usize) -> (usize, usize, Vec<u8>) {
-    let k = confusion.len();
-    let side = k * cell + 1;
-    let mut px = vec![160u8; side * side * 3];
-    for (t, row) in confusion.iter().enumerate() {
-        let total: usize = row.iter().sum();
-        for (p, &n) in row.iter().enumerate() {
-            let v = if total == 0 { 0.0 } else { n as f64 / total as f64 };
-            let rgb = [(255.0 * (1.0 - 0.9 * v)) as u8, (255.0 * (1.0 - 0.7 * v)) as u8, 255u8];
-            for y in t * cell + 1..(t + 1) * cell {
-                for x in p * cell + 1..(p + 1) * cell {
-                    px[(y * side + x) * 3..][..3].copy_from_slice(&rgb);
-                }
-            }
-        }
-    }
-    (side, side, px)
 }

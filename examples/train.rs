@@ -24,7 +24,11 @@
 //!   layers in bf16, variables and loss in f32, or `mixed_float16`: the same in f16 with the
 //!   optimizer wrapped in a `LossScaleOptimizer`, as Keras' `compile` does);
 //! * loss and metric: sparse categorical cross-entropy from logits, accuracy;
-//! * callbacks: `TensorBoard` (epoch and batch scalars, hyper-parameters),
+//! * summary: the model's layers, output shapes and parameter counts (Keras'
+//!   `model.summary()`), printed unless `--verbose 0` and written to TensorBoard (the
+//!   conceptual graph in the Graphs tab, the table as text);
+//! * callbacks: `TensorBoard` (epoch and batch scalars, hyper-parameters, the model graph,
+//!   weight histograms every `--histogram-freq` epochs),
 //!   `ModelCheckpoint` (best `val_loss` → `<logdir>/checkpoints/best.safetensors`, with
 //!   `config.json` beside it), `EarlyStopping` (patience `--patience`, best weights
 //!   restored), `ReduceLROnPlateau` (with a constant learning rate), `CSVLogger`
@@ -67,15 +71,12 @@ use wick_demo::{
     build_cnn, init_seeded, Augment, BestEpoch, Cnn, CnnConfig, DeviceName, OptimizerName, Pooling, Precision,
     RunConfig, Schedule,
 };
-use wick_demo::{PathError, BEST_CHECKPOINT, CONFIG_FILE};
+use wick_demo::{resume_csv, PathError, BEST_CHECKPOINT, CONFIG_FILE, CSV_TMP_PREFIX, CSV_TMP_SUFFIX};
 
 type Error = wick_demo::Error;
 
 /// The dataset folder without `--data`: generated there when it does not exist.
 const DEFAULT_DATA: &str = "data/shapes";
-/// How `resume_csv` names its temporary file (prefix, 6 random alphanumerics, suffix).
-const CSV_TMP_PREFIX: &str = ".training-";
-const CSV_TMP_SUFFIX: &str = ".csv.tmp";
 
 /// Train the demo CNN on an image folder, with TensorBoard logs, checkpoints and early
 /// stopping.
@@ -134,9 +135,13 @@ struct Args {
     /// adds dynamic loss scaling).
     #[arg(long, value_enum, default_value_t = Precision::Float32)]
     precision: Precision,
-    /// 0 silent, 1 progress bar, 2 one line per epoch.
+    /// 0 silent, 1 progress bar, 2 one line per epoch; 1 and 2 also print the model summary.
     #[arg(long, default_value_t = 1)]
     verbose: u8,
+    /// Histograms of every weight in TensorBoard every N epochs (Keras' `histogram_freq`;
+    /// 0, the default, writes none).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    histogram_freq: usize,
     /// Write batch-level scalars to TensorBoard every N batches.
     #[arg(long, default_value_t = 1)]
     batch_log_every: usize,
@@ -294,6 +299,11 @@ fn train(args: Args, comm: &dyn Communicator, distributed: bool, started: System
     let model = if policy.is_mixed() { model.with_policy(policy) } else { model };
     let vars = ModelVars::from_varmap(&varmap);
     init_seeded(vars.vars(), args.seed)?;
+    // Keras' `model.summary()`; TensorBoard's Graphs tab draws the same layers.
+    let summary = model.summary([model_config.channels, model_config.height, model_config.width]);
+    if args.verbose > 0 {
+        write!(out, "{}", summary.table())?;
+    }
 
     // What `evaluate` needs to rebuild the model and the validation split, beside the
     // checkpoint; the best epoch is added when training ends.
@@ -349,8 +359,11 @@ fn train(args: Args, comm: &dyn Communicator, distributed: bool, started: System
 
     // Callbacks.
     let batch_losses = BatchLossHistory::new();
-    let tensorboard =
-        TensorBoard::new(&config.logdir).update_freq(UpdateFreq::Batches(args.batch_log_every)).hparams([
+    let tensorboard = TensorBoard::new(&config.logdir)
+        .update_freq(UpdateFreq::Batches(args.batch_log_every))
+        .histogram_freq(args.histogram_freq)
+        .model_summary(summary)
+        .hparams([
             ("optimizer", args.optimizer.as_str().into()),
             ("learning_rate", args.learning_rate().into()),
             ("schedule", args.schedule.as_str().into()),
@@ -483,54 +496,6 @@ fn train(args: Args, comm: &dyn Communicator, distributed: bool, started: System
 /// `path` made absolute (so `evaluate` finds it from any working directory).
 fn absolute(path: &Path) -> Result<PathBuf, PathError> {
     std::path::absolute(path).map_err(PathError::at("make an absolute path of", path))
-}
-
-/// Prepares the CSVLogger file at `path` for a run resumed at epoch `start`: keeps the
-/// header and the complete rows of epochs before `start` (a row of an epoch that is run
-/// again, written after the backup, is dropped; the file is rewritten through a temporary
-/// file). Returns the best of those epochs as ModelCheckpoint chose it (the first strict
-/// minimum of a finite `val_loss`), if the file has them.
-fn resume_csv(path: &Path, start: usize) -> Result<Option<BestEpoch>, Error> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(PathError::new("read the training log", path, e).into()),
-    };
-    let mut lines = text.lines();
-    let Some(header) = lines.next() else { return Ok(None) };
-    let columns: Vec<&str> = header.split(',').collect();
-    let column = |name: &str| columns.iter().position(|c| *c == name);
-    let (Some(i_epoch), i_loss, i_accuracy) = (column("epoch"), column("val_loss"), column("val_accuracy")) else {
-        return Ok(None);
-    };
-    let (mut kept, mut dropped, mut best) = (vec![header], false, None::<BestEpoch>);
-    for line in lines {
-        let fields: Vec<&str> = line.split(',').collect();
-        let epoch = fields.get(i_epoch).and_then(|f| f.parse::<usize>().ok());
-        let Some(epoch) = epoch.filter(|&e| e < start && fields.len() == columns.len()) else {
-            dropped = true;
-            continue;
-        };
-        kept.push(line);
-        let value = |i: Option<usize>| i.and_then(|i| fields[i].parse::<f64>().ok());
-        if let (Some(val_loss), Some(val_accuracy)) = (value(i_loss), value(i_accuracy)) {
-            if val_loss.is_finite() && best.as_ref().is_none_or(|b| val_loss < b.val_loss) {
-                best = Some(BestEpoch { epoch, val_loss, val_accuracy, epochs_run: start });
-            }
-        }
-    }
-    if dropped {
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let write = || -> std::io::Result<()> {
-            let mut tmp = tempfile::Builder::new().prefix(CSV_TMP_PREFIX).suffix(CSV_TMP_SUFFIX).tempfile_in(dir)?;
-            tmp.write_all((kept.join("\r\n") + "\r\n").as_bytes())?;
-            tmp.as_file().sync_all()?;
-            tmp.persist(path).map_err(|e| e.error)?;
-            Ok(())
-        };
-        write().map_err(PathError::at("rewrite the training log", path))?;
-    }
-    Ok(best)
 }
 
 /// What Keras' `compile` gets besides the update rule.

@@ -7,7 +7,11 @@
 //! `epoch_accuracy` at steps 0 and 1 and `batch_loss` at every training batch, and the
 //! `eval` run with evaluate's results (scalars, the two text tables, the confusion-matrix
 //! image); `evaluate` prints the validation accuracy and loss the run logged at its best
-//! epoch (the one with the lowest `val_loss`, which the checkpoint holds).
+//! epoch (the one with the lowest `val_loss`, which the checkpoint holds). `train` prints
+//! the model summary, and TensorBoard shows it: the layers and edges in the Graphs tab,
+//! the table as text, weight histograms (`--histogram-freq 1`). The confusion-matrix image
+//! TensorBoard serves is, pixel for pixel, the labelled one drawn from the matrix
+//! `evaluate` printed, with text in every cell.
 //!
 //! The example binaries are the ones `cargo test --release` builds next to this test
 //! (`target/release/examples/`). The TensorBoard part needs the venv made by
@@ -20,13 +24,25 @@ use std::time::Duration;
 
 use support::examples::{printed, run};
 use support::tensorboard::scalars;
-use support::tensorboard::{Loader, TensorBoard};
+use support::tensorboard::{conceptual_graph, Loader, TensorBoard};
 
 const EPOCHS: usize = 2;
 /// 4 classes × 20 images, 20 % for validation: 64 training images, 16 validation ones.
 const PER_CLASS: usize = 20;
 const BATCH_SIZE: usize = 16;
 const LOAD_TIMEOUT: Duration = Duration::from_secs(90);
+const CLASSES: [&str; 4] = ["circle", "square", "star", "triangle"];
+/// The demo CNN's layers as `train`'s summary lists them (the default global max pool).
+const LAYERS: [(&str, &str); 8] = [
+    ("standardize", "PerImageStandardization"),
+    ("conv1", "Conv2D"),
+    ("pool1", "MaxPooling2D"),
+    ("conv2", "Conv2D"),
+    ("pool2", "MaxPooling2D"),
+    ("global_max_pool", "GlobalMaxPooling2D"),
+    ("fc1", "Dense"),
+    ("fc2", "Dense"),
+];
 
 /// What the two scripts produced.
 struct Outcome {
@@ -38,6 +54,23 @@ struct Outcome {
     eval_accuracy: f64,
     /// Training batches per epoch.
     steps: usize,
+    /// The confusion matrix evaluate printed (rows true, columns predicted).
+    confusion: Vec<Vec<usize>>,
+}
+
+/// The confusion matrix in evaluate's report: the rows after its title and header line.
+fn printed_confusion(stdout: &str) -> Vec<Vec<usize>> {
+    let mut lines = stdout.lines().skip_while(|l| !l.starts_with("Confusion matrix")).skip(2);
+    let rows: Vec<Vec<usize>> = CLASSES
+        .iter()
+        .map(|class| {
+            let line = lines.next().unwrap_or_default();
+            assert!(line.starts_with(class), "confusion row {class}: {line:?} in\n{stdout}");
+            line.split_whitespace().skip(1).map(|n| n.parse().expect("a count")).collect()
+        })
+        .collect();
+    assert!(rows.iter().all(|r| r.len() == CLASSES.len()), "confusion matrix {rows:?} in\n{stdout}");
+    rows
 }
 
 fn train_and_evaluate(root: &Path) -> Outcome {
@@ -68,9 +101,19 @@ fn train_and_evaluate(root: &Path) -> Outcome {
             run_dir.to_str().unwrap(),
             "--verbose",
             "2",
+            "--histogram-freq",
+            "1",
         ],
         root,
     );
+    // Keras' model.summary(), before training.
+    let summary_at = stdout.find("Model: \"demo_cnn\"").unwrap_or_else(|| panic!("no model summary:\n{stdout}"));
+    assert!(summary_at < stdout.find("Epoch 1").unwrap_or(usize::MAX), "summary after training:\n{stdout}");
+    for (name, class) in LAYERS {
+        assert!(stdout.contains(&format!("│ {name} ({class}) ")), "summary lacks {name} ({class}):\n{stdout}");
+    }
+    // conv1 3·32·9 + 32, conv2 32·64·9 + 64, fc1 64·128 + 128, fc2 128·4 + 4.
+    assert!(stdout.contains(" Total params: 28,228 (110.27 KB)"), "summary totals:\n{stdout}");
     let checkpoint = run_dir.join("checkpoints").join("best.safetensors");
     assert!(checkpoint.is_file(), "no best checkpoint at {}; train printed:\n{stdout}", checkpoint.display());
     assert!(run_dir.join("checkpoints").join("config.json").is_file(), "no config.json beside the checkpoint");
@@ -104,7 +147,7 @@ fn train_and_evaluate(root: &Path) -> Outcome {
         val_loss[best].1
     );
     assert!(eval_out.contains("Confusion matrix"), "no confusion matrix printed:\n{eval_out}");
-    for class in ["circle", "square", "star", "triangle"] {
+    for class in CLASSES {
         assert!(eval_out.lines().any(|l| l.starts_with(class)), "no per-class line for {class}:\n{eval_out}");
     }
     // "Data: …, 64 training and 16 validation images, …"
@@ -120,7 +163,8 @@ fn train_and_evaluate(root: &Path) -> Outcome {
         "training images (Keras' split: the validation part is floor(0.2·N))"
     );
     let steps = train_images.div_ceil(BATCH_SIZE);
-    Outcome { run_dir, best_epoch: best as i64, eval_loss, eval_accuracy, steps }
+    let confusion = printed_confusion(&eval_out);
+    Outcome { run_dir, best_epoch: best as i64, eval_loss, eval_accuracy, steps, confusion }
 }
 
 /// `(step, value)` points TensorBoard serves for `run`/`tag`; `None` while it has none.
@@ -166,8 +210,13 @@ fn shown_by(o: &Outcome, loader: Loader) {
             return None;
         }
         let text = tb.try_get("/data/plugin/text/tags")?;
-        if text["eval"].as_array().map_or(0, |a| a.len()) < 2 {
-            last = format!("eval: text tags {text}");
+        if text["eval"].as_array().map_or(0, |a| a.len()) < 2 || text["train"].as_array().is_none() {
+            last = format!("eval, train: text tags {text}");
+            return None;
+        }
+        let histograms = tb.try_get("/data/plugin/histograms/tags")?;
+        if !histograms["train"]["conv1/weight/histogram"].is_object() {
+            last = format!("train: histogram tags {histograms}");
             return None;
         }
         Some(())
@@ -225,7 +274,54 @@ fn shown_by(o: &Outcome, loader: Loader) {
     assert_eq!(first["step"].as_i64(), Some(o.best_epoch), "{loader:?}: image step");
     let query = first["query"].as_str().expect("image query");
     let png = tb.get_bytes(&format!("/data/plugin/images/individualImage?{query}"));
-    assert!(png.starts_with(b"\x89PNG"), "{loader:?}: the confusion-matrix image is not a PNG");
+    let served = image::load_from_memory_with_format(&png, image::ImageFormat::Png)
+        .unwrap_or_else(|e| panic!("{loader:?}: the confusion-matrix image is not a PNG: {e}"))
+        .to_rgb8();
+    // Labelled: larger than the bare grid of 4 cells, and exactly what evaluate draws.
+    let names: Vec<String> = CLASSES.iter().map(|c| c.to_string()).collect();
+    let want = wick_demo::confusion_image(&o.confusion, &names);
+    assert!(
+        served.width() as usize > 4 * want.cell_rect(0, 0).2 + 100,
+        "{loader:?}: {}x{}",
+        served.width(),
+        served.height()
+    );
+    assert_eq!(
+        (served.width() as usize, served.height() as usize),
+        (want.width, want.height),
+        "{loader:?}: image size"
+    );
+    assert!(served.as_raw() == &want.pixels, "{loader:?}: the served image differs from the labelled confusion matrix");
+    for (t, row) in o.confusion.iter().enumerate() {
+        for (p, &n) in row.iter().enumerate() {
+            let (x, y, w, h) = want.cell_rect(t, p);
+            let fill = served.get_pixel(x as u32, y as u32);
+            let text = (y..y + h).flat_map(|r| (x..x + w).map(move |c| (c, r)));
+            let text = text.filter(|&(c, r)| served.get_pixel(c as u32, r as u32) != fill).count();
+            assert!(text > 0, "{loader:?}: cell ({t}, {p}) of count {n} shows no digits");
+        }
+    }
+
+    // The model: its conceptual graph (Graphs tab), its summary (Text tab), histograms.
+    let graph =
+        conceptual_graph(&tb, "train", "keras").unwrap_or_else(|| panic!("{loader:?}: no Keras graph in train"));
+    let nodes: Vec<(String, String)> = graph.iter().map(|(name, _, class)| (name.clone(), class.clone())).collect();
+    let mut want_nodes = vec![("demo_cnn/input_layer".to_string(), "InputLayer".to_string())];
+    want_nodes.extend(LAYERS.iter().map(|(n, c)| (format!("demo_cnn/{n}"), c.to_string())));
+    assert_eq!(nodes, want_nodes, "{loader:?}: graph nodes");
+    for pair in graph.windows(2) {
+        assert_eq!(pair[1].1, vec![pair[0].0.clone()], "{loader:?}: {} is fed by the layer before it", pair[1].0);
+    }
+    let text = tb.get("/data/plugin/text/text?run=train&tag=model_summary");
+    let text = text[0]["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("<pre><code>") && text.contains("Total params: 28,228"),
+        "{loader:?}: model_summary {text:?}"
+    );
+    let histograms =
+        tb.get(&format!("/data/plugin/histograms/histograms?run=train&tag={}", TensorBoard::q("fc2/weight/histogram")));
+    let steps: Vec<i64> = histograms.as_array().into_iter().flatten().filter_map(|p| p[1].as_i64()).collect();
+    assert_eq!(steps, [0, 1], "{loader:?}: histogram steps with --histogram-freq 1");
 }
 
 #[test]
