@@ -154,12 +154,18 @@ fn finetune_freezes_the_pretrained_backbone_then_fine_tunes_its_top_blocks() {
     assert!(!unfrozen.is_empty());
     for name in &unfrozen {
         assert!(
-            name.starts_with("_blocks.14.") || name.starts_with("_blocks.15.") || name.starts_with("_conv_head.") || name.starts_with("_bn1."),
+            name.starts_with("_blocks.14.")
+                || name.starts_with("_blocks.15.")
+                || name.starts_with("_conv_head.")
+                || name.starts_with("_bn1."),
             "{name}: should be frozen"
         );
         assert_ne!(after_finetune[**name], after_head[**name], "{name}: unfrozen, but unchanged by fine-tuning");
     }
-    assert!(frozen.iter().any(|n| n.starts_with("_blocks.13.")) && frozen.iter().any(|n| n == "_blocks.15._bn1.running_mean"));
+    assert!(
+        frozen.iter().any(|n| n.starts_with("_blocks.13."))
+            && frozen.iter().any(|n| n == "_blocks.15._bn1.running_mean")
+    );
 
     // TensorBoard: both phases, fine-tuning continuing the head's epochs; summary and graph.
     for (run, steps) in [("head", vec![0, 1]), ("finetune", vec![2, 3])] {
@@ -176,7 +182,8 @@ fn finetune_freezes_the_pretrained_backbone_then_fine_tunes_its_top_blocks() {
 fn random_init_trains_everything_and_moves_the_batch_norm_statistics() {
     let Some(weights) = support::backbone::weights() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let stdout = run_example(dir.path(), &weights, &["--init", "random", "--head-epochs", "1", "--finetune-epochs", "0"]);
+    let stdout =
+        run_example(dir.path(), &weights, &["--init", "random", "--head-epochs", "1", "--finetune-epochs", "0"]);
     assert!(stdout.contains("random init"), "{stdout}");
     let best = load_bits(&dir.path().join("out").join("best.safetensors"));
     // Built with moving mean 0 and variance 1; training steps move them.

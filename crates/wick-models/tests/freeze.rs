@@ -29,7 +29,10 @@ fn frozen_units_run_in_inference_mode_and_get_no_gradient() {
     let data = varmap.data().lock().unwrap();
     assert!(grads.get(data["_blocks.9._project_conv.weight"].as_tensor()).is_none(), "gradient into a frozen block");
     assert!(grads.get(data["_conv_stem.weight"].as_tensor()).is_none(), "gradient into the frozen stem");
-    assert!(grads.get(data["_blocks.10._project_conv.weight"].as_tensor()).is_some(), "no gradient into a trainable block");
+    assert!(
+        grads.get(data["_blocks.10._project_conv.weight"].as_tensor()).is_some(),
+        "no gradient into a trainable block"
+    );
     assert!(grads.get(data["_bn1.weight"].as_tensor()).is_some());
     assert!(model.freeze_front(UNITS + 1).is_err());
 }
