@@ -311,9 +311,10 @@ fn run(args: &Args) -> Result<(), Error> {
     };
 
     if args.init == Init::Random {
-        // Batch norms keep their initial statistics (zeros, ones); everything else is redrawn.
-        let redraw: Vec<_> =
-            all.vars().iter().filter(|(n, _)| !is_head(n) && !backbone.is_non_trainable(n)).cloned().collect();
+        // The kernels are redrawn from the seed (Glorot uniform, as Keras' Conv2D and
+        // DepthwiseConv2D); batch norms keep Keras' initial values (γ 1, β 0, moving mean 0,
+        // moving variance 1).
+        let redraw: Vec<_> = all.vars().iter().filter(|(n, v)| !is_head(n) && v.rank() >= 2).cloned().collect();
         init_seeded(&redraw, args.seed)?;
         let vars = all.with_non_trainable(|n| backbone.is_non_trainable(n));
         println!("random init: EfficientNet-Lite0 on {classes:?}, everything trained ({total} epochs, lr {})", args.lr);
