@@ -102,10 +102,10 @@ mod threads;
 mod util;
 
 pub use activation::{relu, Relu};
-pub use batch_norm::{batch_norm, BatchNorm, BatchNormConfig, BATCH_NORM_NON_TRAINABLE};
 pub use allocator::{tune_cpu_allocator, tune_cpu_allocator_with, AllocatorTuning};
+pub use batch_norm::{batch_norm, BatchNorm, BatchNormConfig, BATCH_NORM_NON_TRAINABLE};
 pub use conv::{conv2d, conv2d_fused, conv2d_no_bias, conv2d_op, Conv2d, Conv2dConfig, Epilogue};
 pub use linear::{linear, linear_no_bias, Linear};
-pub use threads::cache_thread_count;
 pub use policy::{DTypePolicy, UnknownPolicy};
 pub use pool::{avg_pool2d, global_avg_pool2d, max_pool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d};
+pub use threads::cache_thread_count;
