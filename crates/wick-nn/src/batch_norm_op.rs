@@ -66,6 +66,28 @@ fn masked_grad(dy: &[f32], y: &[f32], relu6: bool) -> Vec<f32> {
     dy.par_iter().zip(y.par_iter()).map(|(&g, &y)| if y > 0.0 && y < 6.0 { g } else { 0.0 }).collect()
 }
 
+/// `act(x·scale[c] + shift[c])` over the `(n, c)` planes of `hw` elements of `x`.
+fn affine_planes(x: &[f32], c: usize, hw: usize, scale: &[f32], shift: &[f32], relu6: bool) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    out.par_chunks_mut(hw.max(1)).zip(x.par_chunks(hw.max(1))).enumerate().with_min_len(planes_per_task(hw)).for_each(
+        |(p, (o, x))| {
+            let (a, b) = (scale[p % c], shift[p % c]);
+            for (o, &v) in o.iter_mut().zip(x) {
+                *o = activate(v * a + b, relu6);
+            }
+        },
+    );
+    out
+}
+
+/// The gradient before the fused activation, from the output gradient and the output.
+fn output_grad(grad: &Tensor, res: &Tensor, relu6: bool) -> Result<Vec<f32>> {
+    let (grad, res) = (grad.contiguous()?, res.contiguous()?);
+    with_f32(&grad, "batch norm output gradient", |dy| {
+        with_f32(&res, "batch norm output", |y| Ok(masked_grad(dy, y, relu6)))
+    })
+}
+
 /// Per channel: `(Σ a, Σ a·b)` over the batch and space (`b = None`: only `Σ a`, the second
 /// value is 0). Sums are accumulated per plane in f32 lanes and across planes in f64.
 fn channel_sums(a: &[f32], b: Option<&[f32]>, n: usize, c: usize, hw: usize) -> Vec<(f64, f64)> {
@@ -168,20 +190,9 @@ impl CustomOp3 for TrainOp {
         check_channels("gamma", gamma.len(), c)?;
         check_channels("beta", beta.len(), c)?;
         let stats = batch_stats(&x, n, c, hw, self.epsilon);
-        let mut out = vec![0f32; x.len()];
-        let relu6 = self.relu6;
-        out.par_chunks_mut(hw.max(1))
-            .zip(x.par_chunks(hw.max(1)))
-            .enumerate()
-            .with_min_len(planes_per_task(hw))
-            .for_each(|(p, (o, x))| {
-                let ch = p % c;
-                let scale = gamma[ch] * stats.inv_std[ch];
-                let shift = beta[ch] - stats.mean[ch] * scale;
-                for (o, &v) in o.iter_mut().zip(x) {
-                    *o = activate(v * scale + shift, relu6);
-                }
-            });
+        let scale: Vec<f32> = gamma.iter().zip(&stats.inv_std).map(|(g, s)| g * s).collect();
+        let shift: Vec<f32> = beta.iter().zip(&stats.mean).zip(&scale).map(|((b, m), a)| b - m * a).collect();
+        let out = affine_planes(&x, c, hw, &scale, &shift, self.relu6);
         *self.stats.lock().unwrap_or_else(|p| p.into_inner()) = stats;
         Ok((storage_of(out, xs.dtype())?, xl.shape().clone()))
     }
@@ -196,26 +207,10 @@ impl CustomOp3 for TrainOp {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (n, c, hw) = planes(x.dims())?;
         let stats = self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let (grad, res) = (grad.contiguous()?, res.contiguous()?);
-        let g = with_f32(&grad, "batch norm output gradient", |dy| {
-            with_f32(&res, "batch norm output", |y| Ok(masked_grad(dy, y, self.relu6)))
-        })?;
+        let g = output_grad(grad, res, self.relu6)?;
         // x̂ = (x − mean)·inv_std, kept for Σ g·x̂ and the input gradient.
-        let xhat = with_f32(x, "batch norm input", |xs| {
-            let mut xhat = vec![0f32; xs.len()];
-            xhat.par_chunks_mut(hw.max(1))
-                .zip(xs.par_chunks(hw.max(1)))
-                .enumerate()
-                .with_min_len(planes_per_task(hw))
-                .for_each(|(p, (o, x))| {
-                    let ch = p % c;
-                    let (m, s) = (stats.mean[ch], stats.inv_std[ch]);
-                    for (o, &v) in o.iter_mut().zip(x) {
-                        *o = (v - m) * s;
-                    }
-                });
-            Ok(xhat)
-        })?;
+        let shift: Vec<f32> = stats.mean.iter().zip(&stats.inv_std).map(|(m, s)| -m * s).collect();
+        let xhat = with_f32(x, "batch norm input", |xs| Ok(affine_planes(xs, c, hw, &stats.inv_std, &shift, false)))?;
         let sums = channel_sums(&g, Some(&xhat), n, c, hw);
         let dbeta: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
         let dgamma: Vec<f32> = sums.iter().map(|s| s.1 as f32).collect();
@@ -271,19 +266,7 @@ impl CustomOp3 for AffineOp {
         let shift = contiguous_f32(bs, bl, "batch norm shift")?;
         check_channels("scale", scale.len(), c)?;
         check_channels("shift", shift.len(), c)?;
-        let relu6 = self.relu6;
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(hw.max(1))
-            .zip(x.par_chunks(hw.max(1)))
-            .enumerate()
-            .with_min_len(planes_per_task(hw))
-            .for_each(|(p, (o, x))| {
-                let ch = p % c;
-                let (a, b) = (scale[ch], shift[ch]);
-                for (o, &v) in o.iter_mut().zip(x) {
-                    *o = activate(v * a + b, relu6);
-                }
-            });
+        let out = affine_planes(&x, c, hw, &scale, &shift, self.relu6);
         Ok((storage_of(out, xs.dtype())?, xl.shape().clone()))
     }
 
@@ -296,10 +279,7 @@ impl CustomOp3 for AffineOp {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (n, c, hw) = planes(x.dims())?;
-        let (grad, res) = (grad.contiguous()?, res.contiguous()?);
-        let g = with_f32(&grad, "batch norm output gradient", |dy| {
-            with_f32(&res, "batch norm output", |y| Ok(masked_grad(dy, y, self.relu6)))
-        })?;
+        let g = output_grad(grad, res, self.relu6)?;
         let (dscale, dshift) = if scale.track_op() || shift.track_op() {
             let sums = with_f32(x, "batch norm input", |xs| Ok(channel_sums(&g, Some(xs), n, c, hw)))?;
             let dshift = tensor_of(sums.iter().map(|s| s.0 as f32).collect(), c, shift.dtype(), shift.device())?;
