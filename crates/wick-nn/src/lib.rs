@@ -17,6 +17,9 @@
 //!   is not tracked by the graph (the batch fed to the first layer);
 //! - max-pool backward: a scatter through the argmax recorded by the forward pass;
 //! - [`relu`]: a one-pass masked backward instead of four tensor ops.
+//! - [`DepthwiseConv2d`]: Keras' `DepthwiseConv2D` (explicit, `"same"` or `"valid"` padding),
+//!   forward and all three gradients as direct vectorised loops per (image, channel) plane
+//!   instead of Candle's grouped `conv2d`, one group per channel.
 //! - [`BatchNorm`]: Keras' `BatchNormalization` (moving statistics updated by training steps,
 //!   inference mode when frozen), optionally fused with ReLU6; one op per mode.
 //!
@@ -93,6 +96,7 @@ mod allocator;
 mod batch_norm;
 mod batch_norm_op;
 mod conv;
+mod depthwise;
 mod linear;
 mod policy;
 mod pool;
@@ -105,6 +109,10 @@ pub use activation::{relu, Relu};
 pub use allocator::{tune_cpu_allocator, tune_cpu_allocator_with, AllocatorTuning};
 pub use batch_norm::{batch_norm, BatchNorm, BatchNormConfig, BATCH_NORM_NON_TRAINABLE};
 pub use conv::{conv2d, conv2d_fused, conv2d_no_bias, conv2d_op, Conv2d, Conv2dConfig, Epilogue};
+pub use depthwise::{
+    depthwise_conv2d, depthwise_conv2d_no_bias, depthwise_conv2d_op, DepthwiseConv2d, DepthwiseConv2dConfig,
+    DepthwisePadding,
+};
 pub use linear::{linear, linear_no_bias, Linear};
 pub use policy::{DTypePolicy, UnknownPolicy};
 pub use pool::{avg_pool2d, global_avg_pool2d, max_pool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d};
