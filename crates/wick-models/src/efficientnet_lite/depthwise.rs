@@ -1,17 +1,16 @@
-//! The depthwise convolution of an MBConv block ("same" padding, no bias).
+//! The depthwise convolution of an MBConv block: wick-nn's [`DepthwiseConv2d`] with
+//! TensorFlow "same" padding and no bias.
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
-
-use crate::same_padding::same_padding;
+use wick_nn::{DepthwiseConv2d, DepthwiseConv2dConfig};
 
 /// Depthwise `kernel×kernel` convolution with TensorFlow "same" padding; weight
-/// `[channels, 1, k, k]` named `weight`.
+/// `[channels, 1, k, k]` named `weight` (Keras' `DepthwiseConv2D(padding="same",
+/// use_bias=False)`, Glorot-uniform initial weights).
 #[derive(Debug)]
 pub struct Depthwise {
-    weight: Tensor,
-    kernel: usize,
-    stride: usize,
+    conv: DepthwiseConv2d,
 }
 
 impl Depthwise {
@@ -24,15 +23,11 @@ impl Depthwise {
             "weight",
             candle_nn::Init::Uniform { lo: -bound, up: bound },
         )?;
-        Ok(Depthwise { weight, kernel, stride })
+        Ok(Depthwise { conv: DepthwiseConv2d::new(weight, None, DepthwiseConv2dConfig::same(stride)) })
     }
 
     /// Applies it to NCHW `x`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (_, c, h, w) = x.dims4()?;
-        let (t, b) = same_padding(h, self.kernel, self.stride);
-        let (l, r) = same_padding(w, self.kernel, self.stride);
-        let x = x.pad_with_zeros(2, t, b)?.pad_with_zeros(3, l, r)?;
-        x.conv2d(&self.weight, 0, self.stride, 1, c)
+        candle_core::Module::forward(&self.conv, x)
     }
 }
