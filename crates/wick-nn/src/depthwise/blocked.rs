@@ -28,6 +28,8 @@ pub(super) struct BlockPlan {
     /// Per tap, in weight order: the offset of its pixel in the padded input from the
     /// window's corner.
     fwd: Vec<usize>,
+    /// Per kernel row: the offset of its first pixel from the window's corner.
+    fwd_rows: Vec<usize>,
     /// The taps in groups of at most 8 whose weight gradients stay in registers together.
     dw_groups: Vec<std::ops::Range<usize>>,
     /// Per phase `(a, b)` (index `a * s + b`) of the padded input's gradient.
@@ -40,8 +42,11 @@ pub(super) struct BlockPlan {
 
 /// One phase of the padded input's gradient in the blocked layout.
 struct DxPhase {
-    /// Per tap reading the phase: its offset in the padded output gradient.
+    /// Per tap reading the phase, by rows of `nv` taps whose pixels in the padded output
+    /// gradient are consecutive: its offset there.
     offs: Vec<usize>,
+    /// The taps per row.
+    nv: usize,
     /// Per tap reading the phase: its index in the weight.
     taps: Vec<usize>,
     /// The phase's columns `j0..j1` that lie inside the input.
@@ -69,18 +74,21 @@ impl BlockPlan {
         for a in 0..s {
             for b in 0..s {
                 let (mut offs, mut taps) = (Vec::new(), Vec::new());
+                let nv = (b..g.kw).step_by(s).count();
                 for (u, ki) in (a..g.kh).step_by(s).enumerate() {
-                    for (v, kj) in (b..g.kw).step_by(s).enumerate() {
+                    // Right to left in the kernel: left to right in the output gradient.
+                    for (v, kj) in (b..g.kw).step_by(s).enumerate().rev() {
                         offs.push(((mh - u) * dpw + (mw - v)) * LANES);
                         taps.push(ki * g.kw + kj);
                     }
                 }
                 let j0 = g.pl.saturating_sub(b).div_ceil(s);
                 let j1 = cend.saturating_sub(b).div_ceil(s).max(j0);
-                dx.push(DxPhase { offs, taps, j0, j1 });
+                dx.push(DxPhase { offs, nv, taps, j0, j1 });
             }
         }
-        BlockPlan { fwd, dw_groups, dx, mh, mw, dpw }
+        let fwd_rows = (0..g.kh).map(|ki| ki * g.pw * LANES).collect();
+        BlockPlan { fwd, fwd_rows, dw_groups, dx, mh, mw, dpw }
     }
 }
 
@@ -95,45 +103,70 @@ pub(super) struct BlockScratch {
     dyp: Vec<f32>,
     /// The padded input gradient block `[ph, pw, 16]`.
     dp: Vec<f32>,
-    /// Per tap, the block's 16 weights.
+}
+
+/// `v` resized to `len` zeros when its length differs, left as it is otherwise: the
+/// padded buffers of one geometry keep their zeros where no pixel is ever written, so they
+/// need zeroing only when first sized.
+#[inline(always)]
+pub(super) fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if v.len() != len {
+        v.clear();
+        v.resize(len, 0.0);
+    }
+    v
+}
+
+/// Every block's weights, lane by lane (lanes past the last channel zero): per block its
+/// taps in weight order, and per block and input-gradient phase that phase's taps in order.
+/// Built once per op call.
+pub(super) struct BlockWeights {
     w: Vec<[f32; LANES]>,
-    /// Per phase of the input gradient, the weights of its taps in its order.
     wdx: Vec<Vec<[f32; LANES]>>,
 }
 
-/// One block's place: its geometry and plan, first channel `c0` and channel count `cb` (at
-/// most 16).
+impl BlockWeights {
+    /// The block weights of `w` `[c, kh * kw]` under `plan`.
+    pub(super) fn new(g: &DwGeom, plan: &BlockPlan, w: &[f32]) -> Self {
+        let t = g.taps();
+        let nb = g.c.div_ceil(CB);
+        let mut bw = vec![[0f32; LANES]; nb * t];
+        for (c, wc) in w.chunks_exact(t).enumerate().take(g.c) {
+            for (tap, &v) in wc.iter().enumerate() {
+                bw[(c / CB) * t + tap][c % CB] = v;
+            }
+        }
+        let mut wdx = Vec::with_capacity(nb * plan.dx.len());
+        for blk in bw.chunks_exact(t.max(1)) {
+            wdx.extend(plan.dx.iter().map(|ph| ph.taps.iter().map(|&tap| blk[tap]).collect::<Vec<_>>()));
+        }
+        BlockWeights { w: bw, wdx }
+    }
+
+    /// Block `bi` (channels `16 * bi..`) of geometry `g` under `plan`.
+    pub(super) fn block<'a>(&'a self, g: &'a DwGeom, plan: &'a BlockPlan, bi: usize) -> Block<'a> {
+        let (t, np) = (g.taps(), plan.dx.len());
+        let c0 = bi * CB;
+        Block { g, plan, c0, cb: CB.min(g.c - c0), w: &self.w[bi * t..][..t], wdx: &self.wdx[bi * np..][..np] }
+    }
+}
+
+/// One block: its geometry and plan, first channel `c0`, channel count `cb` (at most 16) and
+/// weights.
 #[derive(Clone, Copy)]
 pub(super) struct Block<'a> {
     pub(super) g: &'a DwGeom,
     pub(super) plan: &'a BlockPlan,
     pub(super) c0: usize,
     pub(super) cb: usize,
-}
-
-impl Block<'_> {
-    /// Loads the block's weights (`w` is the whole `[c, kh * kw]` weight) into `s.w` (and in
-    /// each input-gradient phase's order into `s.wdx`), lane by lane; lanes past `cb` are zero.
-    pub(super) fn load_weights(&self, w: &[f32], s: &mut BlockScratch) {
-        let t = self.g.taps();
-        s.w.clear();
-        s.w.resize(t, [0f32; LANES]);
-        for l in 0..self.cb {
-            let wc = &w[(self.c0 + l) * t..][..t];
-            for (tap, &v) in s.w.iter_mut().zip(wc) {
-                tap[l] = v;
-            }
-        }
-        s.wdx.resize(self.plan.dx.len(), Vec::new());
-        for (wp, ph) in s.wdx.iter_mut().zip(&self.plan.dx) {
-            wp.clear();
-            wp.extend(ph.taps.iter().map(|&tap| s.w[tap]));
-        }
-    }
+    /// Per tap, the block's 16 weights.
+    w: &'a [[f32; LANES]],
+    /// Per input-gradient phase, the weights of its taps in its order.
+    wdx: &'a [Vec<[f32; LANES]>],
 }
 
 /// The output planes `out` `[cb, oh, ow]` of input planes `x` `[cb, h, w]` (one image), with
-/// the weights loaded by [`Block::load_weights`] and per-lane `bias`.
+/// per-lane `bias`.
 pub(super) fn forward_block(
     isa: Isa,
     b: Block<'_>,
@@ -168,7 +201,7 @@ pub(super) struct BlockGrads<'a> {
 }
 
 /// One image's gradients of a block (see [`BlockGrads`]) from its input planes `x` and output
-/// gradient planes `dy` `[cb, oh, ow]`, with the weights loaded by [`Block::load_weights`].
+/// gradient planes `dy` `[cb, oh, ow]`.
 pub(super) fn backward_block(isa: Isa, b: Block<'_>, x: &[f32], dy: &[f32], out: BlockGrads<'_>, s: &mut BlockScratch) {
     match isa {
         #[cfg(target_arch = "x86_64")]
@@ -289,8 +322,7 @@ fn pixel_out<S: Simd>(k: S, v: S::V, dst: &mut [f32], cb: usize, n: usize, i: us
 #[inline(always)]
 fn pack<S: Simd>(k: S, b: Block<'_>, x: &[f32], p: &mut Vec<f32>) {
     let g = b.g;
-    p.clear();
-    p.resize(g.ph * g.pw * LANES, 0.0);
+    let p = sized(p, g.ph * g.pw * LANES);
     let (nr, nc, n) = (nrows(g), ncols(g), g.h * g.w);
     let full = n / LANES * LANES;
     for q in (0..full).step_by(LANES) {
@@ -348,7 +380,7 @@ fn forward_body<S: Simd>(k: S, b: Block<'_>, x: &[f32], bias: &[f32; LANES], out
     let g = b.g;
     pack(k, b, x, &mut s.p);
     s.o.resize(g.oh * g.ow * LANES, 0.0);
-    let (p, w, o) = (&s.p[..], &s.w[..], &mut s.o[..]);
+    let (p, w, o) = (&s.p[..], b.w, &mut s.o[..]);
     let step = g.s * LANES;
     for oy in 0..g.oh {
         let row = &mut o[oy * g.ow * LANES..][..g.ow * LANES];
@@ -356,9 +388,14 @@ fn forward_body<S: Simd>(k: S, b: Block<'_>, x: &[f32], bias: &[f32; LANES], out
         let mut quads = row.chunks_exact_mut(4 * LANES);
         for (q, dst) in (&mut quads).enumerate() {
             let base = base + 4 * q * step;
-            let acc = match g.s {
-                1 => taps4::<S, LANES>(k, p, base, &b.plan.fwd, w),
-                2 => taps4::<S, { 2 * LANES }>(k, p, base, &b.plan.fwd, w),
+            let rows = &b.plan.fwd_rows[..];
+            let acc = match (g.kw, g.s) {
+                (3, 1) => rows4::<S, 3, 1>(k, p, base, rows, w),
+                (5, 1) => rows4::<S, 5, 1>(k, p, base, rows, w),
+                (3, 2) => rows4::<S, 3, 2>(k, p, base, rows, w),
+                (5, 2) => rows4::<S, 5, 2>(k, p, base, rows, w),
+                (_, 1) => taps4::<S, LANES>(k, p, base, &b.plan.fwd, w),
+                (_, 2) => taps4::<S, { 2 * LANES }>(k, p, base, &b.plan.fwd, w),
                 _ => taps4_strided(k, p, base, step, &b.plan.fwd, w),
             };
             for (j, a) in acc.into_iter().enumerate() {
@@ -371,6 +408,35 @@ fn forward_body<S: Simd>(k: S, b: Block<'_>, x: &[f32], bias: &[f32; LANES], out
         }
     }
     unpack_out(k, b, &s.o, bias, out);
+}
+
+/// [`taps4`] for kernel rows of `KW` taps at pixel stride `ST`: row `r` reads the pixels from
+/// `src[base + rows[r]]` on, each loaded once for all four outputs and taps (`w` holds the
+/// rows' weights one after the other). The same sums in the same order as [`taps4`].
+#[inline(always)]
+fn rows4<S: Simd, const KW: usize, const ST: usize>(
+    k: S,
+    src: &[f32],
+    base: usize,
+    rows: &[usize],
+    w: &[[f32; LANES]],
+) -> [S::V; 4] {
+    let np = 3 * ST + KW;
+    let mut acc = [k.zero(); 4];
+    for (&ro, wr) in rows.iter().zip(w.chunks_exact(KW)) {
+        let win = &src[base + ro..][..np * LANES];
+        let mut pv = [k.zero(); 16];
+        for (i, v) in pv.iter_mut().enumerate().take(np) {
+            *v = k.load(&win[i * LANES..]);
+        }
+        for (kj, wv) in wr.iter().enumerate() {
+            let wv = k.load(wv);
+            for (j, a) in acc.iter_mut().enumerate() {
+                *a = k.madd(wv, pv[j * ST + kj], *a);
+            }
+        }
+    }
+    acc
 }
 
 /// `Σ_i ws[i] * src[base + j * STEP + offs[i]]` for the four pixels `j < 4` (`STEP` a
@@ -411,6 +477,18 @@ fn taps4_strided<S: Simd>(
     a
 }
 
+/// [`rows4`] at pixel stride 1 over (at most 8) rows of `KW` taps given by the offsets of all
+/// their taps (`offs[r * KW]` starts row `r`).
+#[inline(always)]
+fn rows4_dx<S: Simd, const KW: usize>(k: S, src: &[f32], base: usize, offs: &[usize], w: &[[f32; LANES]]) -> [S::V; 4] {
+    let mut rows = [0usize; 8];
+    let n = (offs.len() / KW).min(8);
+    for (r, o) in rows.iter_mut().zip(offs.chunks_exact(KW)).take(n) {
+        *r = o[0];
+    }
+    rows4::<S, KW, 1>(k, src, base, &rows[..n], w)
+}
+
 /// `Σ_i ws[i] * src[base + offs[i]]`, one pixel.
 #[inline(always)]
 fn taps1<S: Simd>(k: S, src: &[f32], base: usize, offs: &[usize], ws: &[[f32; LANES]]) -> S::V {
@@ -447,32 +525,30 @@ fn backward_body<S: Simd>(k: S, b: Block<'_>, x: &[f32], dy: &[f32], out: BlockG
     if let Some(dw) = out.dw {
         pack(k, b, x, &mut s.p);
         let p = &s.p[..];
-        for r in plan.dw_groups.iter().cloned() {
-            let offs = &plan.fwd[r.clone()];
-            let accs = &mut dw[r];
-            match accs.len() {
-                1 => dw_taps::<S, 1>(k, g, offs, o, p, accs),
-                2 => dw_taps::<S, 2>(k, g, offs, o, p, accs),
-                3 => dw_taps::<S, 3>(k, g, offs, o, p, accs),
-                4 => dw_taps::<S, 4>(k, g, offs, o, p, accs),
-                5 => dw_taps::<S, 5>(k, g, offs, o, p, accs),
-                6 => dw_taps::<S, 6>(k, g, offs, o, p, accs),
-                7 => dw_taps::<S, 7>(k, g, offs, o, p, accs),
-                _ => dw_taps::<S, 8>(k, g, offs, o, p, accs),
+        if matches!((g.kw, g.s), (3 | 5, 1 | 2)) {
+            // (Loops rather than closures, which would miss the caller's instruction set.)
+            for (ki, a) in dw.chunks_exact_mut(g.kw).enumerate() {
+                match (g.kw, g.s) {
+                    (3, 1) => dw_row::<S, 3, 1>(k, g, ki, o, p, a),
+                    (5, 1) => dw_row::<S, 5, 1>(k, g, ki, o, p, a),
+                    (3, _) => dw_row::<S, 3, 2>(k, g, ki, o, p, a),
+                    _ => dw_row::<S, 5, 2>(k, g, ki, o, p, a),
+                }
             }
+        } else {
+            dw_groups(k, b, o, p, dw);
         }
     }
     if let Some(dx) = out.dx {
         // The output gradient with `mh` / `mw` zero rows and columns around it.
         let dpw = plan.dpw;
-        s.dyp.clear();
-        s.dyp.resize((g.oh + 2 * plan.mh) * dpw * LANES, 0.0);
+        sized(&mut s.dyp, (g.oh + 2 * plan.mh) * dpw * LANES);
         for oy in 0..g.oh {
             let dst = ((oy + plan.mh) * dpw + plan.mw) * LANES;
             s.dyp[dst..dst + g.ow * LANES].copy_from_slice(&o[oy * g.ow * LANES..][..g.ow * LANES]);
         }
         s.dp.resize(g.ph * g.pw * LANES, 0.0);
-        let (dyp, dp, wdx) = (&s.dyp[..], &mut s.dp[..], &s.wdx[..]);
+        let (dyp, dp, wdx) = (&s.dyp[..], &mut s.dp[..], b.wdx);
         // Each padded input pixel inside the input, as a sum over the taps of its phase.
         for r in g.pt..g.ph.min(g.pt + g.h) {
             let (a, i) = (r % g.s, r / g.s);
@@ -482,7 +558,16 @@ fn backward_body<S: Simd>(k: S, b: Block<'_>, x: &[f32], dy: &[f32], out: BlockG
                 let mut j = ph.j0;
                 while j < ph.j1 {
                     if j + 4 <= ph.j1 {
-                        let acc = taps4::<S, LANES>(k, dyp, (i * dpw + j) * LANES, &ph.offs, ws);
+                        let base = (i * dpw + j) * LANES;
+                        let rows = &ph.offs[..];
+                        let nv = if ph.offs.len() <= 8 * ph.nv { ph.nv } else { 0 };
+                        let acc = match nv {
+                            1 => rows4_dx::<S, 1>(k, dyp, base, rows, ws),
+                            2 => rows4_dx::<S, 2>(k, dyp, base, rows, ws),
+                            3 => rows4_dx::<S, 3>(k, dyp, base, rows, ws),
+                            5 => rows4_dx::<S, 5>(k, dyp, base, rows, ws),
+                            _ => taps4::<S, LANES>(k, dyp, base, rows, ws),
+                        };
                         for (q, v) in acc.into_iter().enumerate() {
                             k.store(v, &mut dp[at(g, r, g.s * (j + q) + bp)..]);
                         }
@@ -527,6 +612,77 @@ fn dw_taps<S: Simd, const N: usize>(k: S, g: &DwGeom, offs: &[usize], o: &[f32],
             let base = at(g, oy * g.s, ox * g.s);
             for (a, &off) in a.iter_mut().zip(&offs) {
                 *a = k.madd(dv, k.load(&p[base + off..]), *a);
+            }
+        }
+    }
+    for (r, a) in accs.iter_mut().zip(a) {
+        k.store(a, r);
+    }
+}
+
+/// The weight gradients of all taps, [`dw_taps`] over the plan's tap groups.
+#[inline(always)]
+fn dw_groups<S: Simd>(k: S, b: Block<'_>, o: &[f32], p: &[f32], dw: &mut [[f32; LANES]]) {
+    let (g, plan) = (b.g, b.plan);
+    for r in plan.dw_groups.iter().cloned() {
+        let offs = &plan.fwd[r.clone()];
+        let accs = &mut dw[r];
+        match accs.len() {
+            1 => dw_taps::<S, 1>(k, g, offs, o, p, accs),
+            2 => dw_taps::<S, 2>(k, g, offs, o, p, accs),
+            3 => dw_taps::<S, 3>(k, g, offs, o, p, accs),
+            4 => dw_taps::<S, 4>(k, g, offs, o, p, accs),
+            5 => dw_taps::<S, 5>(k, g, offs, o, p, accs),
+            6 => dw_taps::<S, 6>(k, g, offs, o, p, accs),
+            7 => dw_taps::<S, 7>(k, g, offs, o, p, accs),
+            _ => dw_taps::<S, 8>(k, g, offs, o, p, accs),
+        }
+    }
+}
+
+/// Adds to the weight gradients `accs` of kernel row `ki` (`KW` taps, stride `ST`) the sum over
+/// the output pixels of the output gradient `o` times the input `p` under each tap, four
+/// pixels at a time with each input pixel loaded once; the same sums in the same order as
+/// [`dw_taps`].
+#[inline(always)]
+fn dw_row<S: Simd, const KW: usize, const ST: usize>(
+    k: S,
+    g: &DwGeom,
+    ki: usize,
+    o: &[f32],
+    p: &[f32],
+    accs: &mut [[f32; LANES]],
+) {
+    let np = 3 * ST + KW;
+    let mut a = [k.zero(); KW];
+    for (a, r) in a.iter_mut().zip(accs.iter()) {
+        *a = k.load(r);
+    }
+    let quads = g.ow / 4;
+    for oy in 0..g.oh {
+        let prow = at(g, oy * ST + ki, 0);
+        let orow = &o[oy * g.ow * LANES..][..g.ow * LANES];
+        for q in 0..quads {
+            let mut dv = [k.zero(); 4];
+            for (j, d) in dv.iter_mut().enumerate() {
+                *d = k.load(&orow[(4 * q + j) * LANES..]);
+            }
+            let win = &p[prow + 4 * q * ST * LANES..][..np * LANES];
+            let mut pv = [k.zero(); 16];
+            for (i, v) in pv.iter_mut().enumerate().take(np) {
+                *v = k.load(&win[i * LANES..]);
+            }
+            for (j, &d) in dv.iter().enumerate() {
+                for (kj, a) in a.iter_mut().enumerate() {
+                    *a = k.madd(d, pv[j * ST + kj], *a);
+                }
+            }
+        }
+        for ox in 4 * quads..g.ow {
+            let d = k.load(&orow[ox * LANES..]);
+            let win = &p[prow + ox * ST * LANES..][..KW * LANES];
+            for (kj, a) in a.iter_mut().enumerate() {
+                *a = k.madd(d, k.load(&win[kj * LANES..]), *a);
             }
         }
     }

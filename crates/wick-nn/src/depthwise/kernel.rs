@@ -7,6 +7,7 @@
 //! every run; the AVX-512 and AVX2 builds use the same order and fused multiply-adds
 //! ([`Simd`]), so they agree bit for bit too (the baseline, without FMA, rounds each product).
 
+use super::blocked::sized;
 use super::geom::DwGeom;
 #[cfg(target_arch = "x86_64")]
 use super::simd::{Avx2, Avx512};
@@ -141,6 +142,9 @@ pub(super) struct PlaneIn<'a> {
     pub(super) plan: &'a Plan,
     pub(super) x: &'a [f32],
     pub(super) w: &'a [f32],
+    /// The planes the same task reads next (empty at the end), prefetched while this one is
+    /// computed: one plane at a time is a single memory stream, too few to hide the latency.
+    pub(super) next: [&'a [f32]; 2],
 }
 
 /// The output plane `out` `[oh, ow]` of `p`, plus `bias`.
@@ -204,6 +208,7 @@ fn backward_avx2(t: Avx2, p: PlaneIn<'_>, dy: &[f32], out: PlaneGrads<'_>, s: &m
 #[inline(always)]
 fn forward_body<S: Simd>(k: S, p: PlaneIn<'_>, bias: f32, out: &mut [f32], s: &mut Scratch) {
     let g = p.g;
+    prefetch(p.next);
     pack(g, p.x, &mut s.q);
     s.taps.clear();
     s.taps.extend(p.plan.fwd.iter().zip(p.w).map(|(&o, &w)| (o, w)));
@@ -223,6 +228,7 @@ fn forward_body<S: Simd>(k: S, p: PlaneIn<'_>, bias: f32, out: &mut [f32], s: &m
 #[inline(always)]
 fn backward_body<S: Simd>(k: S, p: PlaneIn<'_>, dy: &[f32], out: PlaneGrads<'_>, s: &mut Scratch) {
     let g = p.g;
+    prefetch(p.next);
     if let Some(db) = out.db {
         *db += sum_f32(dy);
     }
@@ -232,8 +238,7 @@ fn backward_body<S: Simd>(k: S, p: PlaneIn<'_>, dy: &[f32], out: PlaneGrads<'_>,
     // The output gradient in rows of `qw` (zeros in the columns past `ow`, so that the
     // outputs the forward pass computed and dropped get no gradient), after `m` zeros.
     let m = g.max_offset();
-    s.dyp.clear();
-    s.dyp.resize(m + g.qh * g.qw + g.qw + B, 0.0);
+    sized(&mut s.dyp, m + g.qh * g.qw + g.qw + B);
     for (drow, row) in s.dyp[m..].chunks_mut(g.qw).zip(dy.chunks_exact(g.ow)) {
         drow[..g.ow].copy_from_slice(row);
     }
@@ -283,13 +288,27 @@ fn dx_phase<S: Simd>(
     gather(k, dyp, taps, &mut wide[..len]);
 }
 
+/// Asks the CPU to bring every cache line of `planes` into its caches.
+#[inline(always)]
+pub(super) fn prefetch(planes: [&[f32]; 2]) {
+    #[cfg(target_arch = "x86_64")]
+    for plane in planes {
+        for line in plane.chunks(16) {
+            // SAFETY: a prefetch reads nothing architecturally and cannot fault; the address is
+            // inside `plane` anyway.
+            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast()) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = planes;
+}
+
 /// Writes the phase planes of input plane `x` into `q` (see [`DwGeom`]), zeros where the
 /// padded plane is padding.
 #[inline(always)]
 fn pack(g: &DwGeom, x: &[f32], q: &mut Vec<f32>) {
     let qs = phase_stride(g);
-    q.clear();
-    q.resize(g.phases() * qs, 0.0);
+    let q = sized(q, g.phases() * qs);
     let s = g.s;
     // Input columns that land inside the `pw` columns the windows read.
     let ncols = g.w.min(g.pw.saturating_sub(g.pl));

@@ -6,9 +6,11 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::blocked::{backward_block, forward_block, use_blocked, Block, BlockGrads, BlockPlan, BlockScratch, CB};
+use super::blocked::{
+    backward_block, forward_block, use_blocked, BlockGrads, BlockPlan, BlockScratch, BlockWeights, CB,
+};
 use super::geom::DwGeom;
-use super::kernel::{backward_plane, forward_plane, lane_sum, Isa, Plan, PlaneGrads, PlaneIn, Scratch};
+use super::kernel::{backward_plane, forward_plane, lane_sum, prefetch, Isa, Plan, PlaneGrads, PlaneIn, Scratch};
 use super::simd::LANES;
 
 /// Gradients of the depthwise op; each is computed only when asked for.
@@ -80,7 +82,8 @@ fn forward_with(g: &DwGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, blocked: bo
         out.get().par_chunks_mut(ohw).enumerate().for_each_init(Scratch::default, |s, (p, o)| {
             let c = p % g.c;
             let bias = b.map_or(0.0, |b| b[c]);
-            let input = PlaneIn { g, plan: &plan, x: &x[p * hw..][..hw], w: &w[c * t..][..t] };
+            let next = x.get((p + 1) * hw..(p + 2) * hw).unwrap_or_default();
+            let input = PlaneIn { g, plan: &plan, x: &x[p * hw..][..hw], w: &w[c * t..][..t], next: [next, &[]] };
             forward_plane(isa, input, bias, zeroed(o), s);
         });
     }
@@ -133,7 +136,12 @@ fn backward_planes(g: &DwGeom, x: &[f32], w: &[f32], dy: &[f32], needs: Needs, i
                         dw: need_dw.then_some(&mut acc[..]),
                         db: need_db.then_some(&mut db),
                     };
-                    let input = PlaneIn { g, plan: &plan, x: &x[p * hw..][..hw], w: &w[c * t..][..t] };
+                    let q = p + g.c;
+                    let next = [
+                        x.get(q * hw..(q + 1) * hw).unwrap_or_default(),
+                        dy.get(q * ohw..(q + 1) * ohw).unwrap_or_default(),
+                    ];
+                    let input = PlaneIn { g, plan: &plan, x: &x[p * hw..][..hw], w: &w[c * t..][..t], next };
                     backward_plane(isa, input, &dy[p * ohw..][..ohw], out, s);
                 }
                 (acc.iter().map(|a| lane_sum(*a)).collect(), db)
@@ -167,17 +175,22 @@ fn forward_blocked(g: &DwGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, out: &mu
     let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
     let mut units = Vec::with_capacity(g.n * g.c.div_ceil(CB));
     for (ni, img) in out.chunks_exact_mut(g.c * ohw).enumerate() {
-        units.extend(blocks_of(g, img, ohw).into_iter().enumerate().map(|(bi, o)| (ni, bi * CB, o)));
+        units.extend(blocks_of(g, img, ohw).into_iter().enumerate().map(|(bi, o)| (ni, bi, o)));
     }
     let plan = BlockPlan::new(g);
-    units.into_par_iter().for_each_init(BlockScratch::default, |s, (ni, c0, o)| {
-        let block = Block { g, plan: &plan, c0, cb: CB.min(g.c - c0) };
-        block.load_weights(w, s);
+    let weights = BlockWeights::new(g, &plan, w);
+    units.into_par_iter().for_each_init(BlockScratch::default, |s, (ni, bi, o)| {
+        let block = weights.block(g, &plan, bi);
+        let c0 = block.c0;
         let mut bias = [0f32; LANES];
         if let Some(b) = b {
             bias[..block.cb].copy_from_slice(&b[c0..c0 + block.cb]);
         }
-        let xs = &x[(ni * g.c + c0) * hw..][..block.cb * hw];
+        let first = ni * g.c + c0;
+        // The next unit's planes follow these in memory.
+        let next = first + block.cb;
+        prefetch([x.get(next * hw..(next + block.cb) * hw).unwrap_or_default(), &[]]);
+        let xs = &x[first * hw..][..block.cb * hw];
         forward_block(isa, block, xs, &bias, zeroed(o), s);
     });
 }
@@ -197,13 +210,13 @@ fn backward_blocked(g: &DwGeom, x: &[f32], w: &[f32], dy: &[f32], needs: Needs, 
         }
     }
     let plan = BlockPlan::new(g);
+    let weights = BlockWeights::new(g, &plan, w);
     let per_block: Vec<(Vec<[f32; LANES]>, [f32; LANES])> = dx_blocks
         .into_par_iter()
         .enumerate()
         .map_init(BlockScratch::default, |s, (bi, planes)| {
-            let c0 = bi * CB;
-            let block = Block { g, plan: &plan, c0, cb: CB.min(g.c - c0) };
-            block.load_weights(w, s);
+            let block = weights.block(g, &plan, bi);
+            let c0 = block.c0;
             let mut dw = vec![[0f32; LANES]; if need_dw { t } else { 0 }];
             let mut db = [0f32; LANES];
             let mut planes = planes.into_iter();
@@ -214,6 +227,11 @@ fn backward_blocked(g: &DwGeom, x: &[f32], w: &[f32], dy: &[f32], needs: Needs, 
                     dw: need_dw.then_some(&mut dw[..]),
                     db: need_db.then_some(&mut db),
                 };
+                let next = first + g.c;
+                prefetch([
+                    x.get(next * hw..(next + block.cb) * hw).unwrap_or_default(),
+                    dy.get(next * ohw..(next + block.cb) * ohw).unwrap_or_default(),
+                ]);
                 let xs = &x[first * hw..][..block.cb * hw];
                 let dys = &dy[first * ohw..][..block.cb * ohw];
                 backward_block(isa, block, xs, dys, out, s);
