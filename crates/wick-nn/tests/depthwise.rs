@@ -6,7 +6,7 @@ mod common;
 use candle_core::{DType, Device, Module, Result, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use common::{assert_close, Rng};
-use wick_nn::{depthwise_conv2d_op, DepthwiseConv2dConfig, DepthwisePadding};
+use wick_nn::{depthwise_conv2d_op, DTypePolicy, DepthwiseConv2d, DepthwiseConv2dConfig, DepthwisePadding};
 
 const TOL: f32 = 2e-5;
 
@@ -320,5 +320,31 @@ fn bf16_runs_the_cpu_op_and_rounds_once() -> Result<()> {
         want.to_dtype(DType::BF16)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?,
     );
     assert_eq!(a, b);
+    Ok(())
+}
+
+#[test]
+fn mixed_bfloat16_policy_computes_in_bf16_and_trains_f32_variables() -> Result<()> {
+    let mut rng = Rng::new(80);
+    let x = Var::from_tensor(&rng.tensor(&[2, 20, 9, 9])?)?;
+    let w = Var::from_tensor(&rng.tensor(&[20, 1, 3, 3])?)?;
+    let b = Var::from_tensor(&rng.tensor(&[20])?)?;
+    let layer =
+        DepthwiseConv2d::new(w.as_tensor().clone(), Some(b.as_tensor().clone()), DepthwiseConv2dConfig::same(2));
+    let mixed = layer.clone().with_policy(DTypePolicy::MIXED_BFLOAT16);
+    assert_eq!(mixed.policy(), Some(DTypePolicy::MIXED_BFLOAT16));
+    let y = mixed.forward(x.as_tensor())?;
+    assert_eq!((y.dtype(), y.dims()), (DType::BF16, &[2, 20, 5, 5][..]));
+    let y32 = layer.forward(x.as_tensor())?;
+    assert_close("bf16 output", &y.to_dtype(DType::F32)?, &y32, 1.0 / 64.0);
+    let grads = y.to_dtype(DType::F32)?.sum_all()?.backward()?;
+    let grads32 = y32.sum_all()?.backward()?;
+    for (name, v) in [("x", &x), ("weight", &w), ("bias", &b)] {
+        let (Some(g), Some(g32)) = (grads.get(v.as_tensor()), grads32.get(v.as_tensor())) else {
+            panic!("no {name} gradient")
+        };
+        assert_eq!(g.dtype(), DType::F32, "{name} gradient");
+        assert_close(&format!("{name} gradient"), g, g32, 0.02);
+    }
     Ok(())
 }
