@@ -8,6 +8,7 @@
 #   WICK_BENCH_ROUNDS=7 WICK_BENCH_SECONDS=6 scripts/bench_depthwise.sh
 #   WICK_BENCH_CANDLE=1 scripts/bench_depthwise.sh  # also time Candle's grouped conv2d (slow)
 #   WICK_BENCH_ENFORCE=1 scripts/bench_depthwise.sh # exit 1 if wick-nn < 1.0x Keras
+#   WICK_BENCH_THREADS=1 scripts/bench_depthwise.sh # both sides on one thread each
 #
 # Each round runs the Rust example (crates/wick-nn/examples/bench_depthwise.rs, one round)
 # and then the Keras script (scripts/bench_depthwise_keras.py, one round), so both sides of
@@ -41,16 +42,22 @@ if [[ ! -x "$BIN" ]]; then
     echo "bench_depthwise.sh: could not build the bench_depthwise example" >&2
     exit 1
 fi
+THREADS=${WICK_BENCH_THREADS:-0}
+KERAS_THREADS=()
+if [[ "$THREADS" != 0 ]]; then
+    export RAYON_NUM_THREADS=$THREADS
+    KERAS_THREADS=(--threads "$THREADS")
+fi
 MODE=wick-only
 [[ "${WICK_BENCH_CANDLE:-0}" == 1 ]] && MODE=""
 echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== $("$PY" -c 'import tensorflow as tf, keras; print("tensorflow", tf.__version__, "keras", keras.__version__)' 2>/dev/null), $(rustc --version)"
-echo "== $ROUNDS interleaved rounds, >= $SECONDS_PER s per side per round"
+echo "== $ROUNDS interleaved rounds, >= $SECONDS_PER s per side per round, threads: ${RAYON_NUM_THREADS:-default (all cores)}"
 
 wick=() keras=() cand=() r=()
 for ((i = 1; i <= ROUNDS; i++)); do
     rust_out=$("$BIN" 1 "$SECONDS_PER" $MODE 2>&1) || { echo "$rust_out"; exit 1; }
-    keras_out=$("$PY" scripts/bench_depthwise_keras.py --rounds 1 --seconds "$SECONDS_PER" 2>&1) || { echo "$keras_out"; exit 1; }
+    keras_out=$("$PY" scripts/bench_depthwise_keras.py --rounds 1 --seconds "$SECONDS_PER" ${KERAS_THREADS[@]+"${KERAS_THREADS[@]}"} 2>&1) || { echo "$keras_out"; exit 1; }
     w=$(field wick_ms "$rust_out") c=$(field candle_ms "$rust_out") k=$(field keras_ms "$keras_out")
     wick+=("$w") keras+=("$k") cand+=("$c") r+=("$(ratio "$k" "$w")")
     printf 'round %d (load %s): wick-nn %.2f ms | keras %.2f ms | candle grouped %s ms | keras / wick: %sx\n' \

@@ -10,9 +10,10 @@ depthwise kernel (both `tf.Variable`s), inside one `tf.function` per shape, as t
 backpropagates `sum(y)` into its input and weight `Var`s. Each shape warms up with 3 steps
 (the first traces the function), then runs steps for at least --seconds / 11 (and at least
 5 steps); its time is the median step, and the sum over the shapes is one step.
-TensorFlow keeps its default thread pools (all cores), as the Rust side uses rayon's.
+TensorFlow keeps its default thread pools (all cores), as the Rust side uses rayon's; with
+--threads N both of its pools get N threads (the Rust side then runs with RAYON_NUM_THREADS=N).
 
-Usage: bench_depthwise_keras.py [--rounds R] [--seconds S]
+Usage: bench_depthwise_keras.py [--rounds R] [--seconds S] [--threads N]
 The last line is machine-readable: `RESULT keras_ms=<median over rounds> rounds=<r1,...>`.
 Needs tensorflow-cpu 2.21.0 (scripts/ensure_bench_venv.sh).
 """
@@ -79,7 +80,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--threads", type=int, default=0, help="TF intra- and inter-op threads (0: TF default)")
     args = ap.parse_args()
+    if args.threads > 0:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
     rng = np.random.default_rng(0)
     steps = [(shape, make_step(*shape, rng)) for shape in SHAPES]
