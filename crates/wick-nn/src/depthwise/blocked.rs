@@ -8,6 +8,7 @@
 //! geometry (pixels in raster order, taps in weight order, images in batch order), so the
 //! results are the same bits on every run.
 
+use super::buffer::sized;
 use super::geom::DwGeom;
 use super::kernel::Isa;
 #[cfg(target_arch = "x86_64")]
@@ -27,31 +28,31 @@ pub(super) fn use_blocked(g: &DwGeom) -> bool {
 pub(super) struct BlockPlan {
     /// Per tap, in weight order: the offset of its pixel in the padded input from the
     /// window's corner.
-    fwd: Vec<usize>,
+    pub(super) fwd: Vec<usize>,
     /// Per kernel row: the offset of its first pixel from the window's corner.
-    fwd_rows: Vec<usize>,
+    pub(super) fwd_rows: Vec<usize>,
     /// The taps in groups of at most 8 whose weight gradients stay in registers together.
-    dw_groups: Vec<std::ops::Range<usize>>,
+    pub(super) dw_groups: Vec<std::ops::Range<usize>>,
     /// Per phase `(a, b)` (index `a * s + b`) of the padded input's gradient.
-    dx: Vec<DxPhase>,
+    pub(super) dx: Vec<DxPhase>,
     /// Zero rows / columns around the padded output gradient, and its row length.
-    mh: usize,
-    mw: usize,
-    dpw: usize,
+    pub(super) mh: usize,
+    pub(super) mw: usize,
+    pub(super) dpw: usize,
 }
 
 /// One phase of the padded input's gradient in the blocked layout.
-struct DxPhase {
+pub(super) struct DxPhase {
     /// Per tap reading the phase, by rows of `nv` taps whose pixels in the padded output
     /// gradient are consecutive: its offset there.
-    offs: Vec<usize>,
+    pub(super) offs: Vec<usize>,
     /// The taps per row.
-    nv: usize,
+    pub(super) nv: usize,
     /// Per tap reading the phase: its index in the weight.
-    taps: Vec<usize>,
+    pub(super) taps: Vec<usize>,
     /// The phase's columns `j0..j1` that lie inside the input.
-    j0: usize,
-    j1: usize,
+    pub(super) j0: usize,
+    pub(super) j1: usize,
 }
 
 impl BlockPlan {
@@ -96,33 +97,21 @@ impl BlockPlan {
 #[derive(Default)]
 pub(super) struct BlockScratch {
     /// The padded input block `[ph, pw, 16]`.
-    p: Vec<f32>,
+    pub(super) p: Vec<f32>,
     /// The output (gradient) block `[oh, ow, 16]`.
-    o: Vec<f32>,
+    pub(super) o: Vec<f32>,
     /// The output gradient block with zero margins `[oh + 2 mh, ow + 2 mw, 16]`.
-    dyp: Vec<f32>,
+    pub(super) dyp: Vec<f32>,
     /// The padded input gradient block `[ph, pw, 16]`.
-    dp: Vec<f32>,
-}
-
-/// `v` resized to `len` zeros when its length differs, left as it is otherwise: the
-/// padded buffers of one geometry keep their zeros where no pixel is ever written, so they
-/// need zeroing only when first sized.
-#[inline(always)]
-pub(super) fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    if v.len() != len {
-        v.clear();
-        v.resize(len, 0.0);
-    }
-    v
+    pub(super) dp: Vec<f32>,
 }
 
 /// Every block's weights, lane by lane (lanes past the last channel zero): per block its
 /// taps in weight order, and per block and input-gradient phase that phase's taps in order.
 /// Built once per op call.
 pub(super) struct BlockWeights {
-    w: Vec<[f32; LANES]>,
-    wdx: Vec<Vec<[f32; LANES]>>,
+    pub(super) w: Vec<[f32; LANES]>,
+    pub(super) wdx: Vec<Vec<[f32; LANES]>>,
 }
 
 impl BlockWeights {
@@ -160,9 +149,9 @@ pub(super) struct Block<'a> {
     pub(super) c0: usize,
     pub(super) cb: usize,
     /// Per tap, the block's 16 weights.
-    w: &'a [[f32; LANES]],
+    pub(super) w: &'a [[f32; LANES]],
     /// Per input-gradient phase, the weights of its taps in its order.
-    wdx: &'a [Vec<[f32; LANES]>],
+    pub(super) wdx: &'a [Vec<[f32; LANES]>],
 }
 
 /// The output planes `out` `[cb, oh, ow]` of input planes `x` `[cb, h, w]` (one image), with
@@ -190,34 +179,6 @@ pub(super) fn forward_block(
     }
 }
 
-/// Where one image's block gradients go; each is computed only when present.
-pub(super) struct BlockGrads<'a> {
-    /// The input gradient planes `[cb, h, w]`, zero on entry.
-    pub(super) dx: Option<&'a mut [f32]>,
-    /// Per tap, the block's weight gradients so far, which this image adds to.
-    pub(super) dw: Option<&'a mut [[f32; LANES]]>,
-    /// The block's bias gradients so far, which this image adds to.
-    pub(super) db: Option<&'a mut [f32; LANES]>,
-}
-
-/// One image's gradients of a block (see [`BlockGrads`]) from its input planes `x` and output
-/// gradient planes `dy` `[cb, oh, ow]`.
-pub(super) fn backward_block(isa: Isa, b: Block<'_>, x: &[f32], dy: &[f32], out: BlockGrads<'_>, s: &mut BlockScratch) {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512(t) => {
-            // SAFETY: the token proves the CPU has AVX-512F and FMA.
-            unsafe { backward_avx512(t, b, x, dy, out, s) }
-        }
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2(t) => {
-            // SAFETY: the token proves the CPU has AVX2 and FMA.
-            unsafe { backward_avx2(t, b, x, dy, out, s) }
-        }
-        Isa::Base => backward_body(Scalar, b, x, dy, out, s),
-    }
-}
-
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
 fn forward_avx512(t: Avx512, b: Block<'_>, x: &[f32], bias: &[f32; LANES], out: &mut [f32], s: &mut BlockScratch) {
@@ -230,33 +191,21 @@ fn forward_avx2(t: Avx2, b: Block<'_>, x: &[f32], bias: &[f32; LANES], out: &mut
     forward_body(t, b, x, bias, out, s)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,fma")]
-fn backward_avx512(t: Avx512, b: Block<'_>, x: &[f32], dy: &[f32], out: BlockGrads<'_>, s: &mut BlockScratch) {
-    backward_body(t, b, x, dy, out, s)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn backward_avx2(t: Avx2, b: Block<'_>, x: &[f32], dy: &[f32], out: BlockGrads<'_>, s: &mut BlockScratch) {
-    backward_body(t, b, x, dy, out, s)
-}
-
 /// The padded input's pixel `(r, c)` in `[ph, pw, 16]`.
 #[inline(always)]
-fn at(g: &DwGeom, r: usize, c: usize) -> usize {
+pub(super) fn at(g: &DwGeom, r: usize, c: usize) -> usize {
     (r * g.pw + c) * LANES
 }
 
 /// Input columns that land inside the `pw` columns the windows read.
 #[inline(always)]
-fn ncols(g: &DwGeom) -> usize {
+pub(super) fn ncols(g: &DwGeom) -> usize {
     g.w.min(g.pw.saturating_sub(g.pl))
 }
 
 /// Input rows `y` (with padded row `y + pt`) inside the `ph` rows the windows read.
 #[inline(always)]
-fn nrows(g: &DwGeom) -> usize {
+pub(super) fn nrows(g: &DwGeom) -> usize {
     g.h.min(g.ph.saturating_sub(g.pt))
 }
 
@@ -267,7 +216,7 @@ fn nrows(g: &DwGeom) -> usize {
 
 /// Pixels `q..q + 16` of the planes `src` `[cb, n]`, pixel-major.
 #[inline(always)]
-fn tile_in<S: Simd>(k: S, src: &[f32], cb: usize, n: usize, q: usize) -> [S::V; LANES] {
+pub(super) fn tile_in<S: Simd>(k: S, src: &[f32], cb: usize, n: usize, q: usize) -> [S::V; LANES] {
     let mut m = [k.zero(); LANES];
     if cb == LANES {
         for (l, m) in m.iter_mut().enumerate() {
@@ -284,7 +233,7 @@ fn tile_in<S: Simd>(k: S, src: &[f32], cb: usize, n: usize, q: usize) -> [S::V; 
 
 /// Pixel `i` of the planes `src` `[cb, n]`.
 #[inline(always)]
-fn pixel_in<S: Simd>(k: S, src: &[f32], cb: usize, n: usize, i: usize) -> S::V {
+pub(super) fn pixel_in<S: Simd>(k: S, src: &[f32], cb: usize, n: usize, i: usize) -> S::V {
     let mut v = [0f32; LANES];
     for (l, v) in v.iter_mut().enumerate().take(cb) {
         *v = src[l * n + i];
@@ -294,7 +243,7 @@ fn pixel_in<S: Simd>(k: S, src: &[f32], cb: usize, n: usize, i: usize) -> S::V {
 
 /// Writes the pixel-major `m` (pixels `q..q + 16`) into the planes `dst` `[cb, n]`.
 #[inline(always)]
-fn tile_out<S: Simd>(k: S, mut m: [S::V; LANES], dst: &mut [f32], cb: usize, n: usize, q: usize) {
+pub(super) fn tile_out<S: Simd>(k: S, mut m: [S::V; LANES], dst: &mut [f32], cb: usize, n: usize, q: usize) {
     k.transpose(&mut m);
     if cb == LANES {
         for (l, v) in m.into_iter().enumerate() {
@@ -309,7 +258,7 @@ fn tile_out<S: Simd>(k: S, mut m: [S::V; LANES], dst: &mut [f32], cb: usize, n: 
 
 /// Writes pixel `i`'s channels `v` into the planes `dst` `[cb, n]`.
 #[inline(always)]
-fn pixel_out<S: Simd>(k: S, v: S::V, dst: &mut [f32], cb: usize, n: usize, i: usize) {
+pub(super) fn pixel_out<S: Simd>(k: S, v: S::V, dst: &mut [f32], cb: usize, n: usize, i: usize) {
     let mut a = [0f32; LANES];
     k.store(v, &mut a);
     for (l, &v) in a.iter().enumerate().take(cb) {
@@ -320,7 +269,7 @@ fn pixel_out<S: Simd>(k: S, v: S::V, dst: &mut [f32], cb: usize, n: usize, i: us
 /// Transposes the block's input planes `x` `[cb, h, w]` into `p` `[ph, pw, 16]`, zeros
 /// elsewhere.
 #[inline(always)]
-fn pack<S: Simd>(k: S, b: Block<'_>, x: &[f32], p: &mut Vec<f32>) {
+pub(super) fn pack<S: Simd>(k: S, b: Block<'_>, x: &[f32], p: &mut Vec<f32>) {
     let g = b.g;
     let p = sized(p, g.ph * g.pw * LANES);
     let (nr, nc, n) = (nrows(g), ncols(g), g.h * g.w);
@@ -342,18 +291,6 @@ fn put_pixel<S: Simd>(k: S, g: &DwGeom, (nr, nc): (usize, usize), i: usize, v: S
     let (y, xc) = (i / g.w, i % g.w);
     if y < nr && xc < nc {
         k.store(v, &mut p[at(g, y + g.pt, xc + g.pl)..]);
-    }
-}
-
-/// The padded input gradient block `dp` at input pixel `i` (zero where the windows do not
-/// reach).
-#[inline(always)]
-fn get_pixel<S: Simd>(k: S, g: &DwGeom, (nr, nc): (usize, usize), i: usize, dp: &[f32]) -> S::V {
-    let (y, xc) = (i / g.w, i % g.w);
-    if y < nr && xc < nc {
-        k.load(&dp[at(g, y + g.pt, xc + g.pl)..])
-    } else {
-        k.zero()
     }
 }
 
@@ -414,7 +351,7 @@ fn forward_body<S: Simd>(k: S, b: Block<'_>, x: &[f32], bias: &[f32; LANES], out
 /// `src[base + rows[r]]` on, each loaded once for all four outputs and taps (`w` holds the
 /// rows' weights one after the other). The same sums in the same order as [`taps4`].
 #[inline(always)]
-fn rows4<S: Simd, const KW: usize, const ST: usize>(
+pub(super) fn rows4<S: Simd, const KW: usize, const ST: usize>(
     k: S,
     src: &[f32],
     base: usize,
@@ -442,7 +379,13 @@ fn rows4<S: Simd, const KW: usize, const ST: usize>(
 /// `Σ_i ws[i] * src[base + j * STEP + offs[i]]` for the four pixels `j < 4` (`STEP` a
 /// constant, so that each tap's window is checked once).
 #[inline(always)]
-fn taps4<S: Simd, const STEP: usize>(k: S, src: &[f32], base: usize, offs: &[usize], ws: &[[f32; LANES]]) -> [S::V; 4] {
+pub(super) fn taps4<S: Simd, const STEP: usize>(
+    k: S,
+    src: &[f32],
+    base: usize,
+    offs: &[usize],
+    ws: &[[f32; LANES]],
+) -> [S::V; 4] {
     let mut a = [k.zero(); 4];
     for (&off, wv) in offs.iter().zip(ws) {
         let wv = k.load(wv);
@@ -477,216 +420,12 @@ fn taps4_strided<S: Simd>(
     a
 }
 
-/// [`rows4`] at pixel stride 1 over (at most 8) rows of `KW` taps given by the offsets of all
-/// their taps (`offs[r * KW]` starts row `r`).
-#[inline(always)]
-fn rows4_dx<S: Simd, const KW: usize>(k: S, src: &[f32], base: usize, offs: &[usize], w: &[[f32; LANES]]) -> [S::V; 4] {
-    let mut rows = [0usize; 8];
-    let n = (offs.len() / KW).min(8);
-    for (r, o) in rows.iter_mut().zip(offs.chunks_exact(KW)).take(n) {
-        *r = o[0];
-    }
-    rows4::<S, KW, 1>(k, src, base, &rows[..n], w)
-}
-
 /// `Σ_i ws[i] * src[base + offs[i]]`, one pixel.
 #[inline(always)]
-fn taps1<S: Simd>(k: S, src: &[f32], base: usize, offs: &[usize], ws: &[[f32; LANES]]) -> S::V {
+pub(super) fn taps1<S: Simd>(k: S, src: &[f32], base: usize, offs: &[usize], ws: &[[f32; LANES]]) -> S::V {
     let mut a = k.zero();
     for (&off, wv) in offs.iter().zip(ws) {
         a = k.madd(k.load(wv), k.load(&src[base + off..]), a);
     }
     a
-}
-
-#[inline(always)]
-fn backward_body<S: Simd>(k: S, b: Block<'_>, x: &[f32], dy: &[f32], out: BlockGrads<'_>, s: &mut BlockScratch) {
-    let (g, plan) = (b.g, b.plan);
-    let ohw = g.oh * g.ow;
-    // The output gradient, pixel-major `[oh, ow, 16]`.
-    s.o.resize(ohw * LANES, 0.0);
-    let full = ohw / LANES * LANES;
-    for q in (0..full).step_by(LANES) {
-        for (i, v) in tile_in(k, dy, b.cb, ohw, q).into_iter().enumerate() {
-            k.store(v, &mut s.o[(q + i) * LANES..]);
-        }
-    }
-    for i in full..ohw {
-        k.store(pixel_in(k, dy, b.cb, ohw, i), &mut s.o[i * LANES..]);
-    }
-    let o = &s.o[..];
-    if let Some(db) = out.db {
-        let mut acc = k.load(&db[..]);
-        for i in 0..ohw {
-            acc = k.add(acc, k.load(&o[i * LANES..]));
-        }
-        k.store(acc, &mut db[..]);
-    }
-    if let Some(dw) = out.dw {
-        pack(k, b, x, &mut s.p);
-        let p = &s.p[..];
-        if matches!((g.kw, g.s), (3 | 5, 1 | 2)) {
-            // (Loops rather than closures, which would miss the caller's instruction set.)
-            for (ki, a) in dw.chunks_exact_mut(g.kw).enumerate() {
-                match (g.kw, g.s) {
-                    (3, 1) => dw_row::<S, 3, 1>(k, g, ki, o, p, a),
-                    (5, 1) => dw_row::<S, 5, 1>(k, g, ki, o, p, a),
-                    (3, _) => dw_row::<S, 3, 2>(k, g, ki, o, p, a),
-                    _ => dw_row::<S, 5, 2>(k, g, ki, o, p, a),
-                }
-            }
-        } else {
-            dw_groups(k, b, o, p, dw);
-        }
-    }
-    if let Some(dx) = out.dx {
-        // The output gradient with `mh` / `mw` zero rows and columns around it.
-        let dpw = plan.dpw;
-        sized(&mut s.dyp, (g.oh + 2 * plan.mh) * dpw * LANES);
-        for oy in 0..g.oh {
-            let dst = ((oy + plan.mh) * dpw + plan.mw) * LANES;
-            s.dyp[dst..dst + g.ow * LANES].copy_from_slice(&o[oy * g.ow * LANES..][..g.ow * LANES]);
-        }
-        s.dp.resize(g.ph * g.pw * LANES, 0.0);
-        let (dyp, dp, wdx) = (&s.dyp[..], &mut s.dp[..], b.wdx);
-        // Each padded input pixel inside the input, as a sum over the taps of its phase.
-        for r in g.pt..g.ph.min(g.pt + g.h) {
-            let (a, i) = (r % g.s, r / g.s);
-            for bp in 0..g.s {
-                let ph = &plan.dx[a * g.s + bp];
-                let ws = &wdx[a * g.s + bp][..];
-                let mut j = ph.j0;
-                while j < ph.j1 {
-                    if j + 4 <= ph.j1 {
-                        let base = (i * dpw + j) * LANES;
-                        let rows = &ph.offs[..];
-                        let nv = if ph.offs.len() <= 8 * ph.nv { ph.nv } else { 0 };
-                        let acc = match nv {
-                            1 => rows4_dx::<S, 1>(k, dyp, base, rows, ws),
-                            2 => rows4_dx::<S, 2>(k, dyp, base, rows, ws),
-                            3 => rows4_dx::<S, 3>(k, dyp, base, rows, ws),
-                            5 => rows4_dx::<S, 5>(k, dyp, base, rows, ws),
-                            _ => taps4::<S, LANES>(k, dyp, base, rows, ws),
-                        };
-                        for (q, v) in acc.into_iter().enumerate() {
-                            k.store(v, &mut dp[at(g, r, g.s * (j + q) + bp)..]);
-                        }
-                        j += 4;
-                    } else {
-                        k.store(taps1(k, dyp, (i * dpw + j) * LANES, &ph.offs, ws), &mut dp[at(g, r, g.s * j + bp)..]);
-                        j += 1;
-                    }
-                }
-            }
-        }
-        let (cov, n, dp) = ((nrows(g), ncols(g)), g.h * g.w, &s.dp[..]);
-        let full = n / LANES * LANES;
-        for q in (0..full).step_by(LANES) {
-            let mut m = [k.zero(); LANES];
-            for (i, m) in m.iter_mut().enumerate() {
-                *m = get_pixel(k, g, cov, q + i, dp);
-            }
-            tile_out(k, m, dx, b.cb, n, q);
-        }
-        for i in full..n {
-            pixel_out(k, get_pixel(k, g, cov, i, dp), dx, b.cb, n, i);
-        }
-    }
-}
-
-/// Adds to the weight gradients `accs` of the `N` taps at pixel offsets `offs` the sum over
-/// the output pixels of the output gradient `o` times the input `p` under each tap; the `N`
-/// accumulators stay in registers.
-#[inline(always)]
-fn dw_taps<S: Simd, const N: usize>(k: S, g: &DwGeom, offs: &[usize], o: &[f32], p: &[f32], accs: &mut [[f32; LANES]]) {
-    let mut at_tap = [0usize; N];
-    let mut a = [k.zero(); N];
-    for j in 0..N {
-        at_tap[j] = offs[j];
-        a[j] = k.load(&accs[j]);
-    }
-    let offs = at_tap;
-    for oy in 0..g.oh {
-        for ox in 0..g.ow {
-            let dv = k.load(&o[(oy * g.ow + ox) * LANES..]);
-            let base = at(g, oy * g.s, ox * g.s);
-            for (a, &off) in a.iter_mut().zip(&offs) {
-                *a = k.madd(dv, k.load(&p[base + off..]), *a);
-            }
-        }
-    }
-    for (r, a) in accs.iter_mut().zip(a) {
-        k.store(a, r);
-    }
-}
-
-/// The weight gradients of all taps, [`dw_taps`] over the plan's tap groups.
-#[inline(always)]
-fn dw_groups<S: Simd>(k: S, b: Block<'_>, o: &[f32], p: &[f32], dw: &mut [[f32; LANES]]) {
-    let (g, plan) = (b.g, b.plan);
-    for r in plan.dw_groups.iter().cloned() {
-        let offs = &plan.fwd[r.clone()];
-        let accs = &mut dw[r];
-        match accs.len() {
-            1 => dw_taps::<S, 1>(k, g, offs, o, p, accs),
-            2 => dw_taps::<S, 2>(k, g, offs, o, p, accs),
-            3 => dw_taps::<S, 3>(k, g, offs, o, p, accs),
-            4 => dw_taps::<S, 4>(k, g, offs, o, p, accs),
-            5 => dw_taps::<S, 5>(k, g, offs, o, p, accs),
-            6 => dw_taps::<S, 6>(k, g, offs, o, p, accs),
-            7 => dw_taps::<S, 7>(k, g, offs, o, p, accs),
-            _ => dw_taps::<S, 8>(k, g, offs, o, p, accs),
-        }
-    }
-}
-
-/// Adds to the weight gradients `accs` of kernel row `ki` (`KW` taps, stride `ST`) the sum over
-/// the output pixels of the output gradient `o` times the input `p` under each tap, four
-/// pixels at a time with each input pixel loaded once; the same sums in the same order as
-/// [`dw_taps`].
-#[inline(always)]
-fn dw_row<S: Simd, const KW: usize, const ST: usize>(
-    k: S,
-    g: &DwGeom,
-    ki: usize,
-    o: &[f32],
-    p: &[f32],
-    accs: &mut [[f32; LANES]],
-) {
-    let np = 3 * ST + KW;
-    let mut a = [k.zero(); KW];
-    for (a, r) in a.iter_mut().zip(accs.iter()) {
-        *a = k.load(r);
-    }
-    let quads = g.ow / 4;
-    for oy in 0..g.oh {
-        let prow = at(g, oy * ST + ki, 0);
-        let orow = &o[oy * g.ow * LANES..][..g.ow * LANES];
-        for q in 0..quads {
-            let mut dv = [k.zero(); 4];
-            for (j, d) in dv.iter_mut().enumerate() {
-                *d = k.load(&orow[(4 * q + j) * LANES..]);
-            }
-            let win = &p[prow + 4 * q * ST * LANES..][..np * LANES];
-            let mut pv = [k.zero(); 16];
-            for (i, v) in pv.iter_mut().enumerate().take(np) {
-                *v = k.load(&win[i * LANES..]);
-            }
-            for (j, &d) in dv.iter().enumerate() {
-                for (kj, a) in a.iter_mut().enumerate() {
-                    *a = k.madd(d, pv[j * ST + kj], *a);
-                }
-            }
-        }
-        for ox in 4 * quads..g.ow {
-            let d = k.load(&orow[ox * LANES..]);
-            let win = &p[prow + ox * ST * LANES..][..KW * LANES];
-            for (kj, a) in a.iter_mut().enumerate() {
-                *a = k.madd(d, k.load(&win[kj * LANES..]), *a);
-            }
-        }
-    }
-    for (r, a) in accs.iter_mut().zip(a) {
-        k.store(a, r);
-    }
 }

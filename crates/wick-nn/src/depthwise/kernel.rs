@@ -7,7 +7,7 @@
 //! every run; the AVX-512 and AVX2 builds use the same order and fused multiply-adds
 //! ([`Simd`]), so they agree bit for bit too (the baseline, without FMA, rounds each product).
 
-use super::blocked::sized;
+use super::buffer::sized;
 use super::geom::DwGeom;
 #[cfg(target_arch = "x86_64")]
 use super::simd::{Avx2, Avx512};

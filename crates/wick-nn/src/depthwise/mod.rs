@@ -1,6 +1,8 @@
 //! `DepthwiseConv2d`: the layer, its config and constructors, and the CPU-op / Candle-fallback dispatch.
 
 mod blocked;
+mod blocked_backward;
+mod buffer;
 mod geom;
 mod kernel;
 mod op;

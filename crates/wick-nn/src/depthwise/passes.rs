@@ -6,9 +6,8 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::blocked::{
-    backward_block, forward_block, use_blocked, BlockGrads, BlockPlan, BlockScratch, BlockWeights, CB,
-};
+use super::blocked::{forward_block, use_blocked, BlockPlan, BlockScratch, BlockWeights, CB};
+use super::blocked_backward::{backward_block, BlockGrads};
 use super::geom::DwGeom;
 use super::kernel::{backward_plane, forward_plane, lane_sum, prefetch, Isa, Plan, PlaneGrads, PlaneIn, Scratch};
 use super::simd::LANES;
