@@ -9,6 +9,7 @@
 #   WICK_BENCH_CANDLE=1 scripts/bench_depthwise.sh  # also time Candle's grouped conv2d (slow)
 #   WICK_BENCH_ENFORCE=1 scripts/bench_depthwise.sh # exit 1 if wick-nn < 1.0x Keras
 #   WICK_BENCH_THREADS=1 scripts/bench_depthwise.sh # both sides on one thread each
+#   CANDLE_NUM_THREADS=1 scripts/bench_depthwise.sh # Candle's elementwise ops on the calling thread
 #
 # Each round runs the Rust example (crates/wick-nn/examples/bench_depthwise.rs, one round)
 # and then the Keras script (scripts/bench_depthwise_keras.py, one round), so both sides of
