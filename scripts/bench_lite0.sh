@@ -9,6 +9,7 @@
 #   scripts/bench_lite0.sh            # 3 interleaved rounds of >= 10 s per side
 #   WICK_BENCH_ROUNDS=5 WICK_BENCH_SECONDS=20 scripts/bench_lite0.sh
 #   WICK_BENCH_ENFORCE=1 scripts/bench_lite0.sh   # exit 1 if wick < 0.7x Keras
+#   WICK_BENCH_BIN=/path/to/lite0-bench scripts/bench_lite0.sh   # a prebuilt bench, no build
 #
 # Each round runs the Rust bench (crates/wick-models/benches/lite0.rs) and then the Keras
 # script (scripts/bench_lite0_keras.py), so both sides of a ratio see the same machine
@@ -35,9 +36,14 @@ field() { grep '^RESULT ' <<<"$2" | tail -n 1 | tr ' ' '\n' | sed -n "s/^$1=//p"
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
-echo "== building the bench (release profile)"
-BIN=$(cargo bench -p wick-models --bench lite0 --no-run --message-format=json-render-diagnostics |
-    grep '"kind":\["bench"\]' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
+if [[ -n "${WICK_BENCH_BIN:-}" ]]; then
+    BIN=$WICK_BENCH_BIN
+    echo "== prebuilt bench (WICK_BENCH_BIN)"
+else
+    echo "== building the bench (release profile)"
+    BIN=$(cargo bench -p wick-models --bench lite0 --no-run --message-format=json-render-diagnostics |
+        grep '"kind":\["bench"\]' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
+fi
 if [[ ! -x "$BIN" ]]; then
     echo "bench_lite0.sh: could not build the lite0 bench" >&2
     exit 1
