@@ -49,7 +49,7 @@ use candle_core::{DType, Device, ModuleT, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use clap::{Parser, ValueEnum};
 use wick::callbacks::{LayerSummary, ModelCheckpoint, ModelSummary, ModelVars, TensorBoard};
-use wick::data::synthetic::{write_shapes, Shape, ShapesOptions};
+use wick::data::synthetic::{Shape, ShapesOptions};
 use wick::data::{with_sources, Dataset, ImageFolder, SplitOptions};
 use wick::models::efficientnet_lite::{self, EfficientNetLite0, UNITS};
 use wick::optim::{rules::AdamRule, Adam, OptimizerConfig};
@@ -161,23 +161,6 @@ impl ModuleT for TransferModel {
     }
 }
 
-/// Writes the default shapes into `dir` unless it exists (beside it, then renamed).
-fn ensure_shapes(dir: &Path, per_class: usize, seed: u64) -> Result<(), Error> {
-    if dir.exists() {
-        return Ok(());
-    }
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)?;
-    let tmp = tempfile::Builder::new().prefix(".shapes-").tempdir_in(parent)?;
-    let options =
-        ShapesOptions { shapes: Shape::ALL.to_vec(), per_class, height: 96, width: 96, seed, ..Default::default() };
-    write_shapes(tmp.path(), &options)?;
-    std::fs::rename(tmp.path(), dir)
-        .map_err(|e| format!("cannot move the generated dataset to {}: {e}", dir.display()))?;
-    let _ = tmp.keep();
-    Ok(())
-}
-
 /// Training and validation datasets of the image folder `dir`, and its class names.
 type Split = (Vec<String>, Box<dyn Dataset>, Box<dyn Dataset>);
 
@@ -260,6 +243,8 @@ fn trainer(model: TransferModel, vars: &ModelVars, lr: f64) -> Result<Trainer<Tr
 }
 
 fn run(args: &Args) -> Result<(), Error> {
+    // Temporary folders older than this run are leftovers of killed ones.
+    let started = std::time::SystemTime::now();
     if args.batch_size == 0 || args.image_size < 32 {
         return Err("--batch-size must be positive and --image-size at least 32".into());
     }
@@ -272,7 +257,15 @@ fn run(args: &Args) -> Result<(), Error> {
     let dir = match &args.data {
         Some(dir) => dir.clone(),
         None => {
-            ensure_shapes(&args.shapes_dir, args.shapes_per_class, args.seed)?;
+            let options = ShapesOptions {
+                shapes: Shape::ALL.to_vec(),
+                per_class: args.shapes_per_class,
+                height: 96,
+                width: 96,
+                seed: args.seed,
+                ..Default::default()
+            };
+            wick_demo::ensure_shapes(&args.shapes_dir, &options, started)?;
             args.shapes_dir.clone()
         }
     };

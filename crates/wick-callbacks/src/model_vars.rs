@@ -86,11 +86,6 @@ impl ModelVars {
         self.filtered(false)
     }
 
-    /// The trainable variables alone, as `candle_nn::Optimizer::new` takes them.
-    pub fn trainable_var_list(&self) -> Vec<Var> {
-        self.filtered(true).into_iter().map(|(_, v)| v).collect()
-    }
-
     /// Element counts: `(trainable, non_trainable)` (Keras' summary totals).
     pub fn param_counts(&self) -> (usize, usize) {
         let mut counts = (0, 0);

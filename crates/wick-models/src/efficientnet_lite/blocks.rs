@@ -3,9 +3,10 @@
 
 use candle_core::{ModuleT, Result, Tensor};
 use candle_nn::VarBuilder;
-use wick_nn::{batch_norm, conv2d_no_bias, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig};
-
-use crate::efficientnet_lite::depthwise::Depthwise;
+use wick_nn::{
+    batch_norm, conv2d_no_bias, depthwise_conv2d_no_bias, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig,
+    DepthwiseConv2d, DepthwiseConv2dConfig,
+};
 
 /// One row of the EfficientNet-Lite0 table (`efficientnet_lite_builder.py`): `repeats`
 /// blocks, the first with `stride` and `in_channels`, the rest stride 1 from `out_channels`.
@@ -94,7 +95,7 @@ pub fn lite0_blocks() -> Vec<BlockSpec> {
 pub struct MbConv {
     spec: BlockSpec,
     expand: Option<(Conv2d, BatchNorm)>,
-    depthwise: Depthwise,
+    depthwise: DepthwiseConv2d,
     depthwise_bn: BatchNorm,
     project: Conv2d,
     project_bn: BatchNorm,
@@ -110,7 +111,12 @@ impl MbConv {
         } else {
             None
         };
-        let depthwise = Depthwise::new(hidden, spec.kernel, spec.stride, vb.pp("_depthwise_conv"))?;
+        let depthwise = depthwise_conv2d_no_bias(
+            hidden,
+            spec.kernel,
+            DepthwiseConv2dConfig::same(spec.stride),
+            vb.pp("_depthwise_conv"),
+        )?;
         let depthwise_bn = batch_norm(hidden, bn, vb.pp("_bn1"))?.with_relu6();
         let project = conv2d_no_bias(hidden, spec.out_channels, 1, Conv2dConfig::default(), vb.pp("_project_conv"))?;
         let project_bn = batch_norm(spec.out_channels, bn, vb.pp("_bn2"))?;
@@ -137,7 +143,7 @@ impl ModuleT for MbConv {
         if let Some((conv, bn)) = &self.expand {
             h = bn.forward_t(&candle_core::Module::forward(conv, &h)?, train)?;
         }
-        h = self.depthwise_bn.forward_t(&self.depthwise.forward(&h)?, train)?;
+        h = self.depthwise_bn.forward_t(&candle_core::Module::forward(&self.depthwise, &h)?, train)?;
         h = self.project_bn.forward_t(&candle_core::Module::forward(&self.project, &h)?, train)?;
         if self.spec.residual() {
             h = (h + x)?;

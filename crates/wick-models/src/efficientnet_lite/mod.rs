@@ -2,7 +2,6 @@
 //! freezing of its leading layers.
 
 mod blocks;
-mod depthwise;
 mod summary;
 
 use std::path::Path;
