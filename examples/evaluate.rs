@@ -67,6 +67,8 @@ struct Args {
 fn main() {
     // Keep freed memory for reuse: Candle allocates every op's output (wick-nn docs).
     wick::nn::tune_cpu_allocator();
+    // Candle reads its thread count and spin limit from the environment (wick-nn docs).
+    wick::nn::tune_cpu_threads();
     match run(Args::parse()) {
         Ok(()) => {}
         // stdout's reader went away (`| head`): nothing left to say.

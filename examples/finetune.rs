@@ -134,7 +134,7 @@ struct Args {
 fn main() -> ExitCode {
     // Keep freed memory for reuse: Candle allocates every op's output (wick-nn docs).
     wick::nn::tune_cpu_allocator();
-    wick::nn::cache_thread_count();
+    wick::nn::tune_cpu_threads();
     let args = Args::parse();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -170,6 +170,8 @@ fn main() {
     let started = SystemTime::now();
     // Keep freed memory for reuse: Candle allocates every op's output (wick-nn docs).
     wick::nn::tune_cpu_allocator();
+    // Candle reads its thread count and spin limit from the environment (wick-nn docs).
+    wick::nn::tune_cpu_threads();
     match run(Args::parse(), started) {
         Ok(()) => {}
         // stdout's reader went away (`| head`): nothing left to say.

@@ -14,7 +14,7 @@
 //! ```
 //! Prints steps/s per round, the median, a forward+loss / backward / optimizer split in
 //! mean ms/step, and `RESULT wick_steps_per_s=<median> ...`. The process first calls
-//! `wick_nn::tune_cpu_allocator()` and `wick_nn::cache_thread_count()`, as the examples do.
+//! `wick_nn::tune_cpu_allocator()` and `wick_nn::tune_cpu_threads()`, as the examples do.
 
 use std::time::{Duration, Instant};
 
@@ -106,7 +106,7 @@ fn measure(t: &mut Trainer, data: &[(Tensor, Tensor)], secs: f64) -> Res<(f64, [
 
 fn main() -> Res<()> {
     let tuned = wick_nn::tune_cpu_allocator();
-    wick_nn::cache_thread_count();
+    wick_nn::tune_cpu_threads();
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let rounds: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(3);
     let secs: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10.0);

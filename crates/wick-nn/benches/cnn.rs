@@ -10,14 +10,15 @@
 //! batches generated up front and reused, so data generation is not timed.
 //!
 //! ```text
-//! cargo bench -p wick-nn --bench cnn -- [rounds] [seconds-per-variant] [ops] [wick-only | fused-only] [plain-malloc]
+//! cargo bench -p wick-nn --bench cnn -- [rounds] [seconds-per-variant] [ops] [wick-only | fused-only] [plain-malloc] [untuned-threads]
 //! ```
 //! Three variants: candle-nn layers, wick-nn layers swapped in one for one, and wick-nn
 //! with ReLU and max pool fused into each `Conv2d` (`with_relu().with_max_pool(..)`).
 //! Prints steps/s per round and variant, the medians and the ratios to candle-nn, a
 //! forward / backward / optimizer split per variant, and with `ops` the per-layer
 //! forward and backward times of both implementations. The process first calls
-//! `wick_nn::tune_cpu_allocator()`, as the examples do, unless `plain-malloc` is given.
+//! `wick_nn::tune_cpu_allocator()` and `wick_nn::tune_cpu_threads()`, as the examples do,
+//! unless `plain-malloc` / `untuned-threads` is given.
 
 use std::time::{Duration, Instant};
 
@@ -174,13 +175,29 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+/// This process's user + system CPU time in seconds (all threads), from `/proc/self/stat`
+/// (clock ticks of 1/100 s); `NaN` where that file is missing.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return f64::NAN };
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    match (f.get(11).and_then(|v| v.parse::<f64>().ok()), f.get(12).and_then(|v| v.parse::<f64>().ok())) {
+        (Some(u), Some(s)) => (u + s) / 100.0,
+        _ => f64::NAN,
+    }
+}
+
 /// Runs steps for at least `secs` (and at least 5 steps); returns steps/s and the mean split.
+/// Also prints the CPU time per step (all threads), which other load on the machine
+/// disturbs less than the wall-clock rate.
 fn measure(t: &mut Trainer, data: &[(Tensor, Tensor)], secs: f64) -> Result<(f64, [f64; 3])> {
     for i in 0..WARMUP {
         let (x, y) = &data[i % data.len()];
         t.step(x, y)?;
     }
     let start = Instant::now();
+    let cpu0 = cpu_seconds();
     let mut split = [0f64; 3];
     let mut steps = 0usize;
     while steps < 5 || start.elapsed().as_secs_f64() < secs {
@@ -192,6 +209,7 @@ fn measure(t: &mut Trainer, data: &[(Tensor, Tensor)], secs: f64) -> Result<(f64
         steps += 1;
     }
     let el = start.elapsed().as_secs_f64();
+    println!("cpu ms/step {:<10} {:.1}", format!("{:?}", t.model.kind), (cpu_seconds() - cpu0) * 1e3 / steps as f64);
     Ok((steps as f64 / el, split.map(|s| s * 1e3 / steps as f64)))
 }
 
@@ -259,6 +277,11 @@ fn main() -> Result<()> {
     let wick_only = fused_only || args.iter().any(|a| a == "wick-only");
     // As the examples do; `plain-malloc` keeps glibc's defaults (for the comparison).
     let tuned = !args.iter().any(|a| a == "plain-malloc") && wick_nn::tune_cpu_allocator();
+    // As the examples do; `untuned-threads` keeps Candle's environment defaults.
+    let tuned_threads = !args.iter().any(|a| a == "untuned-threads");
+    if tuned_threads {
+        wick_nn::tune_cpu_threads();
+    }
     let dev = Device::Cpu;
 
     let mut data = Vec::new();
@@ -269,7 +292,7 @@ fn main() -> Result<()> {
     }
 
     println!(
-        "CNN train step, batch {BATCH}, {} threads, {rounds} interleaved rounds of >= {secs} s per variant, malloc tuned: {tuned}",
+        "CNN train step, batch {BATCH}, {} threads, {rounds} interleaved rounds of >= {secs} s per variant, malloc tuned: {tuned}, threads tuned: {tuned_threads}",
         candle_core::utils::get_num_threads()
     );
     let mut candle = Trainer::new(Kind::Candle, &dev)?;

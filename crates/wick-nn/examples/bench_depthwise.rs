@@ -114,7 +114,7 @@ fn main() -> Result<()> {
     let only: Option<usize> = args.iter().find_map(|a| a.strip_prefix("only=")?.parse().ok());
     // As a training program would: Candle stops re-reading /proc/cpuinfo per op, and freed
     // memory stays with the allocator.
-    wick_nn::cache_thread_count();
+    wick_nn::tune_cpu_threads();
     let tuned = wick_nn::tune_cpu_allocator();
     let dev = Device::Cpu;
     let shapes = SHAPES.iter().enumerate().filter(|(i, _)| only.is_none_or(|o| o == *i)).map(|(_, s)| s);

@@ -57,6 +57,8 @@
 //! Call [`tune_cpu_allocator`] once at the start of a CPU training program: Candle
 //! allocates every op's output, and glibc's default of handing large blocks back to the
 //! kernel makes each step page-fault through them again (≈ 1.3–1.4× on the reference CNN).
+//! Call [`tune_cpu_threads`] there too: it fixes the thread count Candle would otherwise
+//! recompute for every op and shortens the spinning of Candle's own worker threads.
 //!
 //! Gradients follow the textbook definitions, which differs from Candle 0.11.1 in three
 //! places: Candle's `max_pool2d` backward scales the gradient by 1/(kh·kw); its
@@ -101,6 +103,7 @@ mod linear;
 mod policy;
 mod pool;
 mod pool_windows;
+mod scratch;
 mod sgemm;
 mod threads;
 mod util;
@@ -116,4 +119,4 @@ pub use depthwise::{
 pub use linear::{linear, linear_no_bias, Linear};
 pub use policy::{DTypePolicy, UnknownPolicy};
 pub use pool::{avg_pool2d, global_avg_pool2d, max_pool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d};
-pub use threads::cache_thread_count;
+pub use threads::{tune_cpu_threads, BARRIER_POOL_SPIN_LIMIT};

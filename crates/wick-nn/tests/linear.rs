@@ -81,6 +81,14 @@ fn odd_sizes() -> Result<()> {
 }
 
 #[test]
+fn wide_outputs_split_over_threads() -> Result<()> {
+    // >= 64 outputs on a multi-core machine: the forward product is split into column
+    // blocks, one per thread (the last one shorter here).
+    check_all(4, 50, 130, 8)?;
+    check_all(2, 300, 64, 9)
+}
+
+#[test]
 fn random_sizes() -> Result<()> {
     let mut rng = Rng::new(42);
     for seed in 0..12 {

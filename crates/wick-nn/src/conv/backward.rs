@@ -5,6 +5,7 @@ use rayon::prelude::*;
 use super::geom::{plan, Geom};
 use super::im2col::{col2im, im2col};
 use crate::pool::PoolGeom;
+use crate::scratch::{sized, with_scratch};
 use crate::sgemm::{sgemm, MatRef};
 use crate::util::sum_f32;
 
@@ -27,42 +28,43 @@ pub(super) enum DySource<'a> {
 }
 
 impl DySource<'_> {
-    /// The `[o, p]` gradient of image `ni`'s convolution output, built in `scratch` when
-    /// it is not the op's output gradient itself.
-    fn image<'s>(&'s self, ni: usize, g: &Geom, scratch: &'s mut Vec<f32>) -> &'s [f32] {
-        let opl = g.o * g.p();
-        match self {
-            DySource::Plain(dy) => &dy[ni * opl..(ni + 1) * opl],
-            DySource::Relu { dy, y } => {
-                scratch.clear();
-                scratch.extend(dy[ni * opl..(ni + 1) * opl].iter().zip(&y[ni * opl..(ni + 1) * opl]).map(
-                    |(&d, &v)| {
-                        if v > 0.0 {
-                            d
-                        } else {
-                            0.0
-                        }
-                    },
-                ));
-                scratch
+    /// The `[o, pitch]` gradient of image `ni`'s convolution output (row `oi` holds plane
+    /// `oi` in its first `p` elements, zeros after them), built in `scratch` unless it is
+    /// the op's output gradient itself.
+    fn image<'s>(&'s self, ni: usize, g: &Geom, pitch: usize, scratch: &'s mut Vec<f32>) -> &'s [f32] {
+        let p = g.p();
+        let opl = g.o * p;
+        if let DySource::Plain(dy) = self {
+            if pitch == p {
+                return &dy[ni * opl..(ni + 1) * opl];
             }
-            DySource::Pool { dy, y, arg, pg, relu } => {
-                scratch.clear();
-                scratch.resize(opl, 0.0);
-                let ppl = pg.oh * pg.ow;
-                let p = g.p();
-                for oi in 0..g.o {
+        }
+        let out = sized(scratch, g.o * pitch);
+        for (oi, row) in out.chunks_exact_mut(pitch).enumerate() {
+            let (plane, pad) = row.split_at_mut(p);
+            pad.fill(0.0);
+            let at = (ni * g.o + oi) * p;
+            match self {
+                DySource::Plain(dy) => plane.copy_from_slice(&dy[at..at + p]),
+                DySource::Relu { dy, y } => {
+                    for ((d, &gv), &v) in plane.iter_mut().zip(&dy[at..at + p]).zip(&y[at..at + p]) {
+                        *d = if v > 0.0 { gv } else { 0.0 };
+                    }
+                }
+                DySource::Pool { dy, y, arg, pg, relu } => {
+                    plane.fill(0.0);
+                    let ppl = pg.oh * pg.ow;
                     let base = (ni * g.o + oi) * ppl;
-                    let plane = &mut scratch[oi * p..(oi + 1) * p];
-                    for j in base..base + ppl {
-                        if !relu || y[j] > 0.0 {
-                            plane[arg[j] as usize] += dy[j];
+                    let (dy, y, arg) = (&dy[base..base + ppl], &y[base..base + ppl], &arg[base..base + ppl]);
+                    for ((&d, &v), &a) in dy.iter().zip(y).zip(arg) {
+                        if !relu || v > 0.0 {
+                            plane[a as usize] += d;
                         }
                     }
                 }
-                scratch
             }
         }
+        out
     }
 }
 
@@ -80,18 +82,19 @@ pub(super) fn conv2d_backward(
     let (k, p, og, cg, hw) = (g.k(), g.p(), g.og(), g.cg(), g.h * g.w);
     let chw = g.c * hw;
     let (chunk, par) = plan(g.n, true);
+    let pitch = g.pitch();
     let wlen = g.o * k;
 
     // One image: accumulates into dw / db, writes its own dx block.
     let run_image = |ni: usize, dx_n: Option<&mut [f32]>, dw: &mut [f32], db: &mut [f32], bufs: &mut [Vec<f32>; 3]| {
         let [col, dcol, scratch] = bufs;
-        let dy_n = dy.image(ni, g, scratch);
+        let dy_n = dy.image(ni, g, pitch, scratch);
         let mut dx_n = dx_n;
         for gi in 0..g.groups {
-            let dyg = &dy_n[gi * og * p..(gi + 1) * og * p];
+            let dyg = &dy_n[gi * og * pitch..(gi + 1) * og * pitch];
             if need_db {
-                for (acc, row) in db[gi * og..(gi + 1) * og].iter_mut().zip(dyg.chunks_exact(p)) {
-                    *acc += sum_f32(row);
+                for (acc, row) in db[gi * og..(gi + 1) * og].iter_mut().zip(dyg.chunks_exact(pitch)) {
+                    *acc += sum_f32(&row[..p]);
                 }
             }
             if need_dw {
@@ -99,13 +102,14 @@ pub(super) fn conv2d_backward(
                 let colm = if g.is_pointwise() {
                     MatRef::transposed(xg, p)
                 } else {
-                    col.resize(k * p, 0.0);
-                    im2col(g, xg, col);
-                    MatRef::transposed(col, p)
+                    let col = sized(col, k * pitch);
+                    im2col(g, xg, col, pitch);
+                    MatRef::transposed(col, pitch)
                 };
-                // dW_g [og, k] += dY_g [og, p] · col^T [p, k]
+                // dW_g [og, k] += dY_g [og, pitch] · col^T [pitch, k] (the pad columns of
+                // both are zero)
                 let dwg = &mut dw[gi * og * k..(gi + 1) * og * k];
-                sgemm(og, k, p, MatRef::row_major(dyg, p), colm, dwg, true, par);
+                sgemm(og, k, pitch, MatRef::row_major(dyg, pitch), colm, dwg, true, par);
             }
             if let Some(dx_n) = dx_n.as_deref_mut() {
                 let wg = &w[gi * og * k..(gi + 1) * og * k];
@@ -115,9 +119,9 @@ pub(super) fn conv2d_backward(
                 if g.is_pointwise() {
                     sgemm(k, p, og, wt, MatRef::row_major(dyg, p), dxg, false, par);
                 } else {
-                    dcol.resize(k * p, 0.0);
-                    sgemm(k, p, og, wt, MatRef::row_major(dyg, p), dcol, false, par);
-                    col2im(g, dcol, dxg);
+                    let dcol = sized(dcol, k * pitch);
+                    sgemm(k, pitch, og, wt, MatRef::row_major(dyg, pitch), dcol, false, par);
+                    col2im(g, dcol, dxg, pitch);
                 }
             }
         }
@@ -130,21 +134,20 @@ pub(super) fn conv2d_backward(
     let work = |ci: usize, dx_chunk: Option<&mut [f32]>| -> (Vec<f32>, Vec<f32>) {
         let mut dw = if need_dw { vec![0f32; wlen] } else { Vec::new() };
         let mut db = if need_db { vec![0f32; g.o] } else { Vec::new() };
-        let mut bufs = [Vec::new(), Vec::new(), Vec::new()];
         let first = ci * chunk;
         let last = (first + chunk).min(g.n);
-        match dx_chunk {
+        with_scratch(|bufs| match dx_chunk {
             Some(dxc) => {
                 for (j, dx_n) in dxc.chunks_exact_mut(chw).enumerate() {
-                    run_image(first + j, Some(dx_n), &mut dw, &mut db, &mut bufs);
+                    run_image(first + j, Some(dx_n), &mut dw, &mut db, bufs);
                 }
             }
             None => {
                 for ni in first..last {
-                    run_image(ni, None, &mut dw, &mut db, &mut bufs);
+                    run_image(ni, None, &mut dw, &mut db, bufs);
                 }
             }
-        }
+        });
         (dw, db)
     };
     let partials: Vec<(Vec<f32>, Vec<f32>)> = match dx.as_deref_mut() {

@@ -7,6 +7,7 @@ use super::epilogue::Epilogue;
 use super::geom::{plan, Geom};
 use super::im2col::im2col;
 use crate::pool::{max_pool_plane, PoolGeom};
+use crate::scratch::{sized, with_scratch};
 use crate::sgemm::{sgemm, MatRef};
 use crate::util::round_to;
 
@@ -37,63 +38,72 @@ pub(super) fn conv2d_forward(
         return (out, arg);
     }
     let (chunk, par) = plan(g.n, false);
-    // The convolution of image `ni` into `conv` (`[o, p]`).
+    let pitch = g.pitch();
+    // The convolution of image `ni` into `conv` (`[o, pitch]`: row `oi` holds output plane
+    // `oi` in its first `p` elements).
     let conv_image = |ni: usize, conv: &mut [f32], col: &mut Vec<f32>| {
         for gi in 0..g.groups {
             let xg = &x[ni * chw + gi * cg * g.h * g.w..][..cg * g.h * g.w];
             let wg = &w[gi * og * k..(gi + 1) * og * k];
-            let dst = &mut conv[gi * og * p..(gi + 1) * og * p];
+            let dst = &mut conv[gi * og * pitch..(gi + 1) * og * pitch];
             if let Some(b) = b {
-                for (row, &bv) in dst.chunks_exact_mut(p).zip(&b[gi * og..(gi + 1) * og]) {
+                for (row, &bv) in dst.chunks_exact_mut(pitch).zip(&b[gi * og..(gi + 1) * og]) {
                     row.fill(bv);
                 }
             }
             let rhs = if g.is_pointwise() {
                 MatRef::row_major(xg, p)
             } else {
-                col.resize(k * p, 0.0);
-                im2col(g, xg, col);
-                MatRef::row_major(col, p)
+                let col = sized(col, k * pitch);
+                im2col(g, xg, col, pitch);
+                MatRef::row_major(col, pitch)
             };
-            sgemm(og, p, k, MatRef::row_major(wg, k), rhs, dst, b.is_some(), par);
+            sgemm(og, pitch, k, MatRef::row_major(wg, k), rhs, dst, b.is_some(), par);
         }
     };
     // One image: the convolution, then the epilogue. max(relu(v)) == relu(max(v)), so with
     // pooling the ReLU runs on the pooled values.
-    let run_image =
-        |ni: usize, out_n: &mut [f32], arg_n: &mut [u32], col: &mut Vec<f32>, scratch: &mut Vec<f32>| match pg {
+    let run_image = |ni: usize, out_n: &mut [f32], arg_n: &mut [u32], bufs: &mut [Vec<f32>; 2]| {
+        let [col, scratch] = bufs;
+        match pg {
             Some(pg) => {
-                scratch.resize(opl, 0.0);
-                conv_image(ni, scratch, col);
-                round_to(dtype, scratch);
+                let conv = sized(scratch, g.o * pitch);
+                conv_image(ni, conv, col);
                 let ppl = pg.oh * pg.ow;
                 let planes = out_n.chunks_exact_mut(ppl).zip(arg_n.chunks_exact_mut(ppl));
                 for (oi, (o, a)) in planes.enumerate() {
-                    max_pool_plane(pg, &scratch[oi * p..(oi + 1) * p], o, a);
+                    let plane = &mut conv[oi * pitch..oi * pitch + p];
+                    round_to(dtype, plane);
+                    max_pool_plane(pg, plane, o, a);
                     if epi.relu {
                         o.iter_mut().for_each(|v| *v = v.max(0.0));
                     }
                 }
             }
+            None if pitch == p => conv_image(ni, out_n, col),
             None => {
-                conv_image(ni, out_n, col);
-                if epi.relu {
-                    out_n.iter_mut().for_each(|v| *v = v.max(0.0));
+                let conv = sized(scratch, g.o * pitch);
+                conv_image(ni, conv, col);
+                for (o, row) in out_n.chunks_exact_mut(p).zip(conv.chunks_exact(pitch)) {
+                    o.copy_from_slice(&row[..p]);
                 }
             }
-        };
+        }
+        if pg.is_none() && epi.relu {
+            out_n.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+    };
     let ychunk = chunk * ypl;
     let achunk = (chunk * apl).max(1);
     let mut dummy = vec![0u32; g.n.div_ceil(chunk)];
     let args: &mut [u32] = if apl > 0 { &mut arg } else { &mut dummy };
-    out.par_chunks_mut(ychunk).zip(args.par_chunks_mut(achunk)).enumerate().for_each_init(
-        || (Vec::new(), Vec::new()),
-        |(col, scratch), (ci, (out_chunk, arg_chunk))| {
+    out.par_chunks_mut(ychunk).zip(args.par_chunks_mut(achunk)).enumerate().for_each(|(ci, (out_chunk, arg_chunk))| {
+        with_scratch(|bufs| {
             for (j, out_n) in out_chunk.chunks_exact_mut(ypl).enumerate() {
                 let arg_n = if apl > 0 { &mut arg_chunk[j * apl..(j + 1) * apl] } else { &mut [][..] };
-                run_image(ci * chunk + j, out_n, arg_n, col, scratch);
+                run_image(ci * chunk + j, out_n, arg_n, bufs);
             }
-        },
-    );
+        })
+    });
     (out, arg)
 }

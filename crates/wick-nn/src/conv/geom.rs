@@ -74,6 +74,20 @@ impl Geom {
     pub(super) fn p(&self) -> usize {
         self.oh * self.ow
     }
+    /// Row pitch of the `[rows, p]` matrices the gemms see (im2col, the conv output before
+    /// its pool, the output gradient, dcol): `p` rounded up to a multiple of 16 f32 (one
+    /// AVX-512 vector), so that gemm's swapped left operand has whole vectors per column
+    /// and gemm skips its copy ("prepack") of that operand. The pad columns are zero in
+    /// every operand that a product contracts over. Small planes (`p < 128`) and pointwise
+    /// convs, whose input block is used as it is, keep `p`.
+    pub(super) fn pitch(&self) -> usize {
+        let p = self.p();
+        if self.is_pointwise() || p < 128 {
+            p
+        } else {
+            p.next_multiple_of(16)
+        }
+    }
     /// A 1x1, stride-1, unpadded conv: the input plane block already is the im2col matrix.
     pub(super) fn is_pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.stride == 1 && self.pad == 0

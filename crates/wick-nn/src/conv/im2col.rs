@@ -13,15 +13,17 @@ fn valid_range(off: isize, stride: usize, w: usize, ow: usize) -> (usize, usize)
 }
 
 /// Writes the `[cg*kh*kw, oh*ow]` im2col matrix of one image's group block `xg`
-/// (`[cg, h, w]`) into `col`.
-pub(super) fn im2col(g: &Geom, xg: &[f32], col: &mut [f32]) {
+/// (`[cg, h, w]`) into `col`, rows `pitch` apart (`pitch >= oh*ow`; the columns past
+/// `oh*ow` are set to zero).
+pub(super) fn im2col(g: &Geom, xg: &[f32], col: &mut [f32], pitch: usize) {
     let (p, hw) = (g.p(), g.h * g.w);
     for ci in 0..g.cg() {
         let src = &xg[ci * hw..(ci + 1) * hw];
         for ky in 0..g.kh {
             for kx in 0..g.kw {
                 let row = (ci * g.kh + ky) * g.kw + kx;
-                let dst = &mut col[row * p..(row + 1) * p];
+                let (dst, pad) = col[row * pitch..(row + 1) * pitch].split_at_mut(p);
+                pad.fill(0.0);
                 let off = (kx * g.dil) as isize - g.pad as isize;
                 let (lo, hi) = valid_range(off, g.stride, g.w, g.ow);
                 for oy in 0..g.oh {
@@ -50,16 +52,16 @@ pub(super) fn im2col(g: &Geom, xg: &[f32], col: &mut [f32]) {
     }
 }
 
-/// Adds the `[cg*kh*kw, oh*ow]` matrix `col` back onto one image's group block `dxg`
-/// (`[cg, h, w]`): the adjoint of [`im2col`].
-pub(super) fn col2im(g: &Geom, col: &[f32], dxg: &mut [f32]) {
-    let (p, hw) = (g.p(), g.h * g.w);
+/// Adds the `[cg*kh*kw, oh*ow]` matrix `col` (rows `pitch` apart) back onto one image's
+/// group block `dxg` (`[cg, h, w]`): the adjoint of [`im2col`].
+pub(super) fn col2im(g: &Geom, col: &[f32], dxg: &mut [f32], pitch: usize) {
+    let hw = g.h * g.w;
     for ci in 0..g.cg() {
         let dst = &mut dxg[ci * hw..(ci + 1) * hw];
         for ky in 0..g.kh {
             for kx in 0..g.kw {
                 let row = (ci * g.kh + ky) * g.kw + kx;
-                let src = &col[row * p..(row + 1) * p];
+                let src = &col[row * pitch..row * pitch + g.p()];
                 let off = (kx * g.dil) as isize - g.pad as isize;
                 let (lo, hi) = valid_range(off, g.stride, g.w, g.ow);
                 if lo >= hi {
