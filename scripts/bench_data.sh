@@ -4,16 +4,19 @@
 # cores, interleaved rounds; prints images/s per round and the medians and ratios.
 #
 #   scripts/ensure_bench_venv.sh      # once: .venv-bench with tensorflow-cpu 2.21.0
-#   scripts/bench_data.sh             # 3 interleaved rounds, pipelines a,b,elastic (~2.5 min)
+#   scripts/bench_data.sh             # 3 interleaved rounds, pipelines a,b,elastic,a64,r64 (~3.5 min)
 #   WICK_BENCH_ROUNDS=5 WICK_BENCH_EPOCHS=2 scripts/bench_data.sh
 #   WICK_BENCH_PIPELINES=a,b scripts/bench_data.sh
 #   WICK_BENCH_ENFORCE=1 scripts/bench_data.sh   # exit 1 if a median ratio misses its goal
 #
 # Pipelines (see crates/wick-data/benches/pipeline.rs and scripts/bench_data_keras.py):
 #   a        decode + resize to 128x128 + batch       vs image_dataset_from_directory   goal >= 1.5x
-#   b        a + flip, rotation 0.1, zoom 0.1,         vs the same Keras layers mapped     goal >= 8x
+#   b        a + flip, rotation 0.1, zoom 0.1,         vs the same Keras layers mapped     goal >= 10x
 #            translation 0.1                              on batches (training=True)
-#   elastic  a + elastic distortion alone              vs RandomElasticTransform           (no goal)
+#   elastic  a + elastic distortion alone              vs RandomElasticTransform           goal >= 20x
+#   a64      a at a 64x64 target (exact resize)        vs image_size=(64, 64)            (no goal)
+#   r64      a64 with DecodeMode::ReducedSize (JPEG    vs image_size=(64, 64), the same   goal >= 2.5x
+#            DCT-scaled decode, not Keras-exact)          job as a64 (timed again)
 #
 # Each round runs the Rust bench (E timed epochs per pipeline, median), then the Keras
 # script (same E), so both sides of a ratio see the same machine state. Both use all
@@ -25,7 +28,7 @@ cd "$(dirname "$0")/.."
 
 ROUNDS=${WICK_BENCH_ROUNDS:-3}
 EPOCHS=${WICK_BENCH_EPOCHS:-1}
-PIPELINES=${WICK_BENCH_PIPELINES:-a,b,elastic}
+PIPELINES=${WICK_BENCH_PIPELINES:-a,b,elastic,a64,r64}
 VENV=${WICK_BENCH_VENV:-.venv-bench}
 PY="$VENV/bin/python"
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}
@@ -36,7 +39,7 @@ if [[ ! -x "$PY" ]] || ! "$PY" -c 'import tensorflow, keras' 2>/dev/null; then
     exit 2
 fi
 
-goal() { case $1 in a) echo 1.5 ;; b) echo 8 ;; *) echo "" ;; esac; }
+goal() { case $1 in a) echo 1.5 ;; b) echo 10 ;; elastic) echo 20 ;; r64) echo 2.5 ;; *) echo "" ;; esac; }
 # Field KEY of the last RESULT line of a run's output.
 field() { grep '^RESULT ' <<<"$2" | tail -n 1 | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

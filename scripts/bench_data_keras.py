@@ -16,6 +16,9 @@ Times one epoch (every batch iterated) of, on the folder written by
            image of each batch and broadcasts it over the batch (wrong output, 1/32 of the
            work). So this row batches with a static size: image_dataset_from_directory(
            batch_size=None).batch(32, drop_remainder=True), i.e. 62 batches, 1,984 images.
+  a64      a with image_size=(64, 64): full-size decode, then bilinear resize to 64x64
+  r64      the same Keras job as a64 (Keras has no reduced-size decode); timed again as
+           the anchor of wick's DecodeMode::ReducedSize pipeline at 64x64
 
 Each pipeline's dataset is built once (not timed), warmed up with 3 batches, then
 --epochs full epochs are timed and the median images/s is printed. TensorFlow keeps its
@@ -42,14 +45,17 @@ BATCH = 32
 WARMUP_BATCHES = 3
 
 
-def base_dataset(folder, static_batch=False):
+PIPELINES = ("a", "b", "elastic", "a64", "r64")
+
+
+def base_dataset(folder, static_batch=False, size=SIZE):
     if static_batch:
         ds = keras.utils.image_dataset_from_directory(
-            folder, image_size=(SIZE, SIZE), batch_size=None, verbose=False
+            folder, image_size=(size, size), batch_size=None, verbose=False
         )
         return ds.batch(BATCH, drop_remainder=True)
     return keras.utils.image_dataset_from_directory(
-        folder, image_size=(SIZE, SIZE), batch_size=BATCH, verbose=False
+        folder, image_size=(size, size), batch_size=BATCH, verbose=False
     )
 
 
@@ -71,7 +77,8 @@ def augmentation(pipeline):
 
 
 def dataset(folder, pipeline):
-    ds = base_dataset(folder, static_batch=(pipeline == "elastic"))
+    size = SIZE // 2 if pipeline in ("a64", "r64") else SIZE
+    ds = base_dataset(folder, static_batch=(pipeline == "elastic"), size=size)
     aug = augmentation(pipeline)
     if aug is not None:
         ds = ds.map(
@@ -93,12 +100,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dir")
     parser.add_argument("--epochs", type=int, default=int(os.environ.get("WICK_BENCH_EPOCHS", "1")))
-    parser.add_argument("--pipelines", default="a,b,elastic")
+    parser.add_argument("--pipelines", default=",".join(PIPELINES))
     args = parser.parse_args()
     pipelines = args.pipelines.split(",")
     for p in pipelines:
-        if p not in ("a", "b", "elastic"):
-            parser.error(f"unknown pipeline {p!r} (a, b, elastic)")
+        if p not in PIPELINES:
+            parser.error(f"unknown pipeline {p!r} ({', '.join(PIPELINES)})")
 
     print(
         f"tensorflow {tf.__version__}, keras {keras.__version__}, batch {BATCH}, "

@@ -6,7 +6,10 @@
 //!   translation 0.1 (the Keras `RandomFlip → RandomRotation → RandomZoom →
 //!   RandomTranslation` stack);
 //! - `elastic`: `a` + elastic distortion alone, at the Simard parameters that match Keras'
-//!   `RandomElasticTransform()` defaults on 128² (alpha = 0.1·128, sigma = 0.05·128).
+//!   `RandomElasticTransform()` defaults on 128² (alpha = 0.1·128, sigma = 0.05·128);
+//! - `a64`: `a` at a 64×64 target (full decode, then the Keras-exact resize);
+//! - `r64`: `a64` with `DecodeMode::ReducedSize` (JPEG DCT-scaled decode at 4/8, which
+//!   gives 64×64 directly; not Keras-exact).
 //!
 //! The folder (4 classes × 500, `synthetic::write_shapes`, JPEG quality 90, seed 0) is
 //! written once and reused: `--dir PATH` or `WICK_BENCH_DATA`, default
@@ -18,7 +21,7 @@
 //! --dir PATH --prepare-only]` (or `WICK_BENCH_EPOCHS`). Each pipeline runs a short warm-up
 //! (3 batches), then E timed epochs (a fresh generator each, construction included); the
 //! median is reported. The last line is machine-readable: `RESULT a=… b=… elastic=…`
-//! (images/s).
+//! (images/s). The default pipelines are `a,b,elastic,a64,r64`.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -28,7 +31,7 @@ use std::time::Instant;
 use wick_data::augment::{Augmentation, FlipMode};
 use wick_data::synthetic::{self, ImageFileFormat, Shape, ShapesOptions};
 use wick_data::{
-    Dataset, GeneratorOptions, ImageFolder, ImageFolderGenerator, ImageOptions, ImageTransform, LabelMode,
+    Dataset, DecodeMode, GeneratorOptions, ImageFolder, ImageFolderGenerator, ImageOptions, ImageTransform, LabelMode,
 };
 
 const SIZE: usize = 128;
@@ -36,6 +39,7 @@ const PER_CLASS: usize = 500;
 const CLASSES: [Shape; 4] = [Shape::Circle, Shape::Square, Shape::Triangle, Shape::Star];
 const BATCH: usize = 32;
 const WARMUP_BATCHES: usize = 3;
+const PIPELINES: [&str; 5] = ["a", "b", "elastic", "a64", "r64"];
 
 struct Args {
     dir: PathBuf,
@@ -56,7 +60,7 @@ fn parse_args() -> Args {
     let mut args = Args {
         dir: std::env::var_os("WICK_BENCH_DATA").map(PathBuf::from).unwrap_or_else(default_dir),
         epochs: std::env::var("WICK_BENCH_EPOCHS").ok().and_then(|v| v.parse().ok()).unwrap_or(3),
-        pipelines: vec!["a".into(), "b".into(), "elastic".into()],
+        pipelines: PIPELINES.iter().map(|p| p.to_string()).collect(),
         prepare_only: false,
     };
     let mut it = std::env::args().skip(1);
@@ -74,7 +78,7 @@ fn parse_args() -> Args {
     }
     assert!(args.epochs >= 1, "--epochs must be at least 1");
     for p in &args.pipelines {
-        assert!(["a", "b", "elastic"].contains(&p.as_str()), "unknown pipeline {p:?} (a, b, elastic)");
+        assert!(PIPELINES.contains(&p.as_str()), "unknown pipeline {p:?} ({})", PIPELINES.join(", "));
     }
     args
 }
@@ -115,7 +119,7 @@ fn prepare(dir: &Path) -> bool {
 
 fn transform_for(pipeline: &str) -> Option<Arc<dyn ImageTransform>> {
     let aug = match pipeline {
-        "a" => return None,
+        "a" | "a64" | "r64" => return None,
         "b" => Augmentation::new()
             .random_flip(FlipMode::Horizontal)
             .random_rotation(0.1)
@@ -132,7 +136,12 @@ fn transform_for(pipeline: &str) -> Option<Arc<dyn ImageTransform>> {
 fn generator(folder: &ImageFolder, pipeline: &str, seed: u64) -> ImageFolderGenerator {
     let subset = folder.all(Some(seed));
     let options = GeneratorOptions { batch_size: BATCH, seed, label_mode: LabelMode::Int, ..Default::default() };
-    let gen = ImageFolderGenerator::new(&subset, ImageOptions::new(SIZE, SIZE), options).expect("generator");
+    let image = match pipeline {
+        "a64" => ImageOptions::new(SIZE / 2, SIZE / 2),
+        "r64" => ImageOptions::new(SIZE / 2, SIZE / 2).with_decode_mode(DecodeMode::ReducedSize),
+        _ => ImageOptions::new(SIZE, SIZE),
+    };
+    let gen = ImageFolderGenerator::new(&subset, image, options).expect("generator");
     match transform_for(pipeline) {
         Some(t) => gen.with_transform(t).expect("attach transform"),
         None => gen,

@@ -6,6 +6,10 @@
 //!   `decode (image)`: `image::load_from_memory_with_format`, the path it replaced;
 //! - `convert`: decoded RGB u8 → f32 CHW into a reused buffer (`image_to_chw_into`);
 //! - `load_image_into`: the three together, as the generator runs them per image;
+//! - `load 64 exact` / `load 64 reduced`: `load_image_into` to 64×64, full decode +
+//!   resize vs `DecodeMode::ReducedSize` (DCT-scaled decode at 4/8, no resize); then the
+//!   difference between the two outputs over every file (max and mean absolute, on the
+//!   0..=255 f32 values, and on those values rounded to u8);
 //! - `augment b` / `augment elastic`: `Augmentation::apply` with the `pipeline` bench's
 //!   `b` and `elastic` settings, on a decoded image (each time copied into the buffer
 //!   first, which is included).
@@ -20,7 +24,7 @@ use std::time::Instant;
 use wick_data::augment::{Augmentation, FlipMode};
 use wick_data::decode::{decode_bytes, image_to_chw_into, load_image_into};
 use wick_data::rng::image_rng;
-use wick_data::ImageOptions;
+use wick_data::{DecodeMode, ImageOptions};
 
 /// Prints the best-of-3 time per item of `f` over `n` items.
 fn time(name: &str, n: usize, mut f: impl FnMut()) {
@@ -81,6 +85,30 @@ fn main() {
     time("load_image_into", n, || {
         paths.iter().for_each(|p| load_image_into(p, &options, black_box(&mut slot)).expect("load"))
     });
+
+    let exact64 = ImageOptions::new(64, 64);
+    let reduced64 = exact64.with_decode_mode(DecodeMode::ReducedSize);
+    let mut slot64 = vec![0f32; exact64.image_len()];
+    for (name, o) in [("load 64 exact", exact64), ("load 64 reduced", reduced64)] {
+        time(name, n, || paths.iter().for_each(|p| load_image_into(p, &o, black_box(&mut slot64)).expect("load")));
+    }
+    let (mut max_f, mut sum_f, mut max_u, mut sum_u, mut count) = (0f32, 0f64, 0u8, 0f64, 0usize);
+    let mut exact = vec![0f32; exact64.image_len()];
+    for p in &paths {
+        load_image_into(p, &exact64, &mut exact).expect("load exact");
+        load_image_into(p, &reduced64, &mut slot64).expect("load reduced");
+        for (a, b) in exact.iter().zip(&slot64) {
+            let d = (a - b).abs();
+            let du = (a.round() as u8).abs_diff(b.round() as u8);
+            (max_f, sum_f, max_u, sum_u) = (max_f.max(d), sum_f + f64::from(d), max_u.max(du), sum_u + f64::from(du));
+            count += 1;
+        }
+    }
+    println!(
+        "reduced vs exact at 64x64 over {n} files: f32 max abs {max_f:.2}, mean abs {:.3}; u8 max abs {max_u}, mean abs {:.3}",
+        sum_f / count as f64,
+        sum_u / count as f64
+    );
 
     let chw: Vec<Vec<f32>> = decoded.iter().map(|d| wick_data::decode::image_to_chw(d, &options)).collect();
     let b = Augmentation::new()

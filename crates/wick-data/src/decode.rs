@@ -6,9 +6,10 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use image::{DynamicImage, ImageFormat};
+use zune_core::colorspace::ColorSpace;
 
 use crate::error::{DecoderError, Error, Result};
-use crate::resize::{resize_chw, Interpolation};
+use crate::resize::{resize_chw_into, Interpolation};
 
 /// Channels of the decoded image (Keras `color_mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,6 +62,35 @@ pub struct ImageOptions {
     pub interpolation: Interpolation,
     /// Stretch, crop or pad to the target aspect ratio.
     pub aspect: AspectMode,
+    /// Full-size decode (Keras-exact, the default) or the opt-in reduced-size JPEG decode.
+    pub decode_mode: DecodeMode,
+}
+
+/// How JPEGs are decoded before the resize ([`ImageOptions::decode_mode`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DecodeMode {
+    /// Decode at full size, then crop/pad/resize: the pixels Keras'
+    /// `image_dataset_from_directory` gives (the default).
+    #[default]
+    Exact,
+    /// **Not Keras-exact.** Decode JPEGs at a reduced size with libjpeg-style DCT scaling
+    /// (the `jpeg-decoder` crate's `Decoder::scale`: the inverse DCT is run at 1/8, 2/8
+    /// or 4/8 of the block size, so the image comes out at that fraction of its size for
+    /// far less work), picking the smallest scale whose output is at least the target
+    /// `height x width` in both dimensions, then apply the same crop/pad/resize as
+    /// [`Exact`](Self::Exact) to that smaller image. The result approximates, but does not
+    /// equal, the exact pixels: the downscaling happens in the DCT domain (a low-pass
+    /// close to a box filter) instead of `tf.image.resize`'s bilinear taps on the full
+    /// image, and a different decoder does the colour conversion and chroma upsampling.
+    /// Typical differences on 128² photos-like JPEGs resized to 64² are a few levels of
+    /// 255 on average (see `BENCHMARKS.md`).
+    ///
+    /// Falls back to the exact path, with identical output, when no scale below 8/8
+    /// reaches the target (target ≥ half the image), for non-JPEG files, and for JPEGs the
+    /// scaled decoder refuses or cannot represent (12-bit, CMYK/YCCK, a decoder error or
+    /// panic): those then give exactly what [`Exact`](Self::Exact) gives, including its
+    /// typed errors.
+    ReducedSize,
 }
 
 impl ImageOptions {
@@ -72,7 +102,13 @@ impl ImageOptions {
             color_mode: ColorMode::Rgb,
             interpolation: Interpolation::Bilinear,
             aspect: AspectMode::Stretch,
+            decode_mode: DecodeMode::Exact,
         }
+    }
+
+    /// The same options with `decode_mode` set (e.g. [`DecodeMode::ReducedSize`]).
+    pub fn with_decode_mode(self, decode_mode: DecodeMode) -> Self {
+        Self { decode_mode, ..self }
     }
 
     /// Number of f32 values of one output image (`C * H * W`).
@@ -117,19 +153,29 @@ pub(crate) use crate::jpeg::jpeg_is_complete;
 /// JPEGs go straight to zune-jpeg (see `jpeg.rs`), which gives the same pixels as
 /// `image`'s JPEG path; the other formats go through `image`.
 pub fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
+    let format = sniff_complete(path, bytes)?;
+    guarded(path, format, || match format {
+        ImageFormat::Jpeg => crate::jpeg::decode_jpeg(bytes),
+        _ => image::load_from_memory_with_format(bytes, format).map_err(|e| e.to_string()),
+    })
+}
+
+/// [`sniff`], then refuses a truncated JPEG.
+fn sniff_complete(path: &Path, bytes: &[u8]) -> Result<ImageFormat> {
     let format = sniff(path, bytes)?;
     if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
         return Err(Error::TruncatedJpeg { path: path.to_path_buf() });
     }
-    // `image` documents that some decoders may panic on malicious input: contain it.
+    Ok(format)
+}
+
+/// Runs a decoder of `format`, turning its message into [`Error::Decode`] and a panic
+/// into one too (`image` documents that some decoders may panic on malicious input).
+fn guarded<T>(path: &Path, format: ImageFormat, f: impl FnOnce() -> Result<T, String>) -> Result<T> {
     let decoder = if format == ImageFormat::Jpeg { "zune-jpeg" } else { "image" };
-    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match format {
-        ImageFormat::Jpeg => crate::jpeg::decode_jpeg(bytes),
-        _ => image::load_from_memory_with_format(bytes, format).map_err(|e| e.to_string()),
-    }));
     let fail = |message: String| Error::Decode { path: path.to_path_buf(), source: DecoderError { decoder, message } };
-    match decoded {
-        Ok(Ok(image)) => Ok(image),
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(Ok(value)) => Ok(value),
         Ok(Err(message)) => Err(fail(message)),
         Err(_) => Err(fail("the decoder panicked".into())),
     }
@@ -145,9 +191,50 @@ pub fn load_image(path: &Path, options: &ImageOptions) -> Result<Vec<f32>> {
 
 /// [`load_image`] into a caller's buffer (e.g. the image's slot in a batch), which must
 /// hold exactly `options.image_len()` values.
+///
+/// The file's bytes and the decoded pixels live in per-thread buffers reused from image
+/// to image, and a JPEG already in the requested colour type is converted from the
+/// decoder's buffer straight into `out`; the values are those of
+/// `image_to_chw_into(&decode_bytes(..)?, ..)`.
 pub fn load_image_into(path: &Path, options: &ImageOptions, out: &mut [f32]) -> Result<()> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    let image = decode_bytes(path, &bytes)?;
+    crate::scratch::with_file(path, |bytes, pixels| bytes_to_chw_into(path, bytes, options, out, pixels))
+}
+
+/// Decodes `bytes` (of the file `path`, named in errors) and converts them into `out`,
+/// using `pixels` as the decoder's scratch buffer.
+fn bytes_to_chw_into(
+    path: &Path,
+    bytes: &[u8],
+    options: &ImageOptions,
+    out: &mut [f32],
+    pixels: &mut Vec<u8>,
+) -> Result<()> {
+    let format = sniff_complete(path, bytes)?;
+    if format != ImageFormat::Jpeg {
+        let image =
+            guarded(path, format, || image::load_from_memory_with_format(bytes, format).map_err(|e| e.to_string()))?;
+        return image_to_chw_into(&image, options, out);
+    }
+    if options.decode_mode == DecodeMode::ReducedSize {
+        if let Some(image) = crate::reduced::decode_reduced(bytes, options.width, options.height) {
+            return image_to_chw_into(&image, options, out);
+        }
+    }
+    let d = guarded(path, format, || crate::jpeg::decode_jpeg_into(bytes, pixels))?;
+    let hwc = &pixels[..d.len];
+    let in_place = matches!(
+        (options.color_mode, d.space),
+        (ColorMode::Rgb, ColorSpace::RGB)
+            | (ColorMode::Grayscale, ColorSpace::Luma)
+            | (ColorMode::Rgba, ColorSpace::RGBA)
+    );
+    if in_place {
+        return hwc_u8_to_target_into(hwc, options.color_mode.channels(), d.height, d.width, options, out);
+    }
+    // Another colour type: convert through `image`, as `image_to_chw_into` does (rare).
+    let image = crate::jpeg::into_dynamic(hwc.to_vec(), d.width, d.height, d.space).map_err(|message| {
+        Error::Decode { path: path.to_path_buf(), source: DecoderError { decoder: "zune-jpeg", message } }
+    })?;
     image_to_chw_into(&image, options, out)
 }
 
@@ -236,22 +323,30 @@ pub(crate) fn hwc_u8_to_target_into(
         deinterleave(hwc, channels, w, window, out);
         return Ok(());
     }
-    // Planar f32 copy of the source window, then resize.
-    let mut planes = vec![0f32; channels * ch * cw];
-    deinterleave(hwc, channels, w, window, &mut planes);
-    let resized = resize_chw(&planes, channels, ch, cw, rh, rw, options.interpolation);
-    if (rh, rw) == (th, tw) {
-        out.copy_from_slice(&resized);
-        return Ok(());
-    }
-    out.fill(0.0);
-    for c in 0..channels {
-        for y in 0..rh {
-            let src = &resized[c * rh * rw + y * rw..c * rh * rw + (y + 1) * rw];
-            let start = c * th * tw + (oy + y) * tw + ox;
-            out[start..start + rw].copy_from_slice(src);
+    // Planar f32 copy of the source window, then resize (buffers reused per thread).
+    crate::scratch::with_f32(|planes, tmp, resized| {
+        let n = channels * ch * cw;
+        if planes.len() < n {
+            planes.resize(n, 0.0);
         }
-    }
+        let planes = &mut planes[..n];
+        deinterleave(hwc, channels, w, window, planes);
+        let kind = options.interpolation;
+        if (rh, rw) == (th, tw) {
+            resize_chw_into(planes, (channels, ch, cw), (rh, rw), kind, out, tmp);
+            return;
+        }
+        resized.resize(channels * rh * rw, 0.0);
+        resize_chw_into(planes, (channels, ch, cw), (rh, rw), kind, resized, tmp);
+        out.fill(0.0);
+        for c in 0..channels {
+            for y in 0..rh {
+                let src = &resized[c * rh * rw + y * rw..c * rh * rw + (y + 1) * rw];
+                let start = c * th * tw + (oy + y) * tw + ox;
+                out[start..start + rw].copy_from_slice(src);
+            }
+        }
+    });
     Ok(())
 }
 

@@ -55,10 +55,24 @@ fn options(space: ColorSpace) -> DecoderOptions {
         .set_max_height(usize::MAX)
 }
 
-/// Decodes a JPEG held in memory to the `DynamicImage` `image` would return (`Rgb8`,
-/// `Rgba8`, `L8` or `La8`). Errors are the decoder's message. May panic on hostile input
-/// like any decoder; the caller contains that.
-pub(crate) fn decode_jpeg(bytes: &[u8]) -> Result<DynamicImage, String> {
+/// Where [`decode_jpeg_into`] left the pixels: interleaved u8 in the first
+/// `width * height * channels` bytes of the caller's buffer.
+pub(crate) struct DecodedJpeg {
+    /// Width in pixels.
+    pub(crate) width: usize,
+    /// Height in pixels.
+    pub(crate) height: usize,
+    /// The output colour space: RGB, RGBA, Luma or LumaA (what `image` would return).
+    pub(crate) space: ColorSpace,
+    /// Bytes written: `width * height * channels`.
+    pub(crate) len: usize,
+}
+
+/// Decodes a JPEG held in memory into `pixels` (resized as needed, never shrunk; the
+/// bytes used are zeroed first, as a fresh buffer would be, so a damaged file that the
+/// decoder only partly fills gives the same bytes as before). Errors are the decoder's
+/// message. May panic on hostile input like any decoder; the caller contains that.
+pub(crate) fn decode_jpeg_into(bytes: &[u8], pixels: &mut Vec<u8>) -> Result<DecodedJpeg, String> {
     let mut decoder = JpegDecoder::new_with_options(SliceReader::new(bytes), options(ColorSpace::RGB));
     decoder.decode_headers().map_err(|e| e.to_string())?;
     let input = decoder.input_colorspace().ok_or("no colour space after the headers")?;
@@ -73,8 +87,32 @@ pub(crate) fn decode_jpeg(bytes: &[u8]) -> Result<DynamicImage, String> {
     if len > MAX_ALLOC {
         return Err(format!("{width}x{height} needs {len} bytes, over the 512 MiB decode limit"));
     }
-    let mut pixels = vec![0u8; len];
-    decoder.decode_into(&mut pixels).map_err(|e| e.to_string())?;
+    if pixels.len() < len {
+        pixels.resize(len, 0);
+    }
+    let out = &mut pixels[..len];
+    out.fill(0);
+    decoder.decode_into(out).map_err(|e| e.to_string())?;
+    Ok(DecodedJpeg { width, height, space, len })
+}
+
+/// Decodes a JPEG held in memory to the `DynamicImage` `image` would return (`Rgb8`,
+/// `Rgba8`, `L8` or `La8`). Errors are the decoder's message. May panic on hostile input
+/// like any decoder; the caller contains that.
+pub(crate) fn decode_jpeg(bytes: &[u8]) -> Result<DynamicImage, String> {
+    let mut pixels = Vec::new();
+    let d = decode_jpeg_into(bytes, &mut pixels)?;
+    pixels.truncate(d.len);
+    into_dynamic(pixels, d.width, d.height, d.space)
+}
+
+/// Wraps interleaved pixels of `space` (RGB, RGBA, Luma or LumaA) as a `DynamicImage`.
+pub(crate) fn into_dynamic(
+    pixels: Vec<u8>,
+    width: usize,
+    height: usize,
+    space: ColorSpace,
+) -> Result<DynamicImage, String> {
     let (w, h) = (width as u32, height as u32);
     let image = match space {
         ColorSpace::RGBA => ImageBuffer::from_raw(w, h, pixels).map(DynamicImage::ImageRgba8),

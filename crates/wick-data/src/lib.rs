@@ -51,6 +51,8 @@ pub mod augment;
 mod batch;
 mod dataset;
 pub mod decode;
+#[cfg(test)]
+mod decode_path_tests;
 mod error;
 mod folder;
 mod folder_generator;
@@ -59,8 +61,10 @@ mod in_memory;
 mod jpeg;
 mod label;
 mod pipeline;
+mod reduced;
 pub mod resize;
 pub mod rng;
+mod scratch;
 mod sharded;
 mod skip;
 mod slice_reader;
@@ -71,7 +75,7 @@ mod transform;
 
 pub use batch::Batch;
 pub use dataset::Dataset;
-pub use decode::{AspectMode, ColorMode, ImageOptions};
+pub use decode::{AspectMode, ColorMode, DecodeMode, ImageOptions};
 pub use error::{with_sources, DecoderError, Error, Result};
 pub use folder::{FolderOptions, ImageFolder, Sample, ALLOWED_EXTENSIONS};
 pub use folder_generator::ImageFolderGenerator;

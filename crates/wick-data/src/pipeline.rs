@@ -6,6 +6,7 @@
 //! augmentation stream of the sample at position `i` of pass `p` is `(seed, p, i)`, so the
 //! batches do not depend on thread scheduling or on which files were skipped before.
 
+use std::mem::MaybeUninit;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -34,8 +35,11 @@ pub(crate) trait Source: Send + Sync + 'static {
     fn load_into(&self, index: usize, out: &mut [f32]) -> Result<()>;
 }
 
-/// A batch being filled: `data` holds room for a whole batch, and the first
-/// `labels.len()` image slots are the good samples so far, in order.
+/// A batch being filled: `data` has room for a whole batch, and holds (as its length)
+/// the good samples so far, `labels.len()` images, in order. The rest of the room is
+/// left uninitialised: each image's slot is zeroed by the decode thread that fills it,
+/// right before it does (cache-hot), instead of the whole batch being zeroed up front
+/// on the producer thread while the decode threads wait.
 struct RawBatch {
     data: Vec<f32>,
     image_len: usize,
@@ -47,18 +51,27 @@ impl RawBatch {
     /// Room for `capacity` images of `image_len` values each.
     fn new(capacity: usize, image_len: usize) -> Self {
         Self {
-            data: vec![0.0; capacity * image_len],
+            data: Vec::with_capacity(capacity * image_len),
             image_len,
             labels: Vec::with_capacity(capacity),
             indices: Vec::with_capacity(capacity),
         }
     }
 
-    /// Drops the unused slots of a short batch.
-    fn finish(mut self) -> Self {
-        self.data.truncate(self.labels.len() * self.image_len);
+    /// The batch, its buffer holding exactly the good images.
+    fn finish(self) -> Self {
+        debug_assert_eq!(self.data.len(), self.labels.len() * self.image_len);
         self
     }
+}
+
+/// Zero-fills a slot of uninitialised room and returns it as `f32`s.
+fn init_zeroed(slot: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    slot.fill(MaybeUninit::new(0.0));
+    // SAFETY: every element of `slot` was written just above, and `MaybeUninit<f32>` has
+    // the size, alignment and layout of `f32`, so the same memory read as `[f32]` of the
+    // same length is initialised and valid; the borrow keeps `slot`'s exclusive lifetime.
+    unsafe { &mut *(slot as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
 enum Msg {
@@ -344,13 +357,20 @@ impl Plan {
     }
 
     /// Loads `(position, index)` items of pass `pass` in parallel, item `k` into the `k`-th
-    /// `image_len` chunk of `slots`; results in order.
-    fn load_many(&self, pass: u64, items: &[(usize, usize)], slots: &mut [f32], image_len: usize) -> Vec<Result<()>> {
+    /// `image_len` chunk of `slots` (each chunk zeroed first, so all of `slots` is
+    /// initialised on return, whatever the results); results in order.
+    fn load_many(
+        &self,
+        pass: u64,
+        items: &[(usize, usize)],
+        slots: &mut [MaybeUninit<f32>],
+        image_len: usize,
+    ) -> Vec<Result<()>> {
         let mut work = move || {
             items
                 .par_iter()
                 .zip(slots.par_chunks_mut(image_len))
-                .map(|(&(pos, index), slot)| self.load_one(pass, pos, index, slot))
+                .map(|(&(pos, index), slot)| self.load_one(pass, pos, index, init_zeroed(slot)))
                 .collect()
         };
         match &self.pool {
@@ -368,8 +388,15 @@ impl Plan {
             let have = batch.labels.len();
             let end = (cursor.pos + need - have).min(cursor.order.len());
             let items: Vec<(usize, usize)> = (cursor.pos..end).map(|p| (p, cursor.order[p])).collect();
-            let slots = &mut batch.data[have * len..(have + items.len()) * len];
+            debug_assert_eq!(batch.data.len(), have * len);
+            batch.data.reserve(items.len() * len);
+            let slots = &mut batch.data.spare_capacity_mut()[..items.len() * len];
             let results = self.load_many(cursor.pass, &items, slots, len);
+            // SAFETY: `load_many` returned normally (a panic would have unwound past this),
+            // so it zero-filled every chunk of `slots` before loading into it: the
+            // `items.len() * len` values after the first `have * len` are initialised, and
+            // the reserve above made room for them.
+            unsafe { batch.data.set_len((have + items.len()) * len) };
             consumed += items.len();
             cursor.pos = end;
             for (k, (&(_, index), result)) in items.iter().zip(results).enumerate() {
@@ -390,6 +417,8 @@ impl Plan {
                     Err(e) => return Err(e),
                 }
             }
+            // Drop the slots of this round's skipped files (the good ones moved up).
+            batch.data.truncate(batch.labels.len() * len);
         }
         Ok(consumed)
     }

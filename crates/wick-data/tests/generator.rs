@@ -182,3 +182,38 @@ fn no_augmentation_reaches_validation_batches() {
         }
     }
 }
+
+#[test]
+fn reduced_size_decode_batches_have_the_target_shape_and_follow_exact_mode() {
+    use wick_data::synthetic::{write_shapes, ImageFileFormat, Shape, ShapesOptions};
+    use wick_data::DecodeMode;
+    let dir = tempfile::tempdir().unwrap();
+    let options = ShapesOptions {
+        shapes: vec![Shape::Circle, Shape::Square],
+        per_class: 4,
+        height: 32,
+        width: 32,
+        format: ImageFileFormat::Jpeg { quality: 90 },
+        seed: 2,
+        ..Default::default()
+    };
+    write_shapes(dir.path(), &options).unwrap();
+    let all = ImageFolder::open(dir.path()).unwrap().all(None);
+    let batch = |image: ImageOptions| {
+        let mut g = ImageFolderGenerator::new(&all, image, opts(8, 1)).unwrap();
+        g.begin_pass(0, false).unwrap();
+        g.next_batch().unwrap().unwrap().x
+    };
+    let exact = batch(ImageOptions::new(16, 16));
+    let reduced = batch(ImageOptions::new(16, 16).with_decode_mode(DecodeMode::ReducedSize));
+    assert_eq!(reduced.dims(), [8, 3, 16, 16]);
+    let mean_abs = (exact - &reduced).unwrap().abs().unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!(mean_abs < 12.0, "reduced vs exact: mean abs {mean_abs}");
+    // At full size the reduced mode has nothing to reduce: the same bits.
+    let exact = batch(ImageOptions::new(32, 32));
+    let same = batch(ImageOptions::new(32, 32).with_decode_mode(DecodeMode::ReducedSize));
+    assert_eq!(
+        exact.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        same.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    );
+}
