@@ -52,10 +52,10 @@ impl DySource<'_> {
                     }
                 }
                 DySource::Pool { dy, y, arg, pg, relu } => {
-                    plane.fill(0.0);
                     let ppl = pg.oh * pg.ow;
                     let base = (ni * g.o + oi) * ppl;
                     let (dy, y, arg) = (&dy[base..base + ppl], &y[base..base + ppl], &arg[base..base + ppl]);
+                    plane.fill(0.0);
                     for ((&d, &v), &a) in dy.iter().zip(y).zip(arg) {
                         if !relu || v > 0.0 {
                             plane[a as usize] += d;
@@ -84,6 +84,12 @@ pub(super) fn conv2d_backward(
     let (chunk, par) = plan(g.n, true);
     let pitch = g.pitch();
     let wlen = g.o * k;
+    // gemm copies ("packs") the `pitch`-strided operand of the weight-gradient product whose
+    // rows become its output's columns: col (`k` rows) in dW = dY·colᵀ, dY (`og` rows) in
+    // dWᵀ = col·dYᵀ. Compute whichever form packs the smaller one; the transposed partial
+    // sums are turned back into `[og, k]` once, at the end. Measured at the benchmark CNN's
+    // second conv (k = 288, og = 64): 102 vs 82 GF/s.
+    let dw_transposed = og < k;
 
     // One image: accumulates into dw / db, writes its own dx block.
     let run_image = |ni: usize, dx_n: Option<&mut [f32]>, dw: &mut [f32], db: &mut [f32], bufs: &mut [Vec<f32>; 3]| {
@@ -99,17 +105,24 @@ pub(super) fn conv2d_backward(
             }
             if need_dw {
                 let xg = &x[ni * chw + gi * cg * hw..][..cg * hw];
-                let colm = if g.is_pointwise() {
-                    MatRef::transposed(xg, p)
+                let col: &[f32] = if g.is_pointwise() {
+                    xg
                 } else {
                     let col = sized(col, k * pitch);
                     im2col(g, xg, col, pitch);
-                    MatRef::transposed(col, pitch)
+                    col
                 };
-                // dW_g [og, k] += dY_g [og, pitch] · col^T [pitch, k] (the pad columns of
-                // both are zero)
+                // The pad columns of dY_g and col are both zero.
                 let dwg = &mut dw[gi * og * k..(gi + 1) * og * k];
-                sgemm(og, k, pitch, MatRef::row_major(dyg, pitch), colm, dwg, true, par);
+                if dw_transposed {
+                    // dW_g^T [k, og] += col [k, pitch] · dY_g^T [pitch, og]
+                    let dyt = MatRef::transposed(dyg, pitch);
+                    sgemm(k, og, pitch, MatRef::row_major(col, pitch), dyt, dwg, true, par);
+                } else {
+                    // dW_g [og, k] += dY_g [og, pitch] · col^T [pitch, k]
+                    let colt = MatRef::transposed(col, pitch);
+                    sgemm(og, k, pitch, MatRef::row_major(dyg, pitch), colt, dwg, true, par);
+                }
             }
             if let Some(dx_n) = dx_n.as_deref_mut() {
                 let wg = &w[gi * og * k..(gi + 1) * og * k];
@@ -162,5 +175,22 @@ pub(super) fn conv2d_backward(
         dw.iter_mut().zip(&pw).for_each(|(a, b)| *a += b);
         db.iter_mut().zip(&pb).for_each(|(a, b)| *a += b);
     }
+    if need_dw && dw_transposed {
+        dw = untranspose_groups(&dw, g.groups, og, k);
+    }
     Grads { dx, dw: need_dw.then_some(dw), db: need_db.then_some(db) }
+}
+
+/// `[groups][k][og]` blocks (each the transpose of a group's weight gradient) as
+/// `[groups][og][k]`, the weight's layout.
+fn untranspose_groups(dwt: &[f32], groups: usize, og: usize, k: usize) -> Vec<f32> {
+    let mut dw = vec![0f32; dwt.len()];
+    for (src, dst) in dwt.chunks_exact(og * k).zip(dw.chunks_exact_mut(og * k)).take(groups) {
+        for (kk, row) in src.chunks_exact(og).enumerate() {
+            for (o, &v) in row.iter().enumerate() {
+                dst[o * k + kk] = v;
+            }
+        }
+    }
+    dw
 }

@@ -12,6 +12,35 @@ fn valid_range(off: isize, stride: usize, w: usize, ow: usize) -> (usize, usize)
     (lo, hi)
 }
 
+/// `dst.copy_from_slice(src)` for the short rows of an im2col matrix, as 16-float block
+/// copies the compiler keeps inline (the last block overlaps the one before it when the
+/// length is not a multiple of 16): `copy_from_slice` calls `memcpy`, whose call and size
+/// dispatch cost about as much as copying a row of a few dozen floats.
+#[inline]
+fn copy_short(dst: &mut [f32], src: &[f32]) {
+    let len = dst.len().min(src.len());
+    if len < 16 {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+        return;
+    }
+    let block = |dst: &mut [f32], src: &[f32], at: usize| {
+        if let (Some(d), Some(s)) = (dst.get_mut(at..at + 16), src.get(at..at + 16)) {
+            let s: [f32; 16] = s.try_into().unwrap_or([0.0; 16]);
+            d.copy_from_slice(&s);
+        }
+    };
+    let mut at = 0;
+    while at + 16 <= len {
+        block(dst, src, at);
+        at += 16;
+    }
+    if at < len {
+        block(dst, src, len - 16);
+    }
+}
+
 /// Writes the `[cg*kh*kw, oh*ow]` im2col matrix of one image's group block `xg`
 /// (`[cg, h, w]`) into `col`, rows `pitch` apart (`pitch >= oh*ow`; the columns past
 /// `oh*ow` are set to zero).
@@ -34,12 +63,16 @@ pub(super) fn im2col(g: &Geom, xg: &[f32], col: &mut [f32], pitch: usize) {
                         continue;
                     }
                     let srow = &src[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    drow[..lo].fill(0.0);
-                    drow[hi..].fill(0.0);
+                    if lo > 0 {
+                        drow[..lo].fill(0.0);
+                    }
+                    if hi < g.ow {
+                        drow[hi..].fill(0.0);
+                    }
                     if lo < hi {
                         let first = (lo as isize * g.stride as isize + off) as usize;
                         if g.stride == 1 {
-                            drow[lo..hi].copy_from_slice(&srow[first..first + (hi - lo)]);
+                            copy_short(&mut drow[lo..hi], &srow[first..first + (hi - lo)]);
                         } else {
                             for (d, s) in drow[lo..hi].iter_mut().zip(srow[first..].iter().step_by(g.stride)) {
                                 *d = *s;
