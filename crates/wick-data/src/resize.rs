@@ -7,6 +7,9 @@
 //! At the image sizes of this project (≤ 256²) a separable pass costs well under a
 //! millisecond, far below decode.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 /// Resampling filter (Keras `interpolation`).
 ///
 /// Resizing takes all of them. The augmentation warp
@@ -134,6 +137,33 @@ fn taps(kind: Interpolation, in_size: usize, out_size: usize) -> Taps {
     Taps { weights }
 }
 
+/// Tap tables kept per thread: a folder's images mostly share one size, so the tables
+/// of its resize are computed once per thread instead of twice per image.
+const CACHED_TAPS: usize = 8;
+
+/// One cached table: the filter, the input and output sizes, the taps.
+type CachedTaps = (Interpolation, usize, usize, Rc<Taps>);
+
+thread_local! {
+    static TAPS: RefCell<Vec<CachedTaps>> = const { RefCell::new(Vec::new()) };
+}
+
+/// [`taps`], from this thread's cache of the last [`CACHED_TAPS`] tables used.
+fn cached_taps(kind: Interpolation, in_size: usize, out_size: usize) -> Rc<Taps> {
+    TAPS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((.., t)) = cache.iter().find(|(k, i, o, _)| (*k, *i, *o) == (kind, in_size, out_size)) {
+            return Rc::clone(t);
+        }
+        let t = Rc::new(taps(kind, in_size, out_size));
+        if cache.len() == CACHED_TAPS {
+            cache.remove(0);
+        }
+        cache.push((kind, in_size, out_size, Rc::clone(&t)));
+        t
+    })
+}
+
 /// Resizes a planar `channels x in_h x in_w` buffer to `channels x out_h x out_w`.
 pub fn resize_chw(
     src: &[f32],
@@ -167,8 +197,8 @@ pub(crate) fn resize_chw_into(
         out.copy_from_slice(&src[..out.len()]);
         return;
     }
-    let tx = taps(kind, in_w, out_w);
-    let ty = taps(kind, in_h, out_h);
+    let tx = cached_taps(kind, in_w, out_w);
+    let ty = cached_taps(kind, in_h, out_h);
     if tmp.len() < in_h * out_w {
         tmp.resize(in_h * out_w, 0.0);
     }
