@@ -10,6 +10,9 @@
 //!   resize vs `DecodeMode::ReducedSize` (DCT-scaled decode at 4/8, no resize); then the
 //!   difference between the two outputs over every file (max and mean absolute, on the
 //!   0..=255 f32 values, and on those values rounded to u8);
+//! - `large …`: the same exact / reduced pair on one smooth, photo-like 1024×768 JPEG
+//!   (quality 90, written to a temporary folder) resized to 224×224 (reduced: 4/8 scale)
+//!   and to 96×96 (1/8), and the difference there;
 //! - `augment b` / `augment elastic`: `Augmentation::apply` with the `pipeline` bench's
 //!   `b` and `elastic` settings, on a decoded image (each time copied into the buffer
 //!   first, which is included).
@@ -110,6 +113,8 @@ fn main() {
         sum_u / count as f64
     );
 
+    large_image();
+
     let chw: Vec<Vec<f32>> = decoded.iter().map(|d| wick_data::decode::image_to_chw(d, &options)).collect();
     let b = Augmentation::new()
         .random_flip(FlipMode::Horizontal)
@@ -126,5 +131,32 @@ fn main() {
                 aug.apply(&mut slot, 3, h, w, &mut image_rng(round, 0, i as u64)).expect("augment");
             }
         });
+    }
+}
+
+/// Exact vs reduced decode of one large smooth JPEG (see the module docs).
+fn large_image() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("large.jpg");
+    let img = image::RgbImage::from_fn(1024, 768, |x, y| {
+        let (fx, fy) = (x as f32 / 1024.0, y as f32 / 768.0);
+        let v = |a: f32| (127.5 + 120.0 * a.sin()) as u8;
+        image::Rgb([v(9.0 * fx + 4.0 * fy), v(7.0 * fy - 5.0 * fx), v(11.0 * fx * fy + 1.0)])
+    });
+    wick_data::synthetic::write_image(&path, &img, wick_data::synthetic::ImageFileFormat::Jpeg { quality: 90 })
+        .expect("write");
+    for side in [224, 96] {
+        let exact = ImageOptions::new(side, side);
+        let reduced = exact.with_decode_mode(DecodeMode::ReducedSize);
+        let (mut a, mut b) = (vec![0f32; exact.image_len()], vec![0f32; exact.image_len()]);
+        for (name, o, out) in [("exact", exact, &mut a), ("reduced", reduced, &mut b)] {
+            let reps = 20;
+            time(&format!("large {side} {name}"), reps, || {
+                (0..reps).for_each(|_| load_image_into(&path, &o, black_box(&mut *out)).expect("load"))
+            });
+        }
+        let max = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        let mean = a.iter().zip(&b).map(|(x, y)| f64::from((x - y).abs())).sum::<f64>() / a.len() as f64;
+        println!("large 1024x768 -> {side}x{side}: reduced vs exact f32 max abs {max:.2}, mean abs {mean:.3}");
     }
 }
