@@ -57,9 +57,10 @@ impl DySource<'_> {
                     let (dy, y, arg) = (&dy[base..base + ppl], &y[base..base + ppl], &arg[base..base + ppl]);
                     plane.fill(0.0);
                     for ((&d, &v), &a) in dy.iter().zip(y).zip(arg) {
-                        if !relu || v > 0.0 {
-                            plane[a as usize] += d;
-                        }
+                        // Without a branch (whether the ReLU passes is data, so a branch
+                        // mispredicts): a dropped gradient adds +0.0.
+                        let mask = if !relu || v > 0.0 { u32::MAX } else { 0 };
+                        plane[a as usize] += f32::from_bits(d.to_bits() & mask);
                     }
                 }
             }
