@@ -235,18 +235,6 @@ pub fn resize_chw(
 /// same order, so the same bits, without the two allocations per call.
 pub(crate) fn resize_chw_into(
     src: &[f32],
-    shape: (usize, usize, usize),
-    out_size: (usize, usize),
-    kind: Interpolation,
-    out: &mut [f32],
-    tmp: &mut Vec<f32>,
-) {
-    resize_body(src, shape, out_size, kind, out, tmp);
-}
-
-/// The body of [`resize_chw_into`].
-fn resize_body(
-    src: &[f32],
     (channels, in_h, in_w): (usize, usize, usize),
     (out_h, out_w): (usize, usize),
     kind: Interpolation,
@@ -269,14 +257,19 @@ fn resize_body(
         for (row, dst) in plane.chunks_exact(in_w).zip(tmp.chunks_exact_mut(out_w)) {
             horizontal(&tx, row, dst);
         }
-        let dst = &mut out[c * out_h * out_w..(c + 1) * out_h * out_w];
-        for (y, w) in ty.weights.iter().enumerate() {
-            let drow = &mut dst[y * out_w..(y + 1) * out_w];
-            for &(i, k) in w {
-                let srow = &tmp[i * out_w..(i + 1) * out_w];
-                for (d, s) in drow.iter_mut().zip(srow) {
-                    *d += s * k;
-                }
+        vertical(&ty, tmp, &mut out[c * out_h * out_w..(c + 1) * out_h * out_w], out_w);
+    }
+}
+
+/// The vertical pass of one plane: adds each output row's taps of the horizontally resized
+/// rows `tmp` (`out_w` wide) onto `dst` (zeroed by the caller), tap by tap.
+fn vertical(ty: &Taps, tmp: &[f32], dst: &mut [f32], out_w: usize) {
+    for (y, w) in ty.weights.iter().enumerate() {
+        let drow = &mut dst[y * out_w..(y + 1) * out_w];
+        for &(i, k) in w {
+            let srow = &tmp[i * out_w..(i + 1) * out_w];
+            for (d, s) in drow.iter_mut().zip(srow) {
+                *d += s * k;
             }
         }
     }
@@ -306,16 +299,7 @@ pub(crate) fn resize_chw_reference(
                 tmp[y * out_w + x] = w.iter().map(|&(i, k)| row[i] * k).sum();
             }
         }
-        let dst = &mut out[c * out_h * out_w..(c + 1) * out_h * out_w];
-        for (y, w) in ty.weights.iter().enumerate() {
-            let drow = &mut dst[y * out_w..(y + 1) * out_w];
-            for &(i, k) in w {
-                let srow = &tmp[i * out_w..(i + 1) * out_w];
-                for (d, s) in drow.iter_mut().zip(srow) {
-                    *d += s * k;
-                }
-            }
-        }
+        vertical(&ty, &tmp, &mut out[c * out_h * out_w..(c + 1) * out_h * out_w], out_w);
     }
     out
 }
@@ -323,6 +307,15 @@ pub(crate) fn resize_chw_reference(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ALL_KINDS: [Interpolation; 6] = [
+        Interpolation::Nearest,
+        Interpolation::Bilinear,
+        Interpolation::Bicubic,
+        Interpolation::Lanczos3,
+        Interpolation::Lanczos5,
+        Interpolation::Area,
+    ];
 
     #[test]
     fn bilinear_matches_half_pixel_centres() {
@@ -333,14 +326,7 @@ mod tests {
 
     #[test]
     fn constant_image_stays_constant() {
-        for kind in [
-            Interpolation::Nearest,
-            Interpolation::Bilinear,
-            Interpolation::Bicubic,
-            Interpolation::Lanczos3,
-            Interpolation::Lanczos5,
-            Interpolation::Area,
-        ] {
+        for kind in ALL_KINDS {
             let out = resize_chw(&[7.0; 2 * 5 * 3], 2, 5, 3, 4, 9, kind);
             assert!(out.iter().all(|v| (v - 7.0).abs() < 1e-4), "{kind:?}: {out:?}");
             let out = resize_chw(&[7.0; 2 * 9 * 8], 2, 9, 8, 3, 2, kind);
@@ -357,14 +343,7 @@ mod tests {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             seed
         };
-        let kinds = [
-            Interpolation::Nearest,
-            Interpolation::Bilinear,
-            Interpolation::Bicubic,
-            Interpolation::Lanczos3,
-            Interpolation::Lanczos5,
-            Interpolation::Area,
-        ];
+        let kinds = ALL_KINDS;
         let mut tmp = Vec::new();
         for kind in kinds {
             for (in_h, in_w, out_h, out_w) in
