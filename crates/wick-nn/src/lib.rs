@@ -103,6 +103,7 @@ mod linear;
 mod policy;
 mod pool;
 mod pool_windows;
+mod room;
 mod scratch;
 mod sgemm;
 mod threads;

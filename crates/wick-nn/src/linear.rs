@@ -5,7 +5,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Module, Result, Shape, Tensor};
 
 use crate::policy::DTypePolicy;
-use crate::sgemm::{sgemm, MatRef, Par};
+use crate::sgemm::{sgemm, sgemm_new, MatRef, Par};
 use crate::util::{contiguous_f32, is_cpu_op_tensor, storage_of, tensor_of, with_f32};
 
 /// A dense layer `y = x·wᵀ + b`, a drop-in replacement for [`candle_nn::Linear`].
@@ -189,18 +189,16 @@ impl LinearOp {
                 with_f32(&grad, "linear output gradient", |dy| {
                     let dx = if need_dx {
                         // dx [N, in] = dy [N, out] · w [out, in]
-                        let mut dx = vec![0f32; n * i];
                         let (a, b) = (MatRef::row_major(dy, o), MatRef::row_major(ws, i));
-                        sgemm(n, i, o, a, b, &mut dx, false, par());
+                        let dx = sgemm_new(n, i, o, a, b, par());
                         Some(tensor_of(dx, (n, i), dtype, dev)?)
                     } else {
                         None
                     };
                     let dw = if need_dw {
                         // dw [out, in] = dyᵀ [out, N] · x [N, in]
-                        let mut dw = vec![0f32; o * i];
                         let (a, b) = (MatRef::transposed(dy, o), MatRef::row_major(xs, i));
-                        sgemm(o, i, n, a, b, &mut dw, false, par());
+                        let dw = sgemm_new(o, i, n, a, b, par());
                         Some(tensor_of(dw, (o, i), dtype, dev)?)
                     } else {
                         None

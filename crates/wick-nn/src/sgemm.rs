@@ -58,15 +58,62 @@ pub(crate) fn sgemm(
     accumulate: bool,
     par: Par,
 ) {
+    assert!(m.checked_mul(n).is_some_and(|mn| c.len() >= mn), "sgemm: dst too small");
+    // SAFETY: `c` is a live, exclusively borrowed slice of at least m * n f32 (checked just
+    // above), so `c + i*n + j` for i < m, j < n is in bounds, initialised and touched by
+    // nothing else during the call.
+    unsafe { sgemm_ptr(m, n, k, a, b, c.as_mut_ptr(), accumulate, par) }
+}
+
+/// `a · b` (`a: m × k`, `b: k × n`) as a new row-major `m × n` buffer: what
+/// `let mut c = vec![0.0; m * n]; sgemm(.., &mut c, false, ..)` gives, without first
+/// zeroing `c` (gemm overwrites every element when it does not accumulate). Saves a
+/// memset of the whole output, which the calling (Candle) thread would run alone.
+///
+/// Panics (a bug in this crate, never user input) if a view does not cover its matrix.
+pub(crate) fn sgemm_new(m: usize, n: usize, k: usize, a: MatRef<'_>, b: MatRef<'_>, par: Par) -> Vec<f32> {
+    let len = m.checked_mul(n).expect("sgemm_new: m * n overflows");
+    let mut c = Vec::with_capacity(len);
+    // SAFETY: `c` owns room for `len` = m * n f32 that nothing else can reach, so
+    // `c + i*n + j` for i < m, j < n is valid for writes (reads need initialised data,
+    // and with `accumulate == false` `sgemm_ptr` never reads dst: it fills it when k == 0
+    // and otherwise lets gemm write dst = a·b without reading it).
+    unsafe { sgemm_ptr(m, n, k, a, b, c.as_mut_ptr(), false, par) };
+    // SAFETY: `sgemm_ptr` returned normally (a panic would have unwound past this), and
+    // with `accumulate == false` it writes every element of the m × n row-major dst, i.e.
+    // all `len` elements of the room reserved above.
+    unsafe { c.set_len(len) };
+    c
+}
+
+/// [`sgemm`] into the m × n row-major matrix (row stride n) at `c`.
+///
+/// # Safety
+/// `c + i*n + j` for i < m, j < n must be valid for writes of f32 that nothing else
+/// accesses during the call, and, when `accumulate`, initialised (with `accumulate ==
+/// false` dst is only written, never read).
+#[allow(clippy::too_many_arguments)] // mirrors the BLAS call it wraps
+unsafe fn sgemm_ptr(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: *mut f32,
+    accumulate: bool,
+    par: Par,
+) {
     assert!(a.fits(m, k), "sgemm: lhs view out of bounds");
     assert!(b.fits(k, n), "sgemm: rhs view out of bounds");
-    assert!(m.checked_mul(n).is_some_and(|mn| c.len() >= mn), "sgemm: dst too small");
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
         if !accumulate {
-            c[..m * n].fill(0.0);
+            for i in 0..m * n {
+                // SAFETY: i < m*n: in bounds of dst (caller's contract).
+                unsafe { c.add(i).write(0.0) };
+            }
         }
         return;
     }
@@ -78,7 +125,7 @@ pub(crate) fn sgemm(
         // two one-thread products over halves of the columns. So split the columns here.
         Par::Threads(t) if t > 1 && b.rs == 1 && b.cs != 1 && n >= 32 * t => {
             let block = n.div_ceil(t).next_multiple_of(16);
-            let dst = DstPtr(c.as_mut_ptr());
+            let dst = DstPtr(c);
             rayon::scope(|s| {
                 for j0 in (0..n).step_by(block) {
                     let nb = block.min(n - j0);
@@ -87,10 +134,10 @@ pub(crate) fn sgemm(
                         let dst = dst;
                         // SAFETY: column block [j0, j0 + nb) of the m × n row-major dst:
                         // the blocks of the spawned tasks are disjoint, so no element is
-                        // written by two tasks, and `c` stays mutably borrowed (by this
-                        // function) until the scope has joined every task. `bj` covers
-                        // rows < k and columns < nb of the block (a sub-view of `b`, which
-                        // fits k × n). Offsets j0 + i*n + j < m*n <= c.len().
+                        // written by two tasks, and the caller keeps dst to this call until
+                        // the scope has joined every task. `bj` covers rows < k and columns
+                        // < nb of the block (a sub-view of `b`, which fits k × n). Offsets
+                        // j0 + i*n + j < m*n are in dst (caller's contract).
                         unsafe { gemm_raw(m, nb, k, a, bj, dst.0.add(j0), n, accumulate, gemm::Parallelism::None) }
                     });
                 }
@@ -102,8 +149,8 @@ pub(crate) fn sgemm(
                 _ => gemm::Parallelism::None,
             };
             // SAFETY: the asserts above prove that `a` and `b` cover their m × k and k × n
-            // views and that `c` holds the m × n row-major dst (row stride n).
-            unsafe { gemm_raw(m, n, k, a, b, c.as_mut_ptr(), n, accumulate, parallelism) }
+            // views, and the caller that dst is the m × n row-major matrix (row stride n).
+            unsafe { gemm_raw(m, n, k, a, b, c, n, accumulate, parallelism) }
         }
     }
 }
@@ -207,6 +254,22 @@ mod tests {
                         assert!((c[i * n + j] - want).abs() < 1e-3, "t{threads} acc{accumulate} ({i},{j})");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn new_buffer_product_equals_the_zeroed_one() {
+        // k = 0 (all zeros), one thread, and the column split (transposed rhs, 2 threads).
+        for (m, n, k) in [(4, 70, 0), (3, 9, 5), (5, 100, 17)] {
+            let a: Vec<f32> = (0..m * k).map(|i| (i % 5) as f32 - 2.0).collect();
+            let bt: Vec<f32> = (0..n * k).map(|i| (i % 7) as f32 * 0.5).collect(); // n × k
+            for par in [Par::Seq, Par::Threads(2)] {
+                let (av, bv) = (MatRef::row_major(&a, k), MatRef::transposed(&bt, k));
+                let mut want = vec![0f32; m * n];
+                sgemm(m, n, k, av, bv, &mut want, false, par);
+                let got = sgemm_new(m, n, k, av, bv, par);
+                assert_eq!(got, want, "{m}x{n}x{k} {par:?}");
             }
         }
     }

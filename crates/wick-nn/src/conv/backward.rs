@@ -5,6 +5,7 @@ use rayon::prelude::*;
 use super::geom::{plan, Geom};
 use super::im2col::{col2im, im2col};
 use crate::pool::PoolGeom;
+use crate::room::fill_room;
 use crate::scratch::{sized, with_scratch};
 use crate::sgemm::{sgemm, MatRef};
 use crate::util::sum_f32;
@@ -141,7 +142,8 @@ pub(super) fn conv2d_backward(
         }
     };
 
-    let mut dx = need_dx.then(|| vec![0f32; g.n * chw]);
+    // Allocated, not zeroed: each task fills its own chunk (see `fill_room`).
+    let mut dx: Option<Vec<f32>> = need_dx.then(|| Vec::with_capacity(g.n * chw));
     let chunks = g.n.div_ceil(chunk);
     // Per-chunk partial sums of dW and dB, reduced below in chunk order so the result does
     // not depend on thread scheduling.
@@ -164,8 +166,17 @@ pub(super) fn conv2d_backward(
         });
         (dw, db)
     };
-    let partials: Vec<(Vec<f32>, Vec<f32>)> = match dx.as_deref_mut() {
-        Some(dx) if chw > 0 => dx.par_chunks_mut(chunk * chw).enumerate().map(|(ci, c)| work(ci, Some(c))).collect(),
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = match dx.as_mut() {
+        Some(dx) if chw > 0 => {
+            let room = &mut dx.spare_capacity_mut()[..g.n * chw];
+            let parts =
+                room.par_chunks_mut(chunk * chw).enumerate().map(|(ci, c)| work(ci, Some(fill_room(c, 0.0)))).collect();
+            // SAFETY: the map above returned normally (a panic would have unwound past
+            // this), and its chunks cover all `g.n * chw` elements of room that
+            // `with_capacity` reserved, each initialised by `fill_room`.
+            unsafe { dx.set_len(g.n * chw) };
+            parts
+        }
         _ => (0..chunks).into_par_iter().map(|ci| work(ci, None)).collect(),
     };
     let mut parts = partials.into_iter();

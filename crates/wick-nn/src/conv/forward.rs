@@ -1,5 +1,7 @@
 //! The conv op's CPU forward pass: bias, im2col + gemm per image and group, fused epilogue.
 
+use std::mem::MaybeUninit;
+
 use candle_core::DType;
 use rayon::prelude::*;
 
@@ -7,6 +9,7 @@ use super::epilogue::Epilogue;
 use super::geom::{plan, Geom};
 use super::im2col::im2col;
 use crate::pool::{max_pool_plane, PoolGeom};
+use crate::room::fill_room;
 use crate::scratch::{sized, with_scratch};
 use crate::sgemm::{sgemm, MatRef};
 use crate::util::round_to;
@@ -32,11 +35,13 @@ pub(super) fn conv2d_forward(
         Some(pg) => (g.o * pg.oh * pg.ow, g.o * pg.oh * pg.ow),
         None => (opl, 0),
     };
-    let mut out = vec![0f32; g.n * ypl];
-    let mut arg = vec![0u32; g.n * apl];
-    if out.is_empty() || opl == 0 {
-        return (out, arg);
+    let (ylen, alen) = (g.n * ypl, g.n * apl);
+    if ylen == 0 || opl == 0 {
+        return (vec![0f32; ylen], vec![0u32; alen]);
     }
+    // Allocated, not zeroed: each task fills its own chunk (see `fill_room`).
+    let mut out: Vec<f32> = Vec::with_capacity(ylen);
+    let mut arg: Vec<u32> = Vec::with_capacity(alen);
     let (chunk, par) = plan(g.n, false);
     let pitch = g.pitch();
     // The convolution of image `ni` into `conv` (`[o, pitch]`: row `oi` holds output plane
@@ -95,15 +100,29 @@ pub(super) fn conv2d_forward(
     };
     let ychunk = chunk * ypl;
     let achunk = (chunk * apl).max(1);
-    let mut dummy = vec![0u32; g.n.div_ceil(chunk)];
-    let args: &mut [u32] = if apl > 0 { &mut arg } else { &mut dummy };
-    out.par_chunks_mut(ychunk).zip(args.par_chunks_mut(achunk)).enumerate().for_each(|(ci, (out_chunk, arg_chunk))| {
-        with_scratch(|bufs| {
-            for (j, out_n) in out_chunk.chunks_exact_mut(ypl).enumerate() {
-                let arg_n = if apl > 0 { &mut arg_chunk[j * apl..(j + 1) * apl] } else { &mut [][..] };
-                run_image(ci * chunk + j, out_n, arg_n, bufs);
-            }
-        })
-    });
+    let mut dummy = vec![MaybeUninit::new(0u32); g.n.div_ceil(chunk)];
+    let args: &mut [MaybeUninit<u32>] = if apl > 0 { &mut arg.spare_capacity_mut()[..alen] } else { &mut dummy };
+    let outs = &mut out.spare_capacity_mut()[..ylen];
+    outs.par_chunks_mut(ychunk).zip(args.par_chunks_mut(achunk)).enumerate().for_each(
+        |(ci, (out_chunk, arg_chunk))| {
+            let out_chunk = fill_room(out_chunk, 0.0);
+            let arg_chunk = fill_room(arg_chunk, 0);
+            with_scratch(|bufs| {
+                for (j, out_n) in out_chunk.chunks_exact_mut(ypl).enumerate() {
+                    let arg_n = if apl > 0 { &mut arg_chunk[j * apl..(j + 1) * apl] } else { &mut [][..] };
+                    run_image(ci * chunk + j, out_n, arg_n, bufs);
+                }
+            })
+        },
+    );
+    // SAFETY: the loop above returned normally (a panic would have unwound past this), and
+    // its chunks cover all of `out`'s first `ylen` and (when `apl > 0`) `arg`'s first `alen`
+    // elements of room, each of which `fill_room` initialised; `with_capacity` reserved them.
+    unsafe {
+        out.set_len(ylen);
+        if apl > 0 {
+            arg.set_len(alen);
+        }
+    }
     (out, arg)
 }
