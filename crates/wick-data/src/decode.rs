@@ -3,137 +3,15 @@
 //! f32 buffer in `0.0..=255.0`.
 
 use std::borrow::Cow;
+use std::mem::MaybeUninit;
 use std::path::Path;
 
 use image::{DynamicImage, ImageFormat};
 use zune_core::colorspace::ColorSpace;
 
+pub(crate) use crate::convert::{as_room, fill_zeroed, hwc_u8_to_target_into, hwc_u8_to_target_room};
 use crate::error::{DecoderError, Error, Result};
-use crate::resize::{resize_chw_into, Interpolation};
-
-/// Channels of the decoded image (Keras `color_mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ColorMode {
-    /// One channel (luma as computed by `image`: Rec. 709 weights).
-    Grayscale,
-    /// Three channels (the Keras default). Grey images are expanded.
-    #[default]
-    Rgb,
-    /// Four channels; images without alpha get 255.
-    Rgba,
-}
-
-impl ColorMode {
-    /// Number of channels: 1, 3 or 4.
-    pub fn channels(self) -> usize {
-        match self {
-            ColorMode::Grayscale => 1,
-            ColorMode::Rgb => 3,
-            ColorMode::Rgba => 4,
-        }
-    }
-}
-
-/// How the decoded image reaches `image_size` (Keras `crop_to_aspect_ratio` /
-/// `pad_to_aspect_ratio`; they are one choice here, so both at once cannot be asked).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AspectMode {
-    /// Resize to the target, distorting the aspect ratio (Keras default).
-    #[default]
-    Stretch,
-    /// Take the largest centred window with the target's aspect ratio, then resize
-    /// (Keras `smart_resize`).
-    CropToAspectRatio,
-    /// Resize to fit inside the target keeping the aspect ratio, centred on zeros
-    /// (`tf.image.resize_with_pad`).
-    PadToAspectRatio,
-}
-
-/// Target shape and conversions of loaded images.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ImageOptions {
-    /// Output height in pixels.
-    pub height: usize,
-    /// Output width in pixels.
-    pub width: usize,
-    /// Output channels.
-    pub color_mode: ColorMode,
-    /// Resampling filter.
-    pub interpolation: Interpolation,
-    /// Stretch, crop or pad to the target aspect ratio.
-    pub aspect: AspectMode,
-    /// Full-size decode (Keras-exact, the default) or the opt-in reduced-size JPEG decode.
-    pub decode_mode: DecodeMode,
-}
-
-/// How JPEGs are decoded before the resize ([`ImageOptions::decode_mode`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DecodeMode {
-    /// Decode at full size, then crop/pad/resize: the pixels Keras'
-    /// `image_dataset_from_directory` gives (the default).
-    #[default]
-    Exact,
-    /// **Not Keras-exact.** Decode JPEGs at a reduced size with libjpeg-style DCT scaling
-    /// (the `jpeg-decoder` crate's `Decoder::scale`: the inverse DCT is run at 1/8, 2/8
-    /// or 4/8 of the block size, so the image comes out at that fraction of its size for
-    /// far less work), picking the smallest scale whose output is at least the target
-    /// `height x width` in both dimensions, then apply the same crop/pad/resize as
-    /// [`Exact`](Self::Exact) to that smaller image. The result approximates, but does not
-    /// equal, the exact pixels: the downscaling happens in the DCT domain (a low-pass
-    /// close to a box filter) instead of `tf.image.resize`'s bilinear taps on the full
-    /// image, and a different decoder does the colour conversion and chroma upsampling.
-    /// Measured (`BENCHMARKS.md`): mean absolute differences of 0.4–0.9 levels of 255 on a
-    /// smooth 1024×768 JPEG resized to 224² or 96², and 4.8 (max 52) on the noisy 128²
-    /// bench JPEGs resized to 64².
-    ///
-    /// Speed: the entropy decoding is not reduced and jpeg-decoder's is slower than
-    /// zune-jpeg's (the exact decoder), so this pays off only where the skipped work is
-    /// large: at 1/8 scale about 2× faster than exact on a 1024×768 photo to 96², but at
-    /// 4/8 scale slower than or level with the exact path.
-    ///
-    /// Falls back to the exact path, with identical output, when no scale below 8/8
-    /// reaches the target (target ≥ half the image), for non-JPEG files, and for JPEGs the
-    /// scaled decoder refuses or cannot represent (12-bit, CMYK/YCCK, a decoder error or
-    /// panic): those then give exactly what [`Exact`](Self::Exact) gives, including its
-    /// typed errors.
-    ReducedSize,
-}
-
-impl ImageOptions {
-    /// `height x width`, RGB, bilinear, stretched (Keras defaults apart from the size).
-    pub fn new(height: usize, width: usize) -> Self {
-        Self {
-            height,
-            width,
-            color_mode: ColorMode::Rgb,
-            interpolation: Interpolation::Bilinear,
-            aspect: AspectMode::Stretch,
-            decode_mode: DecodeMode::Exact,
-        }
-    }
-
-    /// The same options with `decode_mode` set (e.g. [`DecodeMode::ReducedSize`]).
-    pub fn with_decode_mode(self, decode_mode: DecodeMode) -> Self {
-        Self { decode_mode, ..self }
-    }
-
-    /// Number of f32 values of one output image (`C * H * W`).
-    pub fn image_len(&self) -> usize {
-        self.color_mode.channels() * self.height * self.width
-    }
-
-    /// Checks that the size is non-zero.
-    pub fn validate(&self) -> Result<()> {
-        if self.height == 0 || self.width == 0 {
-            return Err(Error::InvalidOption {
-                context: "ImageOptions",
-                name: "image_size",
-                message: format!("{}x{} has a zero side", self.height, self.width),
-            });
-        }
-        Ok(())
-    }
-}
+pub use crate::image_options::{AspectMode, ColorMode, DecodeMode, ImageOptions};
 
 /// The formats accepted (those Keras' extension allow-list names).
 pub(crate) fn accepted_format(format: ImageFormat) -> bool {
@@ -203,27 +81,45 @@ pub fn load_image(path: &Path, options: &ImageOptions) -> Result<Vec<f32>> {
 /// decoder's buffer straight into `out`; the values are those of
 /// `image_to_chw_into(&decode_bytes(..)?, ..)`.
 pub fn load_image_into(path: &Path, options: &ImageOptions, out: &mut [f32]) -> Result<()> {
-    crate::scratch::with_file(path, |bytes, pixels| bytes_to_chw_into(path, bytes, options, out, pixels))
+    // SAFETY: `bytes_to_chw_room` only stores initialised values into the room it is given
+    // (zero fills, converted pixels, resized values), so `out` stays initialised.
+    let room = unsafe { as_room(out) };
+    crate::scratch::with_file(path, |bytes, pixels| bytes_to_chw_room(path, bytes, options, room, pixels)).map(|_| ())
 }
 
-/// Decodes `bytes` (of the file `path`, named in errors) and converts them into `out`,
-/// using `pixels` as the decoder's scratch buffer.
-fn bytes_to_chw_into(
+/// [`load_image_into`] into uninitialised room (an image's slot in a batch being filled),
+/// returned initialised. A JPEG at the target size in the requested colour type is
+/// written once, by the conversion; other files zero the room first.
+pub(crate) fn load_image_room<'a>(
+    path: &Path,
+    options: &ImageOptions,
+    room: &'a mut [MaybeUninit<f32>],
+) -> Result<&'a mut [f32]> {
+    crate::scratch::with_file(path, |bytes, pixels| bytes_to_chw_room(path, bytes, options, room, pixels))
+}
+
+/// Decodes `bytes` (of the file `path`, named in errors) and converts them into `room`,
+/// using `pixels` as the decoder's scratch buffer; returns `room`, initialised.
+fn bytes_to_chw_room<'a>(
     path: &Path,
     bytes: &[u8],
     options: &ImageOptions,
-    out: &mut [f32],
+    room: &'a mut [MaybeUninit<f32>],
     pixels: &mut Vec<u8>,
-) -> Result<()> {
+) -> Result<&'a mut [f32]> {
     let format = sniff_complete(path, bytes)?;
+    let via_image = |image: &DynamicImage, room: &'a mut [MaybeUninit<f32>]| {
+        let out = fill_zeroed(room);
+        image_to_chw_into(image, options, out).map(|()| out)
+    };
     if format != ImageFormat::Jpeg {
         let image =
             guarded(path, format, || image::load_from_memory_with_format(bytes, format).map_err(|e| e.to_string()))?;
-        return image_to_chw_into(&image, options, out);
+        return via_image(&image, room);
     }
     if options.decode_mode == DecodeMode::ReducedSize {
         if let Some(image) = crate::reduced::decode_reduced(bytes, options.width, options.height) {
-            return image_to_chw_into(&image, options, out);
+            return via_image(&image, room);
         }
     }
     let d = guarded(path, format, || crate::jpeg::decode_jpeg_into(bytes, pixels))?;
@@ -235,13 +131,13 @@ fn bytes_to_chw_into(
             | (ColorMode::Rgba, ColorSpace::RGBA)
     );
     if in_place {
-        return hwc_u8_to_target_into(hwc, options.color_mode.channels(), d.height, d.width, options, out);
+        return hwc_u8_to_target_room(hwc, options.color_mode.channels(), d.height, d.width, options, room);
     }
     // Another colour type: convert through `image`, as `image_to_chw_into` does (rare).
     let image = crate::jpeg::into_dynamic(hwc.to_vec(), d.width, d.height, d.space).map_err(|message| {
         Error::Decode { path: path.to_path_buf(), source: DecoderError { decoder: "zune-jpeg", message } }
     })?;
-    image_to_chw_into(&image, options, out)
+    via_image(&image, room)
 }
 
 /// Converts a decoded image to the requested colour mode, then crops/pads/resizes it to
@@ -269,156 +165,10 @@ pub fn image_to_chw_into(image: &DynamicImage, options: &ImageOptions, out: &mut
     hwc_u8_to_target_into(&hwc, channels, h, w, options, out)
 }
 
-/// Crops/pads/resizes an interleaved u8 image (`h x w x channels`) to the target CHW f32.
-/// An error when `hwc.len() != h * w * channels`.
-#[cfg(test)]
-fn hwc_u8_to_target(hwc: &[u8], channels: usize, h: usize, w: usize, options: &ImageOptions) -> Result<Vec<f32>> {
-    let mut out = vec![0f32; channels * options.height * options.width];
-    hwc_u8_to_target_into(hwc, channels, h, w, options, &mut out)?;
-    Ok(out)
-}
-
-/// Crops/pads/resizes an interleaved u8 image into `out` (`channels * options.height * options.width` values).
-/// When no crop, pad or resize is needed (the common case of images already at the
-/// target size), the pixels go straight from `hwc` to `out` in one pass.
-///
-/// Errors ([`Error::Shape`]) when `hwc` or `out` does not have the stated size.
-pub(crate) fn hwc_u8_to_target_into(
-    hwc: &[u8],
-    channels: usize,
-    h: usize,
-    w: usize,
-    options: &ImageOptions,
-    out: &mut [f32],
-) -> Result<()> {
-    let (th, tw) = (options.height, options.width);
-    if hwc.len() != h * w * channels || out.len() != channels * th * tw {
-        return Err(Error::Shape {
-            what: "image conversion",
-            message: format!(
-                "{} source values for {h}x{w}x{channels} and {} output values for {channels}x{th}x{tw}",
-                hwc.len(),
-                out.len()
-            ),
-        });
-    }
-    // Source window (y0, x0, ch, cw) and destination placement (oy, ox, rh, rw).
-    let (mut y0, mut x0, mut ch, mut cw) = (0, 0, h, w);
-    let (mut oy, mut ox, mut rh, mut rw) = (0, 0, th, tw);
-    match options.aspect {
-        AspectMode::Stretch => {}
-        AspectMode::CropToAspectRatio => {
-            // keras smart_resize: int(w * th / tw), clipped to the image.
-            ch = ((w as f64 * th as f64 / tw as f64) as usize).clamp(1, h);
-            cw = ((h as f64 * tw as f64 / th as f64) as usize).clamp(1, w);
-            y0 = (h - ch) / 2;
-            x0 = (w - cw) / 2;
-        }
-        AspectMode::PadToAspectRatio => {
-            // tf.image.resize_with_pad: scale by the larger ratio, centre, zero borders.
-            let ratio = (w as f64 / tw as f64).max(h as f64 / th as f64);
-            rh = ((h as f64 / ratio).floor() as usize).clamp(1, th);
-            rw = ((w as f64 / ratio).floor() as usize).clamp(1, tw);
-            oy = (th - rh) / 2;
-            ox = (tw - rw) / 2;
-        }
-    }
-    let window = Window { y0, x0, height: ch, width: cw };
-    if (ch, cw) == (th, tw) && (rh, rw) == (th, tw) {
-        // Identity: straight into the output.
-        deinterleave(hwc, channels, w, window, out);
-        return Ok(());
-    }
-    // Planar f32 copy of the source window, then resize (buffers reused per thread).
-    crate::scratch::with_f32(|planes, tmp, resized| {
-        let n = channels * ch * cw;
-        if planes.len() < n {
-            planes.resize(n, 0.0);
-        }
-        let planes = &mut planes[..n];
-        deinterleave(hwc, channels, w, window, planes);
-        let kind = options.interpolation;
-        if (rh, rw) == (th, tw) {
-            resize_chw_into(planes, (channels, ch, cw), (rh, rw), kind, out, tmp);
-            return;
-        }
-        resized.resize(channels * rh * rw, 0.0);
-        resize_chw_into(planes, (channels, ch, cw), (rh, rw), kind, resized, tmp);
-        out.fill(0.0);
-        for c in 0..channels {
-            for y in 0..rh {
-                let src = &resized[c * rh * rw + y * rw..c * rh * rw + (y + 1) * rw];
-                let start = c * th * tw + (oy + y) * tw + ox;
-                out[start..start + rw].copy_from_slice(src);
-            }
-        }
-    });
-    Ok(())
-}
-
-/// A rectangle of the source image: top-left corner and size.
-#[derive(Clone, Copy)]
-struct Window {
-    y0: usize,
-    x0: usize,
-    height: usize,
-    width: usize,
-}
-
-/// Interleaved u8 (`width_full` pixels a row, `channels` values a pixel) → planar f32 of
-/// the window (`channels x height x width`).
-fn deinterleave(hwc: &[u8], channels: usize, width_full: usize, win: Window, planes: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        unsafe { deinterleave_avx2(hwc, channels, width_full, win, planes) };
-        return;
-    }
-    deinterleave_body(hwc, channels, width_full, win, planes);
-}
-
-/// [`deinterleave_body`] compiled for AVX2 (the same conversions, wider vectors).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn deinterleave_avx2(hwc: &[u8], channels: usize, width_full: usize, win: Window, planes: &mut [f32]) {
-    deinterleave_body(hwc, channels, width_full, win, planes);
-}
-
-#[inline(always)]
-fn deinterleave_body(hwc: &[u8], channels: usize, width_full: usize, win: Window, planes: &mut [f32]) {
-    let plane = win.height * win.width;
-    let row = |y: usize| {
-        let start = ((win.y0 + y) * width_full + win.x0) * channels;
-        &hwc[start..start + win.width * channels]
-    };
-    match channels {
-        // One pass per pixel row for RGB, writing the three planes together.
-        3 => {
-            let (r, rest) = planes.split_at_mut(plane);
-            let (g, b) = rest.split_at_mut(plane);
-            let rows =
-                r.chunks_exact_mut(win.width).zip(g.chunks_exact_mut(win.width)).zip(b.chunks_exact_mut(win.width));
-            for (y, ((r, g), b)) in rows.enumerate() {
-                for (((px, r), g), b) in row(y).chunks_exact(3).zip(r).zip(g).zip(b) {
-                    *r = f32::from(px[0]);
-                    *g = f32::from(px[1]);
-                    *b = f32::from(px[2]);
-                }
-            }
-        }
-        _ => {
-            for (c, dst) in planes.chunks_exact_mut(plane).enumerate() {
-                for (y, drow) in dst.chunks_exact_mut(win.width).enumerate() {
-                    drow.iter_mut().zip(row(y).chunks_exact(channels)).for_each(|(d, px)| *d = f32::from(px[c]));
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::convert::hwc_u8_to_target;
 
     fn gray(h: usize, w: usize, f: impl Fn(usize, usize) -> u8) -> Vec<u8> {
         (0..h).flat_map(|y| (0..w).map(move |x| (y, x))).map(|(y, x)| f(y, x)).collect()
@@ -451,31 +201,6 @@ mod tests {
         assert_eq!(&out[0..4], &[0.0; 4]);
         assert_eq!(&out[4..12], &[255.0; 8]);
         assert_eq!(&out[12..16], &[0.0; 4]);
-    }
-
-    #[test]
-    fn deinterleave_matches_a_per_value_copy() {
-        let (h, w) = (5, 11);
-        let win = Window { y0: 1, x0: 2, height: 3, width: 9 };
-        for channels in [1, 2, 3, 4] {
-            let hwc: Vec<u8> = (0..h * w * channels).map(|i| (i * 37 % 251) as u8).collect();
-            let plane = win.height * win.width;
-            let mut want = vec![0f32; channels * plane];
-            for c in 0..channels {
-                for y in 0..win.height {
-                    for x in 0..win.width {
-                        want[c * plane + y * win.width + x] =
-                            f32::from(hwc[((win.y0 + y) * w + win.x0 + x) * channels + c]);
-                    }
-                }
-            }
-            let mut got = vec![-1f32; want.len()];
-            deinterleave(&hwc, channels, w, win, &mut got);
-            assert_eq!(got, want, "{channels} channels");
-            let mut got = vec![-1f32; want.len()];
-            deinterleave_body(&hwc, channels, w, win, &mut got);
-            assert_eq!(got, want, "{channels} channels, portable build");
-        }
     }
 
     #[test]

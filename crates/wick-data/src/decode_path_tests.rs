@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use image::{GrayImage, Luma, Rgb, RgbImage};
 use rand::{Rng as _, SeedableRng};
 
-use crate::decode::{load_image_into, AspectMode, ColorMode, DecodeMode, ImageOptions};
+use crate::decode::{load_image_into, load_image_room, AspectMode, ColorMode, DecodeMode, ImageOptions};
 use crate::error::Error;
 use crate::resize::{resize_chw_reference, Interpolation};
 use crate::synthetic::{write_image, ImageFileFormat};
@@ -109,6 +109,14 @@ fn exact_mode_is_bit_identical_to_the_reference_path() {
             load_image_into(path, &o, &mut got).unwrap();
             let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same, "{} with {o:?}", path.display());
+            // The batch slots' path: into uninitialised room, initialised in place.
+            let mut room: Vec<f32> = Vec::with_capacity(o.image_len());
+            let spare = &mut room.spare_capacity_mut()[..o.image_len()];
+            let at = spare.as_ptr().cast::<f32>();
+            let got = load_image_room(path, &o, spare).unwrap();
+            assert!(std::ptr::eq(got.as_ptr(), at) && got.len() == o.image_len());
+            let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{} with {o:?}, into room", path.display());
         }
     }
 }

@@ -1,11 +1,12 @@
 //! [`ImageFolderGenerator`]: batches decoded from a [`Subset`] of image files.
 
+use std::mem::MaybeUninit;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::batch::Batch;
 use crate::dataset::Dataset;
-use crate::decode::{load_image_into, ImageOptions};
+use crate::decode::{load_image_into, load_image_room, ImageOptions};
 use crate::error::{Error, Result};
 use crate::folder::Sample;
 use crate::generator_options::GeneratorOptions;
@@ -31,6 +32,9 @@ impl Source for FolderSource {
     }
     fn load_into(&self, index: usize, out: &mut [f32]) -> Result<()> {
         load_image_into(&self.samples[index].path, &self.image, out)
+    }
+    fn load_into_room<'a>(&self, index: usize, room: &'a mut [MaybeUninit<f32>]) -> Result<&'a mut [f32]> {
+        load_image_room(&self.samples[index].path, &self.image, room)
     }
 }
 

@@ -49,6 +49,7 @@
 
 pub mod augment;
 mod batch;
+mod convert;
 mod dataset;
 pub mod decode;
 #[cfg(test)]
@@ -57,6 +58,7 @@ mod error;
 mod folder;
 mod folder_generator;
 mod generator_options;
+mod image_options;
 mod in_memory;
 mod jpeg;
 mod label;

@@ -15,6 +15,7 @@ use rand::seq::SliceRandom;
 use rayon::prelude::*;
 
 use crate::batch::Batch;
+use crate::decode::fill_zeroed;
 use crate::error::with_sources;
 use crate::error::{Error, Result};
 use crate::generator_options::{GeneratorOptions, LastBatch};
@@ -33,12 +34,21 @@ pub(crate) trait Source: Send + Sync + 'static {
     /// Writes the CHW f32 data of sample `index` into `out` (`c * h * w` values; on error
     /// its content is unspecified).
     fn load_into(&self, index: usize, out: &mut [f32]) -> Result<()>;
+    /// [`Source::load_into`] into uninitialised room; returns the room itself, initialised
+    /// (the caller checks that it is the same memory). The default zero-fills it first;
+    /// a source that writes every value anyway skips that pass.
+    fn load_into_room<'a>(&self, index: usize, room: &'a mut [MaybeUninit<f32>]) -> Result<&'a mut [f32]> {
+        let out = fill_zeroed(room);
+        self.load_into(index, out)?;
+        Ok(out)
+    }
 }
 
 /// A batch being filled: `data` has room for a whole batch, and holds (as its length)
 /// the good samples so far, `labels.len()` images, in order. The rest of the room is
-/// left uninitialised: each image's slot is zeroed by the decode thread that fills it,
-/// right before it does (cache-hot), instead of the whole batch being zeroed up front
+/// left uninitialised: each image's slot is initialised by the decode thread that fills
+/// it — written once by the conversion for a JPEG already at the target size, zeroed
+/// right before (cache-hot) otherwise — instead of the whole batch being zeroed up front
 /// on the producer thread while the decode threads wait.
 struct RawBatch {
     data: Vec<f32>,
@@ -63,15 +73,6 @@ impl RawBatch {
         debug_assert_eq!(self.data.len(), self.labels.len() * self.image_len);
         self
     }
-}
-
-/// Zero-fills a slot of uninitialised room and returns it as `f32`s.
-fn init_zeroed(slot: &mut [MaybeUninit<f32>]) -> &mut [f32] {
-    slot.fill(MaybeUninit::new(0.0));
-    // SAFETY: every element of `slot` was written just above, and `MaybeUninit<f32>` has
-    // the size, alignment and layout of `f32`, so the same memory read as `[f32]` of the
-    // same length is initialised and valid; the borrow keeps `slot`'s exclusive lifetime.
-    unsafe { &mut *(slot as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
 enum Msg {
@@ -345,9 +346,29 @@ impl Plan {
         order
     }
 
-    /// Loads (and transforms) the sample at `pos` of pass `pass` into its batch slot.
-    fn load_one(&self, pass: u64, pos: usize, index: usize, slot: &mut [f32]) -> Result<()> {
-        self.source.load_into(index, slot)?;
+    /// Loads (and transforms) the sample at `pos` of pass `pass` into its batch slot,
+    /// which is initialised on return whatever the result (zeroed when loading failed).
+    fn load_one(&self, pass: u64, pos: usize, index: usize, slot: &mut [MaybeUninit<f32>]) -> Result<()> {
+        let (at, len) = (slot.as_ptr().cast::<f32>(), slot.len());
+        let loaded = match self.source.load_into_room(index, slot) {
+            Ok(out) if std::ptr::eq(out.as_ptr(), at) && out.len() == len => Ok(Some(out)),
+            Ok(_) => Ok(None),
+            Err(e) => Err(e),
+        };
+        let slot = match loaded {
+            Ok(Some(out)) => out,
+            // A source that returned other memory (none in this crate): load it again
+            // into the zeroed slot.
+            Ok(None) => {
+                let out = fill_zeroed(slot);
+                self.source.load_into(index, out).inspect_err(|_| out.fill(0.0))?;
+                out
+            }
+            Err(e) => {
+                fill_zeroed(slot);
+                return Err(e);
+            }
+        };
         if let Some(t) = &self.transform {
             let (c, h, w) = self.source.shape();
             let mut rng = image_rng(self.options.seed, pass, pos as u64);
@@ -357,8 +378,8 @@ impl Plan {
     }
 
     /// Loads `(position, index)` items of pass `pass` in parallel, item `k` into the `k`-th
-    /// `image_len` chunk of `slots` (each chunk zeroed first, so all of `slots` is
-    /// initialised on return, whatever the results); results in order.
+    /// `image_len` chunk of `slots` (all of `slots` is initialised on return, whatever the
+    /// results: see [`Pipeline::load_one`]); results in order.
     fn load_many(
         &self,
         pass: u64,
@@ -370,7 +391,7 @@ impl Plan {
             items
                 .par_iter()
                 .zip(slots.par_chunks_mut(image_len))
-                .map(|(&(pos, index), slot)| self.load_one(pass, pos, index, init_zeroed(slot)))
+                .map(|(&(pos, index), slot)| self.load_one(pass, pos, index, slot))
                 .collect()
         };
         match &self.pool {
@@ -393,7 +414,9 @@ impl Plan {
             let slots = &mut batch.data.spare_capacity_mut()[..items.len() * len];
             let results = self.load_many(cursor.pass, &items, slots, len);
             // SAFETY: `load_many` returned normally (a panic would have unwound past this),
-            // so it zero-filled every chunk of `slots` before loading into it: the
+            // so `load_one` initialised every chunk of `slots`: through the `&mut [f32]` the
+            // source returned for exactly that chunk (checked there; such a reference is
+            // only valid over initialised memory), or by zero-filling it. So the
             // `items.len() * len` values after the first `have * len` are initialised, and
             // the reserve above made room for them.
             unsafe { batch.data.set_len((have + items.len()) * len) };
