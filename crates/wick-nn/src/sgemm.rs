@@ -170,8 +170,9 @@ unsafe impl Sync for DstPtr {}
 ///
 /// # Safety
 /// `a` must cover its m × k view and `b` its k × n view (`MatRef::fits`), m, n, k >= 1,
-/// and `dst + i*ldc + j` for i < m, j < n must be valid for reads and writes of f32 that
-/// nothing else accesses during the call.
+/// and `dst + i*ldc + j` for i < m, j < n must be valid for writes of f32 that nothing
+/// else accesses during the call, and initialised when `accumulate` (otherwise gemm only
+/// writes dst, see below).
 #[allow(clippy::too_many_arguments)] // mirrors the BLAS call it wraps
 unsafe fn gemm_raw(
     m: usize,
