@@ -60,7 +60,7 @@ pub(crate) fn hwc_u8_to_target_room<'a>(
     check_sizes(hwc, channels, h, w, options, room.len())?;
     let (window, place) = placement(h, w, options);
     if place.is_some() {
-        let out = fill_zeroed(room);
+        let out = fill_room(room, 0.0);
         convert_resized(hwc, channels, w, window, place, options, out);
         return Ok(out);
     }
@@ -157,13 +157,14 @@ fn convert_resized(
     });
 }
 
-/// Zero-fills uninitialised room and returns it as `f32`s.
-pub(crate) fn fill_zeroed(room: &mut [MaybeUninit<f32>]) -> &mut [f32] {
-    room.fill(MaybeUninit::new(0.0));
-    // SAFETY: every element of `room` was written just above, and `MaybeUninit<f32>` has
-    // the size, alignment and layout of `f32`, so the same memory read as `[f32]` of the
-    // same length is initialised and valid; the borrow keeps `room`'s exclusive lifetime.
-    unsafe { &mut *(room as *mut [MaybeUninit<f32>] as *mut [f32]) }
+/// Fills uninitialised room with `value` and returns it initialised (the same helper as
+/// wick-nn's `room::fill_room`; wick-data does not depend on wick-nn).
+pub(crate) fn fill_room<T: Copy>(room: &mut [MaybeUninit<T>], value: T) -> &mut [T] {
+    room.fill(MaybeUninit::new(value));
+    // SAFETY: every element of `room` was written just above, and `MaybeUninit<T>` has the
+    // size, alignment and layout of `T`, so the same memory read as `[T]` of the same
+    // length is initialised and valid; the borrow keeps `room`'s exclusive lifetime.
+    unsafe { &mut *(room as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 
 /// Initialised `f32`s viewed as room that may be written.

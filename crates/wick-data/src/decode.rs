@@ -9,7 +9,7 @@ use std::path::Path;
 use image::{DynamicImage, ImageFormat};
 use zune_core::colorspace::ColorSpace;
 
-pub(crate) use crate::convert::{as_room, fill_zeroed, hwc_u8_to_target_into, hwc_u8_to_target_room};
+pub(crate) use crate::convert::{as_room, fill_room, hwc_u8_to_target_into, hwc_u8_to_target_room};
 use crate::error::{DecoderError, Error, Result};
 pub use crate::image_options::{AspectMode, ColorMode, DecodeMode, ImageOptions};
 
@@ -109,7 +109,7 @@ fn bytes_to_chw_room<'a>(
 ) -> Result<&'a mut [f32]> {
     let format = sniff_complete(path, bytes)?;
     let via_image = |image: &DynamicImage, room: &'a mut [MaybeUninit<f32>]| {
-        let out = fill_zeroed(room);
+        let out = fill_room(room, 0.0);
         image_to_chw_into(image, options, out).map(|()| out)
     };
     if format != ImageFormat::Jpeg {

@@ -15,7 +15,7 @@ use rand::seq::SliceRandom;
 use rayon::prelude::*;
 
 use crate::batch::Batch;
-use crate::decode::fill_zeroed;
+use crate::decode::fill_room;
 use crate::error::with_sources;
 use crate::error::{Error, Result};
 use crate::generator_options::{GeneratorOptions, LastBatch};
@@ -38,7 +38,7 @@ pub(crate) trait Source: Send + Sync + 'static {
     /// (the caller checks that it is the same memory). The default zero-fills it first;
     /// a source that writes every value anyway skips that pass.
     fn load_into_room<'a>(&self, index: usize, room: &'a mut [MaybeUninit<f32>]) -> Result<&'a mut [f32]> {
-        let out = fill_zeroed(room);
+        let out = fill_room(room, 0.0);
         self.load_into(index, out)?;
         Ok(out)
     }
@@ -360,12 +360,12 @@ impl Plan {
             // A source that returned other memory (none in this crate): load it again
             // into the zeroed slot.
             Ok(None) => {
-                let out = fill_zeroed(slot);
-                self.source.load_into(index, out).inspect_err(|_| out.fill(0.0))?;
+                let out = fill_room(slot, 0.0);
+                self.source.load_into(index, out)?;
                 out
             }
             Err(e) => {
-                fill_zeroed(slot);
+                fill_room(slot, 0.0);
                 return Err(e);
             }
         };
